@@ -38,6 +38,7 @@ from gateway.protocol.messages import (
     Replaced,
     Welcome,
 )
+from model.enums import Side
 from model.fsync import FsyncPolicy
 from simulators.boe.exchange import InboundRecord as BoeRecord
 from simulators.boe.exchange import read_records as read_boe_records
@@ -365,6 +366,20 @@ class Gateway:
         status: dict[str, Any] = reply["status"]
         return status
 
+    def journal_error(self) -> str:
+        """Return the status' ``journal_error`` ("" when the journal is fine or the gateway does not answer)."""
+        status = self.status_or_none()
+        return str(status.get("journal_error") or "") if status is not None else ""
+
+    def firm_state(self) -> str:
+        """Return risk's firm-wide trading state at run time (ACTIVE, HALTED, ...)."""
+        return str(self.status()["risk"]["trading_state"]["firm_runtime"])
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``gateway <args> --config <this gateway's config>`` (an admin command) and return what it did."""
+        command = [*GATEWAY, *args, "--config", str(self.config)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
     def status(self) -> dict[str, Any]:
         """Return the status document (fail if the gateway does not answer)."""
         status = self.status_or_none(timeout_s=15)  # a slow, loaded machine answers late, not never
@@ -405,6 +420,21 @@ class Gateway:
     def log_text(self) -> str:
         """Return everything the gateway logged so far."""
         return self.log.read_text(errors="replace")
+
+
+async def fill_the_journal(client: RecordingClient, gateway: Gateway, disk: Path, price_ticks: int) -> Path:
+    """Take what ``disk`` has left, then send resting orders until the journal's own room is used up too.
+
+    Return the second filler file (delete it to free the disk).
+    """
+    second = fill_rest(disk / "filler2")
+    for i in range(400):
+        for _ in range(20):
+            await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 1_000 + i, price_ticks=price_ticks)
+        await asyncio.sleep(0.02)
+        if gateway.journal_error():
+            return second
+    raise AssertionError("the journal never failed")
 
 
 def order_ids_by_cl_ord_id(journal: Path, strategy_id: str) -> dict[str, int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,11 @@ from gateway.journal import JTradingState, read_journal
 from model.enums import Side
 from tests.e2e.support import short_tmp
 from tests.reliability.support import (
-    GATEWAY,
     Gateway,
     RecordingClient,
     Simulator,
     fill_rest,
+    fill_the_journal,
     write_config,
 )
 
@@ -38,35 +37,9 @@ ROOM = 128 << 10
 """Left free on the disk for the gateway's start: its lock file, journal, open marker and a few orders."""
 
 
-def _journal_error(gateway: Gateway) -> str:
-    status = gateway.status_or_none()
-    return str(status.get("journal_error") or "") if status is not None else ""
-
-
-def _firm_state(gateway: Gateway) -> str:
-    return str(gateway.status()["risk"]["trading_state"]["firm_runtime"])
-
-
-def _admin(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [*GATEWAY, *args, "--config", str(gateway.config)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-
-
 def _trading_states(disk: Path) -> list[str]:
     (journal,) = disk.glob("*.journal")
     return [rec.state for rec in read_journal(journal) if isinstance(rec, JTradingState)]
-
-
-async def _fill_the_journal(client: RecordingClient, gateway: Gateway, disk: Path) -> Path:
-    """Take what the disk has left, then send orders until the journal's own room is used up too."""
-    second = fill_rest(disk / "filler2")
-    for i in range(400):
-        for _ in range(20):
-            await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 1_000 + i, price_ticks=RESTING)
-        await asyncio.sleep(0.02)
-        if _journal_error(gateway):
-            return second
-    raise AssertionError("the journal never failed")
 
 
 @pytest.mark.parametrize("storage", ["mmap", "file"])
@@ -85,14 +58,14 @@ def test_stop_when_kill_is_pending_on_a_full_journal_then_next_start_is_halted_f
         await client.connect()
         handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price_ticks=RESTING)
         await handle.wait_accepted(10)
-        second = await _fill_the_journal(client, gateway, small_disk)
+        second = await fill_the_journal(client, gateway, small_disk, RESTING)
         await client.close()
         return second
 
     second = asyncio.run(flow())
-    killed = _admin(gateway, "kill", "--reason", "killstop56 drill")
+    killed = gateway.cli("kill", "--reason", "killstop56 drill")
     assert killed.returncode == EXIT_KILL_PENDING, (killed.returncode, killed.stdout, killed.stderr)
-    assert _firm_state(gateway) == "HALTED"
+    assert gateway.firm_state() == "HALTED"
     assert gateway.stop() == EXIT_JOURNAL_NOT_DURABLE
     text = gateway.log_text()
     assert _trading_states(small_disk) == []  # the kill's record was dropped: the journal alone says ACTIVE
@@ -101,7 +74,7 @@ def test_stop_when_kill_is_pending_on_a_full_journal_then_next_start_is_halted_f
     filler.unlink()
     gateway.start()
     after = gateway.log_text()[len(text) :]
-    assert _firm_state(gateway) == "HALTED", after  # the old code: ACTIVE (the kill lost, trading again)
+    assert gateway.firm_state() == "HALTED", after  # the old code: ACTIVE (the kill lost, trading again)
     (said,) = [line for line in after.splitlines() if "starts HALTED: the risk audit log" in line]
     assert " ERROR " in said and "killstop56 drill" in said and "`gateway resume`" in said, said
     (stopped,) = [line for line in text.splitlines() if "JOURNAL NOT DURABLE AT STOP" in line]
@@ -111,13 +84,13 @@ def test_stop_when_kill_is_pending_on_a_full_journal_then_next_start_is_halted_f
     assert _trading_states(small_disk) == ["HALTED"]  # journaled again: the journal alone keeps it from now on
 
     gateway.start()
-    assert _firm_state(gateway) == "HALTED"
-    resumed = _admin(gateway, "resume", "--reason", "checked")
+    assert gateway.firm_state() == "HALTED"
+    resumed = gateway.cli("resume", "--reason", "checked")
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert gateway.stop() == 0
     seen = len(gateway.log_text())
     gateway.start()
-    assert _firm_state(gateway) == "ACTIVE"  # the resume is the audit log's last word too: not halted again
+    assert gateway.firm_state() == "ACTIVE"  # the resume is the audit log's last word too: not halted again
     assert "starts HALTED" not in gateway.log_text()[seen:]
     assert gateway.stop() == 0
 
@@ -134,12 +107,12 @@ def test_crash_when_kill_is_pending_on_a_full_journal_then_next_start_is_halted_
     async def flow() -> Path:
         client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="C")
         await client.connect()
-        second = await _fill_the_journal(client, gateway, small_disk)
+        second = await fill_the_journal(client, gateway, small_disk, RESTING)
         await client.close()
         return second
 
     second = asyncio.run(flow())
-    killed = _admin(gateway, "kill", "--account", "ACC1", "--reason", "crash drill")
+    killed = gateway.cli("kill", "--account", "ACC1", "--reason", "crash drill")
     assert killed.returncode == EXIT_KILL_PENDING, (killed.returncode, killed.stdout, killed.stderr)
     gateway.kill9()
     second.unlink()
@@ -168,19 +141,19 @@ def test_two_gateways_share_the_audit_log_then_one_gateways_kill_does_not_halt_t
         gateways.extend([gw_k, gw_l])
         gw_k.start()
         gw_l.start()
-        killed = _admin(gw_k, "kill", "--reason", "gwK only")
+        killed = gw_k.cli("kill", "--reason", "gwK only")
         assert killed.returncode == 0, (killed.stdout, killed.stderr)
-        assert (_firm_state(gw_k), _firm_state(gw_l)) == ("HALTED", "ACTIVE")
+        assert (gw_k.firm_state(), gw_l.firm_state()) == ("HALTED", "ACTIVE")
         assert gw_l.stop() == 0
         seen = len(gw_l.log_text())
         gw_l.start()
         after = gw_l.log_text()[seen:]
-        assert _firm_state(gw_l) == "ACTIVE", after  # the old code: HALTED, gwK's kill re-applied to gwL
+        assert gw_l.firm_state() == "ACTIVE", after  # the old code: HALTED, gwK's kill re-applied to gwL
         assert "starts HALTED" not in after
         assert gw_k.stop() == 0
         seen = len(gw_k.log_text())
         gw_k.start()
-        assert _firm_state(gw_k) == "HALTED"  # its own kill, from its journal: no ERROR
+        assert gw_k.firm_state() == "HALTED"  # its own kill, from its journal: no ERROR
         assert "starts HALTED" not in gw_k.log_text()[seen:]
     finally:
         for gateway in gateways:
@@ -198,8 +171,8 @@ def test_resume_whose_audit_record_was_lost_then_the_error_names_the_journals_la
     gateway = Gateway(workdir, write_config(workdir, sim.port))
     gateways.append(gateway)
     gateway.start()
-    assert _admin(gateway, "kill", "--reason", "drill").returncode == 0
-    assert _admin(gateway, "resume", "--reason", "checked").returncode == 0
+    assert gateway.cli("kill", "--reason", "drill").returncode == 0
+    assert gateway.cli("resume", "--reason", "checked").returncode == 0
     assert gateway.stop() == 0
     audit = workdir / "audit.jsonl"
     lines = audit.read_bytes().splitlines(keepends=True)
@@ -207,7 +180,7 @@ def test_resume_whose_audit_record_was_lost_then_the_error_names_the_journals_la
     audit.write_bytes(b"".join(lines[:resume] + lines[resume + 1 :]))
     seen = len(gateway.log_text())
     gateway.start()
-    assert _firm_state(gateway) == "HALTED"
+    assert gateway.firm_state() == "HALTED"
     (said,) = [line for line in gateway.log_text()[seen:].splitlines() if "starts HALTED" in line]
     assert "the journal's last state for it is ACTIVE" in said, said  # the old code: "a record the journal does not
     assert "does not hold" not in said, said  # hold (a stop or crash ... dropped it)"

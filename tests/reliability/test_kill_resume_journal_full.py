@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from pathlib import Path
 
 from gateway.commands.admin import EXIT_KILL_PENDING
 from gateway.journal import JTradingState, read_journal
 from model.enums import Side
 from tests.reliability.support import (
-    GATEWAY,
     Gateway,
     RecordingClient,
     Simulator,
@@ -33,29 +31,15 @@ ROOM = 64 << 10
 """Freed for the journal after the start on a full disk: room for the resting orders, then used up."""
 
 
-def _journal_error(gateway: Gateway) -> str:
-    status = gateway.status_or_none()
-    return str(status.get("journal_error") or "") if status is not None else ""
-
-
-def _firm_state(gateway: Gateway) -> str:
-    return str(gateway.status()["risk"]["trading_state"]["firm_runtime"])
-
-
-def _admin(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [*GATEWAY, *args, "--config", str(gateway.config)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-
-
 def _start_with_room(workdir: Path, sim: Simulator, disk: Path, gateways: list[Gateway]) -> tuple[Gateway, Path]:
     """Start on a full disk, then free ``ROOM`` bytes: the journal writes again (and has little room)."""
     filler = fill_disk(disk, "rel")
     gateway = Gateway(workdir, write_config(workdir, sim.port, journal={"directory": str(disk), "fsync": "none"}))
     gateways.append(gateway)
     gateway.start(wait_up=False)
-    wait_until(lambda: _journal_error(gateway), 15, "the first journal write to fail (disk full)")
+    wait_until(gateway.journal_error, 15, "the first journal write to fail (disk full)")
     os.truncate(filler, filler.stat().st_size - ROOM)
-    wait_until(lambda: not _journal_error(gateway), 10, "the journal to be written again")
+    wait_until(lambda: not gateway.journal_error(), 10, "the journal to be written again")
     gateway.wait_up()
     return gateway, filler
 
@@ -75,7 +59,7 @@ async def _use_up_the_journal(client: RecordingClient, gateway: Gateway, disk: P
         for _ in range(20):
             await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 1_000 + i, price_ticks=RESTING)
         await asyncio.sleep(0.02)
-        if _journal_error(gateway):
+        if gateway.journal_error():
             return second
     raise AssertionError("the journal never failed")
 
@@ -102,11 +86,11 @@ def test_kill_when_journal_cannot_be_written_then_halted_at_once_and_record_and_
     canceled_before = [r for r in sim.records() if r.type == "X"]
     assert canceled_before == []
 
-    done = _admin(gateway, "kill", "--reason", "disk test")
+    done = gateway.cli("kill", "--reason", "disk test")
     assert done.returncode == EXIT_KILL_PENDING, (done.returncode, done.stdout, done.stderr)  # old code: 1, "refused"
     assert "HALTED in memory now" in done.stdout and "PENDING" in done.stdout, done.stdout
-    assert _firm_state(gateway) == "HALTED"
-    assert _journal_error(gateway)
+    assert gateway.firm_state() == "HALTED"
+    assert gateway.journal_error()
     assert [r for r in sim.records() if r.type == "X"] == []  # journal before wire: nothing sent yet
     log = gateway.log_text()
     assert "Traceback" not in log and "admin: kill failed" not in log
@@ -114,7 +98,7 @@ def test_kill_when_journal_cannot_be_written_then_halted_at_once_and_record_and_
 
     second.unlink()
     filler.unlink()
-    wait_until(lambda: not _journal_error(gateway), 10, "the journal to be written again")
+    wait_until(lambda: not gateway.journal_error(), 10, "the journal to be written again")
     # every order the venue had is cancelled (the old code never ran the cancels: they stayed working)
     wait_until(lambda: gateway.status()["orders_open"] == 0, 20, "every open order to be cancelled")
     canceled = [r for r in sim.records() if r.type == "X" and r.outcome == "canceled"]
@@ -123,7 +107,7 @@ def test_kill_when_journal_cannot_be_written_then_halted_at_once_and_record_and_
 
     gateway.kill9()
     gateway.start()
-    assert _firm_state(gateway) == "HALTED"  # the kill survives a crash once written
+    assert gateway.firm_state() == "HALTED"  # the kill survives a crash once written
     assert gateway.stop() == 0
 
 
@@ -131,7 +115,7 @@ def test_resume_when_journal_cannot_be_written_then_refused_and_nothing_changes_
     workdir: Path, sim: Simulator, small_disk: Path, gateways: list[Gateway]
 ) -> None:
     gateway, filler = _start_with_room(workdir, sim, small_disk, gateways)
-    killed = _admin(gateway, "kill", "--reason", "before the disk filled")
+    killed = gateway.cli("kill", "--reason", "before the disk filled")
     assert killed.returncode == 0, killed.stderr
 
     async def flow() -> Path:
@@ -142,24 +126,24 @@ def test_resume_when_journal_cannot_be_written_then_refused_and_nothing_changes_
         return second
 
     second = asyncio.run(flow())
-    done = _admin(gateway, "resume", "--reason", "disk test")
+    done = gateway.cli("resume", "--reason", "disk test")
     assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
-    assert _firm_state(gateway) == "HALTED"  # old code: ACTIVE at once
+    assert gateway.firm_state() == "HALTED"  # old code: ACTIVE at once
     assert "refused" in done.stderr and "nothing was changed" in done.stderr, done.stderr
 
     second.unlink()
     filler.unlink()
-    wait_until(lambda: not _journal_error(gateway), 10, "the journal to be written again")
-    assert _firm_state(gateway) == "HALTED"
+    wait_until(lambda: not gateway.journal_error(), 10, "the journal to be written again")
+    assert gateway.firm_state() == "HALTED"
     assert _trading_states(small_disk) == ["HALTED"]  # old code: the refused ACTIVE was written once space freed
     log = gateway.log_text()
     assert "Traceback" not in log and "admin: resume failed" not in log
 
     gateway.kill9()
     gateway.start()
-    assert _firm_state(gateway) == "HALTED"  # old code: ACTIVE after the restart
+    assert gateway.firm_state() == "HALTED"  # old code: ACTIVE after the restart
 
-    again = _admin(gateway, "resume", "--reason", "disk has room")  # with room, resume works as before
+    again = gateway.cli("resume", "--reason", "disk has room")  # with room, resume works as before
     assert again.returncode == 0, again.stderr
-    assert _firm_state(gateway) == "ACTIVE"
+    assert gateway.firm_state() == "ACTIVE"
     assert gateway.stop() == 0

@@ -28,29 +28,13 @@ from tests.reliability.support import (
     RecordingClient,
     Simulator,
     fill_rest,
+    fill_the_journal,
     write_config,
 )
 
 RESTING = 2_290_000
 ROOM = 128 << 10
 """Left free on the disk for the gateway's start: its lock file, journal, open marker and a few orders."""
-
-
-def _journal_error(gateway: Gateway) -> str:
-    status = gateway.status_or_none()
-    return str(status.get("journal_error") or "") if status is not None else ""
-
-
-async def _fill_the_journal(client: RecordingClient, gateway: Gateway, disk: Path) -> Path:
-    """Take what the disk has left, then send orders until the journal's own room is used up too."""
-    second = fill_rest(disk / "filler2")
-    for i in range(400):
-        for _ in range(20):
-            await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 1_000 + i, price_ticks=RESTING)
-        await asyncio.sleep(0.02)
-        if _journal_error(gateway):
-            return second
-    raise AssertionError("the journal never failed")
 
 
 @pytest.mark.parametrize("storage", ["mmap", "file"])
@@ -71,7 +55,7 @@ def test_sigterm_while_journal_cannot_be_written_then_next_start_is_clean_and_sa
         await client.connect()
         handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price_ticks=RESTING)
         await handle.wait_accepted(10)
-        second = await _fill_the_journal(client, gateway, small_disk)
+        second = await fill_the_journal(client, gateway, small_disk, RESTING)
         for _ in range(5):  # held behind the journal: never answered, never sent
             await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 200, price_ticks=RESTING)
         await asyncio.sleep(0.3)
