@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +371,23 @@ def journal_of_kind(kind: str, path: Path) -> Journal:
     if kind == "mmap":
         return MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=1 << 20)
     return FileJournal(path, fsync=FsyncPolicy.NONE)
+
+
+def self_numbered_link(rig: Rig, strategy_id: str = "S1", last_seq: int = 0) -> MemoryLink:
+    """Connect ``strategy_id`` with its Welcome read, the test numbering each request (``req_seq``) itself."""
+    link = rig.connect(strategy_id, last_seq=last_seq)
+    link.number_requests = False
+    link.received()
+    return link
+
+
+def mass_cancel_frames(link: MemoryLink, request_ids: Iterable[str], **filters: Any) -> bytes:
+    """Return one MassCancel frame per request id, numbered after the link's last request, as one write."""
+    frames = []
+    for request_id in request_ids:
+        link.req_seq += 1
+        frames.append(encode_frame(MassCancel(request_id=request_id, req_seq=link.req_seq, **filters)))
+    return b"".join(frames)
 
 
 def step_at_random(rig: Rig, link: MemoryLink, order: Order, rnd: random.Random) -> None:

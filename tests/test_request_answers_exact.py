@@ -18,7 +18,6 @@ import msgspec
 import pytest
 
 from gateway.journal import FileJournal, JournalReader, JournalScan
-from gateway.journal_mmap import MmapJournal
 from gateway.journal_records import JRequest
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import Error, MassCancel, MassCancelAck, NewOrder
@@ -26,7 +25,7 @@ from gateway.recovery import recover
 from gateway.strategy_state import REQUEST_ANSWERS_KEPT
 from model.enums import Side
 from model.fsync import FsyncPolicy
-from tests.harness import MemoryLink, Rig
+from tests.harness import MemoryLink, Rig, journal_of_kind, mass_cancel_frames, self_numbered_link
 
 OTHERS = 3000
 """S2's MassCancels journaled between S1's first two: what a read from a coarse mark had to cross."""
@@ -78,27 +77,6 @@ def _count_reads(engine: Any) -> list[int]:
     return counts
 
 
-def _journal(kind: str, path: Path) -> FileJournal | MmapJournal:
-    if kind == "file":
-        return FileJournal(path, fsync=FsyncPolicy.NONE)
-    return MmapJournal(path, fsync=FsyncPolicy.NONE)
-
-
-def _link(rig: Rig, strategy_id: str) -> MemoryLink:
-    link = rig.connect(strategy_id)
-    link.number_requests = False
-    link.received()
-    return link
-
-
-def _mass_cancels(link: MemoryLink, ids: list[str]) -> bytes:
-    out = []
-    for rid in ids:
-        link.req_seq += 1
-        out.append(encode_frame(MassCancel(request_id=rid, req_seq=link.req_seq)))
-    return b"".join(out)
-
-
 def _unreadable(req_seq: int) -> bytes:
     """A NewOrder whose cl_ord_id (33 bytes) cannot be read but whose req_seq can: its answer is an Error."""
     payload = msgspec.msgpack.encode([2, "X" * 33, "ACC1", "V1", "AAPL", "B", 100, 1_000_000, "0", "2", 0, req_seq])
@@ -108,23 +86,23 @@ def _unreadable(req_seq: int) -> bytes:
 def _day(kind: str, tmp_path: Path) -> tuple[Rig, MemoryLink]:
     """S1: a NewOrder (req 1), an unreadable request (2), MassCancel "A" (3); S2: ``OTHERS`` MassCancels; S1: "B"
     (req 4) and 1,100 more MassCancels, so that 1 to 4 left memory's window."""
-    rig = Rig(journal=_journal(kind, tmp_path / "j"))
-    s1 = _link(rig, "S1")
-    s2 = _link(rig, "S2")
+    rig = Rig(journal=journal_of_kind(kind, tmp_path / "j"))
+    s1 = self_numbered_link(rig, "S1")
+    s2 = self_numbered_link(rig, "S2")
     s1.req_seq = 1
     rig.engine.link_data(
         s1, encode_frame(NewOrder("N1", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=1)), rig.clock()
     )
     s1.req_seq = 2
     rig.engine.link_data(s1, _unreadable(2), rig.clock())
-    rig.engine.link_data(s1, _mass_cancels(s1, ["A"]), rig.clock())
+    rig.engine.link_data(s1, mass_cancel_frames(s1, ["A"]), rig.clock())
     for start in range(0, OTHERS, 500):
-        rig.engine.link_data(s2, _mass_cancels(s2, [f"o{n}" for n in range(start, start + 500)]), rig.clock())
+        rig.engine.link_data(s2, mass_cancel_frames(s2, [f"o{n}" for n in range(start, start + 500)]), rig.clock())
         s2.received()
-    rig.engine.link_data(s1, _mass_cancels(s1, ["B"]), rig.clock())
+    rig.engine.link_data(s1, mass_cancel_frames(s1, ["B"]), rig.clock())
     for start in range(0, REQUEST_ANSWERS_KEPT + 76, 500):
         ids = [f"m{n}" for n in range(start, min(start + 500, REQUEST_ANSWERS_KEPT + 76))]
-        rig.engine.link_data(s1, _mass_cancels(s1, ids), rig.clock())
+        rig.engine.link_data(s1, mass_cancel_frames(s1, ids), rig.clock())
     rig.engine.flush()
     s1.received()
     st = rig.engine.strategies["S1"]
@@ -210,13 +188,13 @@ def test_small_mass_cancels_over_many_reads_then_work_counted_per_read_turn() ->
 def test_restart_then_old_duplicate_read_at_the_position_recovery_noted(kind: str, tmp_path: Path) -> None:
     live, _ = _day(kind, tmp_path)
     live.engine.journal.close()
-    journal = _journal(kind, tmp_path / "j")
+    journal = journal_of_kind(kind, tmp_path / "j")
     scan = JournalScan()
     recovered = recover(journal.records(scan), scan)
     journal.cut_torn_tail(scan)
     fresh = Rig(journal=journal)
     fresh.engine.adopt(recovered)
-    s1 = _link(fresh, "S1")
+    s1 = self_numbered_link(fresh, "S1")
     counts = _count_reads(fresh.engine)
     for req_seq, rid in ((4, "B"), (3, "A")):
         fresh.engine.link_data(s1, encode_frame(MassCancel(request_id=rid, req_seq=req_seq)), fresh.clock())
@@ -227,7 +205,7 @@ def test_restart_then_old_duplicate_read_at_the_position_recovery_noted(kind: st
 def test_answer_journaled_late_after_a_fault_then_read_where_it_went(tmp_path: Path) -> None:
     """A MassCancel answer the journal refused is journaled at a later ``poll``: its position moves with it."""
     rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
-    s1 = _link(rig, "S1")
+    s1 = self_numbered_link(rig, "S1")
     journal = rig.engine.journal
     real_append = journal.append
     failing = [True]
@@ -239,13 +217,13 @@ def test_answer_journaled_late_after_a_fault_then_read_where_it_went(tmp_path: P
         real_append(record)
 
     journal.append = append  # type: ignore[method-assign]
-    rig.engine.link_data(s1, _mass_cancels(s1, ["A"]), rig.clock())  # req 1: its record refused, kept owed
+    rig.engine.link_data(s1, mass_cancel_frames(s1, ["A"]), rig.clock())  # req 1: its record refused, kept owed
     assert s1.received() == [MassCancelAck("A", 0)]
-    rig.engine.link_data(s1, _mass_cancels(s1, ["x"]), rig.clock())  # req 2 journaled where 1 was to go
+    rig.engine.link_data(s1, mass_cancel_frames(s1, ["x"]), rig.clock())  # req 2 journaled where 1 was to go
     rig.engine.poll(rig.clock())  # req 1's record journaled after all, after req 2's
     for start in range(0, REQUEST_ANSWERS_KEPT + 76, 500):
         ids = [f"m{n}" for n in range(start, min(start + 500, REQUEST_ANSWERS_KEPT + 76))]
-        rig.engine.link_data(s1, _mass_cancels(s1, ids), rig.clock())
+        rig.engine.link_data(s1, mass_cancel_frames(s1, ids), rig.clock())
     rig.engine.flush()
     s1.received()
     assert 1 not in rig.engine.strategies["S1"].mass_cancel_answers

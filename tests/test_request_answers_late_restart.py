@@ -16,39 +16,16 @@ from typing import Any
 
 import pytest
 
-from gateway.journal import FileJournal, JournalScan
-from gateway.journal_mmap import MmapJournal
+from gateway.journal import JournalScan
 from gateway.journal_records import JRequest
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import MassCancel, MassCancelAck
 from gateway.recovery import recover
 from gateway.replay import JournalMarks
 from gateway.strategy_state import REQUEST_ANSWERS_KEPT
-from model.fsync import FsyncPolicy
-from tests.harness import MemoryLink, Rig
+from tests.harness import Rig, journal_of_kind, mass_cancel_frames, self_numbered_link
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _journal(kind: str, path: Path) -> Any:
-    if kind == "file":
-        return FileJournal(path, fsync=FsyncPolicy.NONE)
-    return MmapJournal(path, fsync=FsyncPolicy.NONE)
-
-
-def _link(rig: Rig, strategy_id: str) -> MemoryLink:
-    link = rig.connect(strategy_id)
-    link.number_requests = False
-    link.received()
-    return link
-
-
-def _mass_cancels(link: MemoryLink, ids: list[str]) -> bytes:
-    out = []
-    for rid in ids:
-        link.req_seq += 1
-        out.append(encode_frame(MassCancel(request_id=rid, req_seq=link.req_seq)))
-    return b"".join(out)
 
 
 class _RefusingOneAnswer:
@@ -70,17 +47,17 @@ class _RefusingOneAnswer:
 
 def _day_with_a_late_answer(kind: str, tmp_path: Path) -> None:
     """Request 1's record journaled after request 2's, then more answers than memory keeps; the journal closed."""
-    rig = Rig(journal=_journal(kind, tmp_path / "j"))
-    s1 = _link(rig, "S1")
+    rig = Rig(journal=journal_of_kind(kind, tmp_path / "j"))
+    s1 = self_numbered_link(rig, "S1")
     journal = rig.engine.journal
     rig.engine.journal = _RefusingOneAnswer(journal)  # a stand-in: a compiled MmapJournal's methods are fixed
-    rig.engine.link_data(s1, _mass_cancels(s1, ["A"]), rig.clock())  # req 1: its record refused, owed
+    rig.engine.link_data(s1, mass_cancel_frames(s1, ["A"]), rig.clock())  # req 1: its record refused, owed
     assert s1.received() == [MassCancelAck("A", 0)]
-    rig.engine.link_data(s1, _mass_cancels(s1, ["x"]), rig.clock())  # req 2 journaled first
+    rig.engine.link_data(s1, mass_cancel_frames(s1, ["x"]), rig.clock())  # req 2 journaled first
     rig.engine.poll(rig.clock())  # req 1's record journaled after all, after req 2's
     for start in range(0, REQUEST_ANSWERS_KEPT + 76, 500):
         ids = [f"m{n}" for n in range(start, min(start + 500, REQUEST_ANSWERS_KEPT + 76))]
-        rig.engine.link_data(s1, _mass_cancels(s1, ids), rig.clock())
+        rig.engine.link_data(s1, mass_cancel_frames(s1, ids), rig.clock())
     rig.engine.flush()
     s1.received()
     rig.engine.link_data(s1, encode_frame(MassCancel(request_id="A", req_seq=1)), rig.clock())
@@ -90,7 +67,7 @@ def _day_with_a_late_answer(kind: str, tmp_path: Path) -> None:
 
 def _restart(kind: str, tmp_path: Path) -> Rig:
     """Recover and adopt the journal as ``gateway run`` does (a scan: positions noted)."""
-    journal = _journal(kind, tmp_path / "j")
+    journal = journal_of_kind(kind, tmp_path / "j")
     scan = JournalScan()
     recovered = recover(journal.records(scan), scan)
     journal.cut_torn_tail(scan)
@@ -107,7 +84,7 @@ def test_late_journaled_answer_then_restart_then_duplicate_answered(kind: str, t
     assert 1 not in st.mass_cancel_answers  # older than memory keeps: read back from the journal
     assert st.request_marks.exactly(1) >= 0  # before: -1, the late record's position never noted
     assert list(st.request_marks.keys) == sorted(set(st.request_marks.keys))
-    s1 = _link(fresh, "S1")
+    s1 = self_numbered_link(fresh, "S1")
     fresh.engine.link_data(s1, encode_frame(MassCancel(request_id="B", req_seq=2)), fresh.clock())
     assert s1.received() == [MassCancelAck("x", 0)]  # a normal old duplicate: answered
     fresh.engine.link_data(s1, encode_frame(MassCancel(request_id="A", req_seq=1)), fresh.clock())
@@ -127,7 +104,7 @@ def test_old_duplicate_mass_cancel_without_a_position_then_logged_at_error(
         if key != 1:
             kept.add(key, position)
     st.request_marks = kept
-    s1 = _link(fresh, "S1")
+    s1 = self_numbered_link(fresh, "S1")
     with caplog.at_level(logging.ERROR, logger="gateway"):
         fresh.engine.link_data(s1, encode_frame(MassCancel(request_id="A", req_seq=1)), fresh.clock())
     assert s1.received() == []

@@ -22,7 +22,7 @@ from gateway.recovery import recover
 from gateway.strategy_state import REQUEST_ANSWERS_KEPT
 from model.enums import Side
 from model.fsync import FsyncPolicy
-from tests.harness import MemoryLink, Rig
+from tests.harness import MemoryLink, Rig, self_numbered_link
 
 MANY = REQUEST_ANSWERS_KEPT * 3 + 17
 
@@ -51,17 +51,10 @@ def _same(got: object, want: MassCancelAck | MassCancelRejected) -> bool:
     return got == want
 
 
-def _link(rig: Rig, last_seq: int = 0) -> MemoryLink:
-    link = rig.connect("S1", last_seq=last_seq)
-    link.number_requests = False
-    link.received()
-    return link
-
-
 def _run_day(tmp_path: Path) -> tuple[Rig, MemoryLink]:
     """One resting order (req_seq 1), ``MANY`` MassCancels (2 ..) and ``MANY`` unreadable requests after them."""
     rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(
         link, encode_frame(NewOrder("A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=1)), rig.clock()
     )
@@ -82,7 +75,7 @@ def _run_day(tmp_path: Path) -> tuple[Rig, MemoryLink]:
         assert all(isinstance(e, Error) and not e.fatal for e in got)
         errors += len(got)
         rig.engine.link_closed(link)
-        link = _link(rig)
+        link = self_numbered_link(rig)
     assert errors == MANY
     rig.engine.flush()
     return rig, link
@@ -137,7 +130,7 @@ def test_restart_then_window_rebuilt_and_old_duplicate_answered_from_journal(tmp
         assert len(st.mass_cancel_answers) == MANY and len(st.unreadable_seqs) == MANY
     fresh = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
     fresh.engine.adopt(recovered)
-    link = _link(fresh, last_seq=0)
+    link = self_numbered_link(fresh, last_seq=0)
     for n in (0, 4, REQUEST_ANSWERS_KEPT, MANY - 2):
         assert _same(_resend(fresh, link, n), _expected(n)), n
     fresh.engine.link_data(link, _unreadable(2 + MANY + 3), fresh.clock())

@@ -25,7 +25,7 @@ from gateway.recovery import recover
 from gateway.strategy_session import NO_PLACE
 from model.fsync import FsyncPolicy
 from model.venue_events import VenueState
-from tests.harness import MemoryLink, Rig
+from tests.harness import Rig, self_numbered_link
 
 CANCEL_2_STRAY_BYTE = bytes.fromhex("00000007 9403a154 0002 00")
 """Cancel ``T``, sent_ns 0, req_seq 2, then one stray byte (0x00) after the array: length 7."""
@@ -39,13 +39,6 @@ def _new(cl_ord_id: str, req_seq: int) -> bytes:
     return _raw(msgspec.msgpack.encode([2, cl_ord_id, "ACC1", "V1", "AAPL", "B", 100, 1_000_000, "0", "2", 0, req_seq]))
 
 
-def _link(rig: Rig) -> MemoryLink:
-    link = rig.connect("S1")
-    link.number_requests = False
-    link.received()
-    return link
-
-
 def test_golden_frame_is_a_cancel_numbered_2_with_one_stray_byte() -> None:
     payload = CANCEL_2_STRAY_BYTE[4:]
     assert int.from_bytes(CANCEL_2_STRAY_BYTE[:4], "big") == len(payload) == 7
@@ -54,7 +47,7 @@ def test_golden_frame_is_a_cancel_numbered_2_with_one_stray_byte() -> None:
 
 def test_request_when_payload_has_a_stray_byte_then_invalid_field_and_it_takes_its_req_seq() -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _new("A", 1) + CANCEL_2_STRAY_BYTE + _new("C", 3), rig.clock())
     (answer,) = link.received()
     assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.code) == ("T", "INVALID_FIELD")
@@ -78,7 +71,7 @@ def test_request_when_payload_does_not_decode_but_req_seq_readable_then_numbered
     payload: bytes, answer_type: type, cl_ord_id: str
 ) -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _new("A", 1) + _raw(payload + b"\xc1") + _new("C", 3), rig.clock())
     (answer,) = link.received()
     assert isinstance(answer, (OrderRejected, CancelRejected, MassCancelRejected)) and type(answer) is answer_type
@@ -91,7 +84,7 @@ def test_request_when_payload_does_not_decode_but_req_seq_readable_then_numbered
 def test_request_when_stray_byte_request_sent_again_then_duplicate_not_answered_again(tmp_path: Path) -> None:
     """Section 4.5 step 3: after a reconnect the client sends again, unchanged, what it is unsure of."""
     rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _new("A", 1) + CANCEL_2_STRAY_BYTE, rig.clock())
     (answer,) = link.received()
     assert isinstance(answer, CancelRejected) and answer.code == "INVALID_FIELD"
@@ -125,7 +118,7 @@ UNREADABLE_REQ_SEQ = {
 @pytest.mark.parametrize("case", sorted(UNREADABLE_REQ_SEQ))
 def test_request_when_req_seq_unreadable_then_invalid_field_says_no_place_and_next_number_unchanged(case: str) -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _new("A", 1) + _raw(UNREADABLE_REQ_SEQ[case]) + _new("C", 2), rig.clock())
     (answer,) = link.received()
     assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.code) == ("T", "INVALID_FIELD")
@@ -135,7 +128,7 @@ def test_request_when_req_seq_unreadable_then_invalid_field_says_no_place_and_ne
 
 def test_request_when_neither_id_nor_req_seq_readable_then_error_says_no_place() -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _raw(msgspec.msgpack.encode([3, "X" * 33, 0, -4])) + _new("B", 1), rig.clock())
     (error,) = link.received()
     assert isinstance(error, Error) and (error.code, error.fatal) == ("INVALID_MESSAGE", False)
@@ -145,7 +138,7 @@ def test_request_when_neither_id_nor_req_seq_readable_then_error_says_no_place()
 
 def test_request_when_id_unreadable_and_req_seq_readable_then_error_text_has_no_no_place_note() -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _raw(msgspec.msgpack.encode([3, "X" * 33, 0, 1])), rig.clock())
     (error,) = link.received()
     assert isinstance(error, Error) and NO_PLACE not in error.text and link.session.last_req_seq == 1

@@ -20,7 +20,7 @@ from gateway.journal import FileJournal, JRequest, read_journal
 from gateway.protocol.messages import CancelRejected, Error, OrderRejected, Welcome
 from gateway.recovery import recover
 from model.fsync import FsyncPolicy
-from tests.harness import MemoryLink, Rig
+from tests.harness import Rig, self_numbered_link
 
 
 def _raw(payload: bytes) -> bytes:
@@ -43,17 +43,10 @@ UNREADABLE = {
 }
 
 
-def _link(rig: Rig) -> MemoryLink:
-    link = rig.connect("S1")
-    link.number_requests = False
-    link.received()
-    return link
-
-
 @pytest.mark.parametrize("case", sorted(UNREADABLE))
 def test_request_when_id_unreadable_but_req_seq_readable_then_error_and_next_request_is_no_gap(case: str) -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     bad, code = UNREADABLE[case]
     rig.engine.link_data(link, _new("A", 1) + bad + _new("C", 3), rig.clock())
     (error,) = link.received()
@@ -68,7 +61,7 @@ def test_reconnect_when_client_sends_the_unreadable_request_again_unchanged_then
 ) -> None:
     """Section 4.5 step 3 from a lost connection: what the gateway has not processed is sent again, unchanged."""
     rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
-    link = _link(rig)
+    link = self_numbered_link(rig)
     bad, _ = UNREADABLE["cl_ord_id 33 bytes"]
     rig.engine.link_data(link, _new("A", 1) + bad, rig.clock())
     rig.engine.link_closed(link)
@@ -88,7 +81,7 @@ def test_reconnect_when_client_sends_the_unreadable_request_again_unchanged_then
 
 def test_request_when_neither_id_nor_req_seq_readable_then_error_and_no_place_in_the_sequence() -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _raw(msgspec.msgpack.encode([2, "X" * 33])) + _new("B", 1), rig.clock())
     error, *rest = link.received()
     assert isinstance(error, Error) and not error.fatal and rest == []
@@ -97,7 +90,7 @@ def test_request_when_neither_id_nor_req_seq_readable_then_error_and_no_place_in
 
 def test_request_when_id_readable_then_still_answered_by_it() -> None:
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _new("A", 1) + _raw(msgspec.msgpack.encode([2, "B", "ACC1", 5, "AAPL"])), rig.clock())
     (answer,) = link.received()
     assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.code) == ("B", "INVALID_FIELD")
@@ -106,7 +99,7 @@ def test_request_when_id_readable_then_still_answered_by_it() -> None:
 def test_duplicate_when_same_bytes_again_then_same_code_and_problem_its_own_frame_number_and_counted_again() -> None:
     """What 4.5 says of a duplicate of such a request, exactly (rev51strat: the page said "the same Error")."""
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     bad, _ = UNREADABLE["cl_ord_id 33 bytes"]
     rig.engine.link_data(link, _new("A", 1) + bad, rig.clock())
     (first,) = link.received()
@@ -132,7 +125,7 @@ def test_duplicate_when_unreadable_with_the_number_of_a_readable_request_then_sk
     """rev54strat MEDIUM: an unreadable request re-using the number of a request that was read (answered by an
     order event) got an Error too: two answers for one number, each counted against the error budget."""
     rig = Rig()
-    link = _link(rig)
+    link = self_numbered_link(rig)
     rig.engine.link_data(link, _new("A", 1) + _cancel("NOPE", 2), rig.clock())
     (answer,) = link.received()  # the Cancel of an unknown order: CancelRejected, its one answer
     assert isinstance(answer, CancelRejected) and answer.cl_ord_id == "NOPE"
@@ -150,7 +143,7 @@ def test_duplicate_when_unreadable_number_sent_again_after_a_restart_then_error_
     unreadable request sent again with such a number gets its Error again; with a read request's number, nothing."""
     journal = FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
     rig = Rig(journal=journal)
-    link = _link(rig)
+    link = self_numbered_link(rig)
     bad, _ = UNREADABLE["cl_ord_id an int"]
     rig.engine.link_data(link, _new("A", 1) + bad + _cancel("NOPE", 3), rig.clock())
     rig.engine.flush()
