@@ -373,6 +373,10 @@ class Engine:
         self.ref_highs: dict[str, RefHigh] = {}
         """Venue -> the highest number its latest session has in the journal up to a position (``RefHigh``): a
         number above it is searched for in the records after that position only (``_order_of_ref``)."""
+        self.ref_lows: dict[str, tuple[int, int]] = {}
+        """Venue -> (where its latest session began, the lowest number that session has in the journal): numbers
+        increase with the journal within a session, so a lower number was never sent there and is not searched
+        for (``_ref_outside_journal``). Noted by recovery and by a search that read from the session's start."""
         self.journal_rebuild_skipped = 0
         """Journal records passed over for them undecoded (other orders', by their first bytes)."""
         self.journal_rebuild_failures = 0
@@ -468,7 +472,7 @@ class Engine:
         venue.state_sink = self.on_venue_state
         venue.unknown_order_sink = self._count_unknown_order
         venue.order_of_ref = self._order_of_ref
-        venue.ref_above_journal = self._ref_above_journal
+        venue.ref_outside_journal = self._ref_outside_journal
         venue.order_ids_above = self._order_ids_above
         venue.order_source = self._order_source(name)
         venue.order_lookup = self._order_lookup(name)
@@ -500,7 +504,8 @@ class Engine:
         For an adapter whose references do not name the order (OUCH UserRefNums) and that no longer maps
         ``ref`` (the order was released from memory, or ended before a restart): read from the journal
         (``gateway.ref_lookup``: a binary search over the replay index, then a scan; a number above the highest
-        the session has in the journal (``ref_highs``) reads only the records since that was noted), on the event
+        the session has in the journal (``ref_highs``) reads only the records since that was noted, one below its
+        lowest (``ref_lows``) reads nothing), on the event
         loop, only when such a message arrives (any message about one order: docs/venues/ouch.md). The caller passes
         a fill on under the id, which the sink then applies as any fill of an order released from memory
         (``_released_order``); the rest the adapter settles itself (counted after-end, or canceled at the venue).
@@ -510,6 +515,9 @@ class Engine:
         journal = self.journal
         floor = session_floor(self.venue_sessions, venue, session)
         if floor is None:  # not the venue's latest session: nothing it can fill now was sent under it
+            return 0
+        low = self.ref_lows.get(venue)
+        if low is not None and low[0] == floor and ref < low[1]:  # below the session's first number: never sent
             return 0
         known = self.ref_highs.get(venue)
         if known is not None and known.floor != floor:  # noted for an earlier session
@@ -538,6 +546,8 @@ class Engine:
         if scan_end.end >= 0:  # read to the end: every number of the session there is at most this
             high = max(scan_end.high, ref, known.high if known is not None else -1)
             self.ref_highs[venue] = RefHigh(floor, high, scan_end.end)
+        if start == floor and scan_end.low >= 0 and (low is None or low[0] != floor):  # read from the session's start
+            self.ref_lows[venue] = (floor, scan_end.low)
         self.ref_lookups += 1
         self.ref_lookup_records += probed + records
         if order_id:
@@ -554,19 +564,28 @@ class Engine:
         )
         return order_id
 
-    def _ref_above_journal(self, venue: str, ref: int, session: str) -> bool:
-        """Return True if the journal has nothing sent to ``venue`` under ``ref`` in ``session``, without reading it.
+    def _ref_outside_journal(self, venue: str, ref: int, session: str) -> int:
+        """Say, without reading it, whether the journal has nothing sent to ``venue`` under ``ref`` in ``session``.
 
-        So when ``ref`` is above the highest number the session has in the journal up to a position (``ref_highs``:
-        noted by recovery, and by each search that read to the journal's end) and nothing was written since. The
-        OUCH adapter asks first, and such a number costs no search of its budget (ouchlookup56): a standby's
-        numbers named by the replay after a failback, a venue's stream out of frame.
+        1: ``ref`` is above the highest number the session has in the journal up to a position (``ref_highs``:
+        noted by recovery, and by each search that read to the journal's end) and nothing was written since
+        (ouchlookup56: a standby's numbers named by the replay after a failback, a venue's stream out of frame).
+        -1: ``ref`` is below the lowest number the session has in the journal (``ref_lows``: noted by recovery,
+        and by a search that read from the session's start), which stays its lowest whatever is written since
+        (ouchlow57: the primary's numbers named by a replay from early in the day on a standby that took over).
+        0: it may be there (a search says). The OUCH adapter asks first: such a number costs no search of its
+        budget. Not the venue's latest session: 1 (``_order_of_ref`` answers 0 without reading too).
         """
         floor = session_floor(self.venue_sessions, venue, session)
-        if floor is None:  # not the venue's latest session: ``_order_of_ref`` answers 0 without reading too
-            return True
+        if floor is None:
+            return 1
+        low = self.ref_lows.get(venue)
+        if low is not None and low[0] == floor and ref < low[1]:
+            return -1
         known = self.ref_highs.get(venue)
-        return known is not None and known.floor == floor and ref > known.high and known.end == self.journal.tell()
+        if known is not None and known.floor == floor and ref > known.high and known.end == self.journal.tell():
+            return 1
+        return 0
 
     def _venue_of(self, order_id: int) -> str | None:
         """Return the venue of order ``order_id`` if it is in memory (None: not known here)."""
@@ -3606,6 +3625,7 @@ class Engine:
         self.order_marks = recovered.order_marks
         self.venue_sessions = recovered.venue_sessions
         self.ref_highs = recovered.ref_highs
+        self.ref_lows = recovered.ref_lows
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

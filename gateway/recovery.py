@@ -115,6 +115,9 @@ class Recovered:
     ref_highs: dict[str, RefHigh] = field(default_factory=dict)
     """Venue -> the highest numeric reference journaled in its latest session, up to the journal's end (only when
     the positions are known): a number above it is not searched for in what recovery read (``gateway.ref_lookup``)."""
+    ref_lows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Venue -> (where its latest session began, the lowest numeric reference journaled in it), only when the
+    positions are known: a lower number was never sent in the session and is not searched for (``Engine.ref_lows``)."""
 
 
 def recover(records: Iterable[JournalRecord], scan: JournalScan | None = None) -> Recovered:
@@ -196,6 +199,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     """The strategy events the last venue event produced that no JStrategyEvent has confirmed yet."""
     highs: dict[str, int] = {}
     """Venue -> the highest numeric reference sent since its latest session began (``Recovered.ref_highs``)."""
+    lows: dict[str, int] = {}
+    """Venue -> the lowest (``Recovered.ref_lows``): the first one, as the numbers increase (a lower one later
+    counts too; it costs a comparison only where a number is not a new highest, which is rare)."""
     for rec in _unwrap(records, out, indexed):
         kind = type(rec)
         if kind is JVenueApplied or kind is JVenueEvent:
@@ -271,8 +277,13 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             if indexed and not rec.order_id & MARK_MASK:
                 out.order_marks.add(rec.order_id, out.position)
             mark_sent(order, rec.venue_ref)
-            if (number := ref_number(rec.venue_ref)) > highs.get(rec.venue, -1):
+            number = ref_number(rec.venue_ref)
+            if number > (high := highs.get(rec.venue, -1)):
                 highs[rec.venue] = number
+                if high < 0:
+                    lows[rec.venue] = number
+            elif 0 <= number < lows[rec.venue]:
+                lows[rec.venue] = number
             open_orders[order.order_id] = order
             st.open_orders[order.order_id] = order
             out.exposure.append((order, 0, 0))
@@ -280,8 +291,13 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             assert isinstance(rec, JSentNew)
             order = orders[rec.order_id]
             mark_sent(order, rec.venue_ref)
-            if (number := ref_number(rec.venue_ref)) > highs.get(order.venue, -1):
+            number = ref_number(rec.venue_ref)
+            if number > (high := highs.get(order.venue, -1)):
                 highs[order.venue] = number
+                if high < 0:
+                    lows[order.venue] = number
+            elif 0 <= number < lows[order.venue]:
+                lows[order.venue] = number
             unanswered.pop(order.order_id, None)
             open_orders[order.order_id] = order
             out.strategies[order.strategy_id].open_orders[order.order_id] = order
@@ -293,8 +309,13 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             follow_order_record(order, rec)
             if kind is JSentReplace:
                 assert isinstance(rec, JSentReplace)
-                if (number := ref_number(rec.venue_ref)) > highs.get(order.venue, -1):
+                number = ref_number(rec.venue_ref)
+                if number > (high := highs.get(order.venue, -1)):
                     highs[order.venue] = number
+                    if high < 0:
+                        lows[order.venue] = number
+                elif 0 <= number < lows[order.venue]:
+                    lows[order.venue] = number
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)
@@ -302,6 +323,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             note_session(out.venue_sessions, rec.venue, rec.epoch, out.position)
             if out.venue_sessions[rec.venue] is not noted:  # a new session: its numbers start again
                 highs.pop(rec.venue, None)
+                lows.pop(rec.venue, None)
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             out.trading_states.append(rec)
@@ -318,6 +340,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
         for venue in highs.keys() | out.venue_sessions.keys():
             floor = out.venue_sessions.get(venue, ("", 0))[1]
             out.ref_highs[venue] = RefHigh(floor, highs.get(venue, -1), out.position)
+            if venue in lows:
+                out.ref_lows[venue] = (floor, lows[venue])
     by_venue: dict[str, list[Order]] = {}
     for order in open_orders.values():
         by_venue.setdefault(order.venue, []).append(order)

@@ -13,6 +13,10 @@ venue names a reference below the one looked for, so that one was sent after the
 few records at each probe (at most ``PROBE_RECORDS``), then the scan reads from the start found until it
 passes a new order with a higher reference (or the journal's end). A record of another session of the venue
 (a ``JVenueEpoch`` naming another session id, whose numbers started again at 1) never answers.
+
+The engine keeps two bounds per venue session so that a number the journal cannot hold is answered without
+reading: the highest number up to a position (``RefHigh``) and the lowest number (``Engine.ref_lows``: numbers
+increase with the journal, so the first one the session journaled is its lowest and stays so).
 """
 
 from __future__ import annotations
@@ -93,19 +97,26 @@ def ref_scan_start(
 
 
 class ScanEnd:
-    """What a ``find_ref`` that read to the journal's end learnt: where the data ended, the highest number read.
+    """What a ``find_ref`` learnt on the way: where the data ended, the highest and the lowest number read.
 
     ``end`` (-1: the scan stopped before the end, or left the session) is the file offset after the last record
     read; ``high`` the highest numeric reference of the venue's session the scan read (-1: none). With the
     numbers increasing in the journal, every number of the session journaled before ``end`` is at most
     ``max(high, ref)``: a later search for a higher number reads from ``end`` only (``RefHigh``).
+
+    ``low`` (-1: not known) is the lowest number of the session the scan read once it read one that is surely the
+    venue's (a new order sent to it, or a Replace of an order known to be its), whether it stopped there or read
+    on; a record it could not tell was the venue's counts too (a lower ``low`` answers less, never wrongly). For a
+    scan that started where the session began, every number of the session is at least ``low``
+    (``Engine.ref_lows``: a lower number is not searched for).
     """
 
-    __slots__ = ("end", "high")
+    __slots__ = ("end", "high", "low")
 
     def __init__(self) -> None:
         self.end = -1
         self.high = -1
+        self.low = -1
 
 
 class RefHigh:
@@ -146,7 +157,7 @@ def find_ref(
     order by id only: it answers if ``venue_of`` (the engine's orders) or a creation read here says the
     order is the venue's, or if nothing says otherwise (the engine checks the venue of what it rebuilds).
     With ``scan_end``: a scan that reads to the end, still in the session, says there where the data ended
-    and the highest number it read.
+    and the highest number it read; any scan says the lowest number it read (``ScanEnd.low``).
     """
     text = str(ref)
     current = True
@@ -155,6 +166,10 @@ def find_ref(
     found = 0
     records = 0
     high = -1
+    low = -1
+    """The lowest number of the session read (-1: none), of the venue's or of a record that may be its."""
+    sure = False
+    """A number read is surely the venue's (``low`` is then a bound: ``ScanEnd.low``)."""
     try:
         while batch := reader.read(SCAN_STEP):
             records += len(batch)
@@ -166,10 +181,17 @@ def find_ref(
                     created[rec.order_id] = rec.venue
                     if rec.venue != venue or not current:
                         continue
+                    number = ref_number(rec.venue_ref)
+                    if number >= 0:
+                        sure = True
+                        if low < 0 or number < low:
+                            low = number
                     if rec.venue_ref == text:
                         found = rec.order_id
                         high = max(high, ref)
-                    elif (number := ref_number(rec.venue_ref)) > ref:
+                    elif number > ref:
+                        if scan_end is not None:
+                            scan_end.low = low
                         return found, records
                     else:
                         high = max(high, number)
@@ -178,18 +200,26 @@ def find_ref(
                     if current:
                         owner = created.get(rec.order_id) or venue_of(rec.order_id)
                         if owner is None or owner == venue:
+                            number = ref_number(rec.venue_ref)
                             if rec.venue_ref == text:
                                 found = rec.order_id
-                            high = max(high, ref_number(rec.venue_ref))
+                            high = max(high, number)
+                            if number >= 0:
+                                sure = sure or owner is not None
+                                if low < 0 or number < low:
+                                    low = number
                 elif kind is JVenueEpoch:
                     assert isinstance(rec, JVenueEpoch)
                     if rec.venue == venue:
                         current = rec.epoch.partition("#")[0] == session
                         if not current:
                             found = 0
-        if scan_end is not None and current:
-            scan_end.end = reader.position
-            scan_end.high = high
+        if scan_end is not None:
+            if sure:
+                scan_end.low = low
+            if current:
+                scan_end.end = reader.position
+                scan_end.high = high
     finally:
         reader.close()
     return found, records

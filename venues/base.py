@@ -136,10 +136,11 @@ class VenueAdapter(abc.ABC):
     reference in that session, from the journal (0: none; -1: the journal could not be read; None: not attached to
     an engine). For an adapter whose references do not name the order (OUCH) and that no longer maps one a fill
     names (its rare branch)."""
-    ref_above_journal: Callable[[str, int, str], bool] | None = None
-    """(venue name, numeric reference, venue session) -> True if the journal holds nothing under that reference in
-    that session, known without reading it (above the highest number the session has in the journal, nothing
-    journaled since that was noted: ``Engine.ref_highs``). None: not attached to an engine."""
+    ref_outside_journal: Callable[[str, int, str], int] | None = None
+    """(venue name, numeric reference, venue session) -> non-zero if the journal holds nothing under that reference
+    in that session, known without reading it: 1 above the highest number the session has in the journal, nothing
+    journaled since that was noted (``Engine.ref_highs``); -1 below its lowest (``Engine.ref_lows``); 0: it may
+    (a search says). None: not attached to an engine."""
     order_source: Callable[[int, str], Order | None] | None = None
     """``(order_id, exec_id)`` -> the engine's order of that id on this venue (from memory, or read back from the
     journal if memory released it), None if it has none: an adapter checks a fill for an order it no longer

@@ -577,6 +577,7 @@ class OuchVenue(VenueAdapter):
             "live_after_end": 0,
             "ref_never_issued": 0,
             "ref_above_journal": 0,
+            "ref_below_journal": 0,
             "ref_answers_reused": 0,
             "held_for_lookup": 0,
             "refetches": 0,
@@ -2206,8 +2207,10 @@ class OuchVenue(VenueAdapter):
         A number this adapter is canceling at the venue (``_late_cancels``) is known without the look-up; one
         above every number the store handed out this session (its high-water mark) or 0 is not ours without it
         (``ref_never_issued``); one searched before this session is answered as then (``ref_answers_reused``: up
-        to ``ref_answers_kept``). A search past the window's budget (``ref_lookups_per_window`` searches,
-        ``ref_lookup_ns_per_window`` of searching) raises ``_LookupOverBudgetError``: the message waits
+        to ``ref_answers_kept``); one the journal cannot hold, above the session's highest number there with nothing
+        written since or below its lowest, is not ours without reading it (``ref_outside_journal``:
+        ``ref_above_journal``, ``ref_below_journal``). A search past the window's budget (``ref_lookups_per_window``
+        searches, ``ref_lookup_ns_per_window`` of searching) raises ``_LookupOverBudgetError``: the message waits
         (``_hold``), so a venue naming unknown numbers cannot keep the loop searching.
         """
         late = self._late_cancels.get(urn)
@@ -2228,9 +2231,9 @@ class OuchVenue(VenueAdapter):
         if known is not None:
             self.counters["ref_answers_reused"] += 1
             return known
-        above = self.ref_above_journal
-        if above is not None and above(self.name, urn, store.session):  # known without reading: not a search
-            self.counters["ref_above_journal"] += 1
+        outside = self.ref_outside_journal
+        if outside is not None and (side := outside(self.name, urn, store.session)):  # known without reading
+            self.counters["ref_above_journal" if side > 0 else "ref_below_journal"] += 1
             return 0
         clock = self._clock
         now = clock()
