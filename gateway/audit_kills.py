@@ -20,19 +20,25 @@ audit log holds and the journal does not (its audit record written, then the jou
 journal's stricter state stays. Fail closed.
 
 Only the current audit log file is read, its last ``TAIL_BYTES`` at most (a rotation during the day leaves the
-earlier records in the rotated file). An audit log that could not be written either (on the same full disk) holds
-nothing: the stop's CRITICAL says so (``GatewayProcess._closed_dropping``).
+earlier records in the rotated file). A line that does not decode as one record is not silence: a record cut short
+(a full disk's short write before audittorn57, a crash) had the next record glued onto it on the same line, a kill
+perhaps; the whole records in it are read, and a WARNING names the line (audittorn57). An audit log that could not
+be written either (on the same full disk) holds nothing: the stop's CRITICAL says so
+(``GatewayProcess._closed_dropping``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from risk.audit import RECORD_START, records_in_line
+
+log = logging.getLogger(__name__)
 
 TAIL_BYTES: Final = 32 << 20
 """How much of the audit log's end the start reads (a day's records with room to spare; ``audited_states``)."""
@@ -44,6 +50,8 @@ FROM_AUDIT: Final = " (restored from the risk audit log)"
 """How ``who`` ends in the audit record of a state this start re-applied from the audit log."""
 
 _STRICTNESS: Final = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
+
+RECORD_START_BYTES: Final = RECORD_START.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +71,48 @@ class AuditedState:
         return "all trading (firm-wide)" if self.account is None else f"account {self.account}"
 
 
-def _lines_from_end(path: Path, limit: int) -> list[bytes]:
-    """Return the whole lines of the last ``limit`` bytes of ``path`` that hold a trading_state record."""
+def _tail(path: Path, limit: int) -> tuple[int, bytes]:
+    """Return where the last ``limit`` bytes of ``path`` start, and those bytes."""
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         start = max(size - limit, 0)
         handle.seek(start)
-        data = handle.read(size - start)
-    lines = data.split(b"\n")
-    if start:
-        lines = lines[1:]  # the first is part of a line
-    return [line for line in lines if b'"trading_state"' in line]
+        return start, handle.read(size - start)
+
+
+def _records(path: Path, limit: int) -> Iterator[Any]:
+    """Yield the decoded records of the last ``limit`` bytes of ``path`` that may be ``trading_state`` records.
+
+    A line that is not one whole record (a record cut short, the next written glued onto it on the same line,
+    audittorn57) is not skipped: its whole records are recovered (``risk.audit.records_in_line``), and one WARNING
+    names the damaged lines (byte offset; line number when the file was read from its start). A line read from its
+    middle (the first, when the file is longer than ``limit``) is searched for whole records too, without a warning.
+    """
+    start, data = _tail(path, limit)
+    damaged: list[str] = []
+    offset = start
+    for number, line in enumerate(data.split(b"\n"), 1):
+        at = offset
+        offset += len(line) + 1
+        whole = line.startswith(RECORD_START_BYTES) and line.endswith(b"}") and line.count(RECORD_START_BYTES) == 1
+        if whole and b'"trading_state"' not in line:
+            continue  # another event: not decoded (the usual line)
+        if not whole and not line.strip():
+            continue
+        found, bad = records_in_line(line)
+        if bad and not (start and number == 1):
+            where = f"byte offset {at}" + ("" if start else f", line {number}")
+            damaged.append(f"{where}: {len(found)} whole records recovered")
+        yield from found
+    if damaged:
+        log.warning(
+            "risk audit log %s: %d lines are not one whole record (a record cut short by a full disk or a crash, "
+            "the next written on the same line): %s; the whole records in them were read for the kill switches to "
+            "re-apply, the rest skipped (docs/reliability.md 2.3a)",
+            path,
+            len(damaged),
+            "; ".join(damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else ""),
+        )
 
 
 def audited_states(
@@ -85,19 +124,17 @@ def audited_states(
     no ``gateway_id`` (written before records carried it), and records a start wrote re-applying a state
     (``RESTORED_MARKS``) are left out. The last is the last in the file: records are written in the order they
     happened (one written late, after the audit log refused it, goes before the next), whatever their ``time_ns``
-    says after a step of the wall clock. A missing file holds nothing; a line that does not decode is skipped.
+    says after a step of the wall clock. A missing file holds nothing; the whole records of a line that does not
+    decode as one are read (``_records``: fail closed, a kill glued onto a torn line counts), with a WARNING.
     """
-    try:
-        lines = _lines_from_end(path, limit)
-    except FileNotFoundError:
-        return {}
     last: dict[str | None, AuditedState] = {}
-    for line in lines:
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
+    try:
+        for record in _records(path, limit):
             found = _audited(record, gateway_id)
             if found is not None and same_day(found.time_ns):
                 last[found.account] = found
+    except FileNotFoundError:
+        return {}
     return last
 
 

@@ -16,11 +16,19 @@ Every record has ``time`` (UTC, ISO 8601), ``time_ns`` (Unix ns), ``event``, ``t
 and ``who``, and the gateway writes ``gateway_id`` (its own, after the details: gateways may share an audit log,
 killstop56b); one written after the audit log refused it (its change took effect) adds ``late: true`` and
 ``written_time``. See docs/risk-officer-guide.md for how to read it.
+
+A record the disk took only in part (a short write: the disk filled) is blanked out, its bytes overwritten with
+spaces and a newline, so the next record is not glued onto it (audittorn57); where that fails, or a crash cut a
+record short, the next record starts with a newline. Readers (``read_audit_log``, ``records_in_line``) recover
+the whole records of a line that does not decode as one.
 """
 
 from __future__ import annotations
 
 import datetime
+import fcntl
+import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -30,6 +38,12 @@ import msgspec
 
 _ENCODER = msgspec.json.Encoder()
 """Keys stay in the order written: time, time_ns, event, trigger, who, then the details."""
+_DECODER = msgspec.json.Decoder()
+_RESYNC = json.JSONDecoder()
+RECORD_START = '{"time":'
+"""How every record starts (``time`` is written first); a ``{"time":`` inside a string is escaped, never this."""
+
+log = logging.getLogger("risk")
 
 
 def utc_text(time_ns: int) -> str:
@@ -46,18 +60,31 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._directory_synced = True
         """False while a file created at ``path`` may not yet be named on disk (its directory not fsynced)."""
+        self._readable = True
+        """The file is open for reading too (``_ends_torn`` reads its last byte)."""
+        self._torn = False
+        """A short write's bytes could not be blanked out: the next record starts with a newline."""
         self._fd = self._open()
         self._lock = threading.Lock()
         """One writer at a time (a reload's record is written in a worker thread): lines never interleave."""
 
     def _open(self) -> int:
-        """Open the file at ``path``, creating it if missing (its directory is then fsynced by ``write``)."""
+        """Open the file at ``path``, creating it if missing (its directory is then fsynced by ``write``).
+
+        Opened for reading too where permitted: ``_write`` reads its last byte (a record cut short leaves no newline
+        there); write-only otherwise.
+        """
+        readable = True
         try:
-            return os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
-            pass
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        self._directory_synced = False
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+            self._directory_synced = False
+        except PermissionError:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            readable = False
+        self._readable = readable
+        self._torn = False
         return fd
 
     def write(self, record: dict[str, Any]) -> None:
@@ -77,10 +104,53 @@ class AuditLog:
         if not self._directory_synced:  # before the record: a record on disk is one whose reload was applied
             self._sync_directory()
         line = _ENCODER.encode(record) + b"\n"
+        after_torn = self._ends_torn()
+        if after_torn:  # the last record in the file was cut short: this one starts on a line of its own
+            line = b"\n" + line
         written = os.write(self._fd, line)
         if written != len(line):
-            raise OSError(f"short write to the audit log {self.path}: {written} of {len(line)} bytes")
+            repaired = self._blank(written, after_torn)
+            raise OSError(f"short write to the audit log {self.path}: {written} of {len(line)} bytes; {repaired}")
+        self._torn = False
         os.fsync(self._fd)
+
+    def _ends_torn(self) -> bool:
+        """True if the file does not end with a newline: a record cut short (by a crash, or a short write that
+        could not be blanked out) is its last line, and the next record would be glued onto it."""
+        if self._torn or not self._readable:
+            return self._torn
+        size = os.fstat(self._fd).st_size
+        return size > 0 and os.pread(self._fd, 1, size - 1) != b"\n"
+
+    def _blank(self, written: int, after_torn: bool) -> str:
+        """Overwrite the ``written`` bytes a short write left at the file's end with spaces and a newline (a blank
+        line readers skip), so no part of a record stays for the next one to be glued onto; say what was done.
+
+        Overwritten in place rather than cut off (``ftruncate``): the audit log may be shared (O_APPEND), and
+        another gateway's record appended meanwhile would be cut with it; bytes already in the file take no new
+        room on a full disk. If that fails, the next record starts with a newline (``_ends_torn``).
+        """
+        if written <= 0:
+            return "nothing of it was written"
+        flags = -1
+        try:
+            end = os.lseek(self._fd, 0, os.SEEK_CUR)  # O_APPEND: just after the bytes this write appended
+            blank = bytearray(b" " * written)
+            blank[-1:] = b"\n"
+            if after_torn:
+                blank[:1] = b"\n"  # the newline ending the torn line before stays
+            flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_APPEND)  # pwrite with O_APPEND appends (Linux)
+            if os.pwrite(self._fd, bytes(blank), end - written) != written:
+                raise OSError("short write")
+            os.fsync(self._fd)
+        except OSError as exc:
+            self._torn = True
+            return f"the part written could not be blanked out ({exc}): the next record starts on a new line"
+        finally:
+            if flags != -1:
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, flags)
+        return "the part written was blanked out (a line of spaces)"
 
     def _sync_directory(self) -> None:
         """fsync the directory holding ``path``: its entries (a created file, a rename) are then on disk."""
@@ -113,11 +183,61 @@ class AuditLog:
             self._fd = -1
 
 
-def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
-    """Read every record of an audit log (for tools and tests)."""
+def records_in_line(line: bytes) -> tuple[list[dict[str, Any]], bool]:
+    """Decode one line of an audit log: its whole records, and True if the line is not one whole record.
+
+    A whole line is one record; a blank one (a short write blanked out) none. A line that does not decode as one
+    record is damaged: a record cut short (a crash, or a short write before audittorn57) with the next record
+    written glued onto it on the same line. Its records are recovered from each ``{"time":`` (every record
+    starts so), each decoded as far as it goes; the bytes that are not part of a whole record are dropped.
+    """
+    line = line.strip()
+    if not line:
+        return [], False
+    try:
+        record = _DECODER.decode(line)
+    except msgspec.DecodeError:
+        pass
+    else:
+        if isinstance(record, dict):
+            return [record], False
+    text = line.decode("utf-8", "replace")
     records: list[dict[str, Any]] = []
+    at = text.find(RECORD_START)
+    while at >= 0:
+        try:
+            found, end = _RESYNC.raw_decode(text, at)
+        except ValueError:
+            at = text.find(RECORD_START, at + 1)
+            continue
+        if isinstance(found, dict):
+            records.append(found)
+        at = text.find(RECORD_START, end)
+    return records, True
+
+
+def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
+    """Read every record of an audit log (for tools and tests), the whole records of a damaged line included.
+
+    A line that is not one whole record (``records_in_line``) is named in one WARNING (its line number and byte
+    offset) with how many records were recovered from it.
+    """
+    records: list[dict[str, Any]] = []
+    damaged: list[str] = []
+    offset = 0
     with Path(path).open("rb") as handle:
-        for line in handle:
-            if line.strip():
-                records.append(msgspec.json.decode(line))
+        for number, line in enumerate(handle, 1):
+            found, bad = records_in_line(line)
+            records.extend(found)
+            if bad:
+                damaged.append(f"line {number} (byte offset {offset}): {len(found)} whole records recovered")
+            offset += len(line)
+    if damaged:
+        log.warning(
+            "risk audit log %s: %d lines are not one whole record (a record cut short, the next written on the same "
+            "line): %s; the rest of those lines skipped",
+            path,
+            len(damaged),
+            "; ".join(damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else ""),
+        )
     return records
