@@ -1294,14 +1294,25 @@ class BoeVenue(VenueAdapter):
 
     def _answer_session_ended(self, tracked: _Tracked, kind: str, text: str) -> None:
         """Answer one request Cboe's day left unanswered ``BOE_SESSION_ENDED`` (a New Order ends; the order stays open
-        at a refused Cancel or Modify)."""
+        at a refused Cancel or Modify).
+
+        A Modify so answered is kept as one reported refused at the in-doubt deadline (``lapsed``): Cboe may have
+        applied it, its Order Modified lost in a cut, and a login the same day (Cboe enables the session again, or a
+        re-login after Logout ``E``) replays it; ``_late_modified`` then applies it here, and the order is known by
+        the Modify's ClOrdID. Before boemodify57 the replayed Order Modified was dropped as a repeat: the order stayed
+        at its old size here while Cboe worked the new one, and a Cancel named the old ClOrdID (rev57boe s12, s14).
+        """
         order_id = tracked.order.order_id
         if kind == "new":
             tracked.done = True
             self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
         elif kind == "replace":
-            tracked.pending = b""
-            self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
+            lapsed = bool(tracked.pending)
+            if lapsed:
+                tracked.lapsed, tracked.pending = tracked.pending, b""
+                tracked.lapsed_qty, tracked.lapsed_price = tracked.order.pending_qty, tracked.order.pending_price
+                tracked.lapsed_seq = tracked.modify_seq
+            self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text, lapsed=lapsed)
         else:
             self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
 
