@@ -15,7 +15,10 @@ The sans-IO simulator through a real engine, on a fake clock (``tests.boe.harnes
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from gateway.engine import Engine
 from gateway.protocol.messages import Cancel, NewOrder, Replace
@@ -150,3 +153,35 @@ def test_modify_answered_at_logout_e_when_a_same_day_login_replays_its_modified_
     replaced = [e for e in link.events if isinstance(e, VenueReplaced)]
     assert [(e.late_qty, e.leaves_qty) for e in replaced] == [(150, 150)]  # the old code: none (repeated-modified)
     assert (order.state, order.qty, split_ref(order.venue_ref)[0]) == (OrderState.LIVE, 150, modify)
+
+
+def test_new_order_answered_session_ended_when_cboe_had_it_then_the_cancels_answer_is_after_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev57boe s04 (LOW): the New Order reached Cboe, its Acknowledgment lost in the cut; answered BOE_SESSION_ENDED
+    at the ``D`` refusal. The replayed Acknowledgment makes the adapter cancel it at Cboe; Cboe's Order Cancelled is
+    the answer to that Cancel (INFO, ``after_end``), not a Canceled saying a Modify was applied, out of place."""
+    link = _link(tmp_path)
+    engine, rig = gateway_over(link, tmp_path / "journal")
+    link.connect()
+    strat = rig.connect("S1")
+    link.core.hold = True
+    rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))
+    _pump(link, engine)
+    order = engine.strategies["S1"].orders["A"]
+    link.disconnect()
+    _refuse_logins_d(link, engine)
+    assert order.state is OrderState.REJECTED
+    _enable_and_apply_held(link)
+    assert link.venue.reconnect()
+    with caplog.at_level(logging.INFO, logger="venues.boe.adapter"):
+        link.connect()
+        _pump(link, engine)
+    assert link.core.exchange.orders == {}  # canceled at Cboe
+    assert [r.outcome for r in link.core.exchange.records if r.type == "Cancel Order"] == ["cancelled"]
+    assert engine.counters.venue_events_out_of_place == 0  # the old code: 1 (Canceled BOE_ANSWER_LATE)
+    status = link.venue.status()
+    assert (status["late_answers"], status["after_end"], status["late_cancels_waiting"]) == (1, 1, 0)
+    assert "Cboe answered the Cancel the gateway sent after the order had ended here" in caplog.text
+    assert "Cboe applied a Modify" not in caplog.text
+    assert order.state is OrderState.REJECTED

@@ -2059,10 +2059,14 @@ class BoeVenue(VenueAdapter):
             if not self._answer_after_end(seq, "Order Cancelled", cl_ord_id):
                 self._unknown(seq, "Order Cancelled", cl_ord_id)
             return
-        if not tracked.late and tracked.order.is_terminal and self._discharge(cl_ord_id):
-            tracked.done = True  # the answer to the Cancel sent after the order ended here (``_working_tracked``)
+        if tracked.order.is_terminal and self._discharge(cl_ord_id):
+            # the answer to the Cancel sent after the order ended here (``_working_tracked``; ``_late_ack`` of a New
+            # Order reported refused, ``_late_modified`` of an order that ended: ``late``): INFO, as when unmapped.
+            # Before boemodify57 a ``late`` one became a Canceled BOE_ANSWER_LATE saying a Modify was applied,
+            # out of place for the ended order (rev57boe s04).
+            tracked.done = True
             self.counters["after_end"] += 1
-            self._ignore("after-end", seq, f"Order Cancelled of order {tracked.order.order_id}, which has ended here")
+            self._answered(seq, "Order Cancelled", f"order {tracked.order.order_id}", _unpad(cl_ord_id), False)
             return
         tracked.done = True
         self._settle(tracked, _CANCEL_COPY)
