@@ -198,7 +198,12 @@ def test_login_when_no_response_within_server_timeout_then_disconnect() -> None:
     assert client.out == b""  # no heartbeats before the login is accepted
     clock.advance_ms(1)
     client.poll(clock())
-    assert recorder.disconnects == ["no Login Response from Cboe for 5000 ms"]
+    # rev57boe s19: counted as a login timeout and a protocol error whichever timer fires first (the old code: the
+    # disconnect "no Login Response from Cboe for 5000 ms" alone, login_timeouts and protocol_errors 0)
+    text = "no Login Response 5000 ms after the Login Request (nothing from Cboe for 5000 ms: server_timeout)"
+    assert (client.login_timeouts, client.protocol_errors) == (1, 1)
+    assert recorder.disconnects == [text]
+    assert recorder.errors == [text]
     client.connection_lost(clock())
     assert client.reconnect_delay_ns(1) == 200 * MS
 

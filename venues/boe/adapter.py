@@ -1294,14 +1294,25 @@ class BoeVenue(VenueAdapter):
 
     def _answer_session_ended(self, tracked: _Tracked, kind: str, text: str) -> None:
         """Answer one request Cboe's day left unanswered ``BOE_SESSION_ENDED`` (a New Order ends; the order stays open
-        at a refused Cancel or Modify)."""
+        at a refused Cancel or Modify).
+
+        A Modify so answered is kept as one reported refused at the in-doubt deadline (``lapsed``): Cboe may have
+        applied it, its Order Modified lost in a cut, and a login the same day (Cboe enables the session again, or a
+        re-login after Logout ``E``) replays it; ``_late_modified`` then applies it here, and the order is known by
+        the Modify's ClOrdID. Before boemodify57 the replayed Order Modified was dropped as a repeat: the order stayed
+        at its old size here while Cboe worked the new one, and a Cancel named the old ClOrdID (rev57boe s12, s14).
+        """
         order_id = tracked.order.order_id
         if kind == "new":
             tracked.done = True
             self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
         elif kind == "replace":
-            tracked.pending = b""
-            self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
+            lapsed = bool(tracked.pending)
+            if lapsed:
+                tracked.lapsed, tracked.pending = tracked.pending, b""
+                tracked.lapsed_qty, tracked.lapsed_price = tracked.order.pending_qty, tracked.order.pending_price
+                tracked.lapsed_seq = tracked.modify_seq
+            self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text, lapsed=lapsed)
         else:
             self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
 
@@ -2048,10 +2059,14 @@ class BoeVenue(VenueAdapter):
             if not self._answer_after_end(seq, "Order Cancelled", cl_ord_id):
                 self._unknown(seq, "Order Cancelled", cl_ord_id)
             return
-        if not tracked.late and tracked.order.is_terminal and self._discharge(cl_ord_id):
-            tracked.done = True  # the answer to the Cancel sent after the order ended here (``_working_tracked``)
+        if tracked.order.is_terminal and self._discharge(cl_ord_id):
+            # the answer to the Cancel sent after the order ended here (``_working_tracked``; ``_late_ack`` of a New
+            # Order reported refused, ``_late_modified`` of an order that ended: ``late``): INFO, as when unmapped.
+            # Before boemodify57 a ``late`` one became a Canceled BOE_ANSWER_LATE saying a Modify was applied,
+            # out of place for the ended order (rev57boe s04).
+            tracked.done = True
             self.counters["after_end"] += 1
-            self._ignore("after-end", seq, f"Order Cancelled of order {tracked.order.order_id}, which has ended here")
+            self._answered(seq, "Order Cancelled", f"order {tracked.order.order_id}", _unpad(cl_ord_id), False)
             return
         tracked.done = True
         self._settle(tracked, _CANCEL_COPY)

@@ -455,16 +455,16 @@ class BoeClientSession:
                 self._protocol_error(text)
                 self._request_disconnect(text)
                 return config.heartbeat_interval_ns
-            what = "Login Response" if state is BoeSessionState.LOGGING_IN else "data"
-            self._request_disconnect(f"no {what} from Cboe for {silence // MS} ms")
+            if state is BoeSessionState.LOGGING_IN:  # the login unanswered: a login timeout, whichever timer fires
+                waited = (now_ns - self._phase_started_ns) // MS
+                self._login_timeout(waited, f"nothing from Cboe for {silence // MS} ms: server_timeout")
+                return config.heartbeat_interval_ns
+            self._request_disconnect(f"no data from Cboe for {silence // MS} ms")
             return config.heartbeat_interval_ns
         deadline = self._last_received_ns + config.server_timeout_ns
         if state is BoeSessionState.LOGGING_IN:
             if now_ns - self._phase_started_ns >= config.login_timeout_ns:
-                self.login_timeouts += 1
-                text = f"no Login Response {config.login_timeout_ns // MS} ms after the Login Request"
-                self._protocol_error(text)
-                self._request_disconnect(text)
+                self._login_timeout(config.login_timeout_ns // MS, "")
                 return config.heartbeat_interval_ns
             deadline = min(deadline, self._phase_started_ns + config.login_timeout_ns)
         elif state is BoeSessionState.REPLAYING:
@@ -522,6 +522,20 @@ class BoeClientSession:
             self._closing = True
             self.reason = reason
             self.listener.on_disconnect_wanted(reason)
+
+    def _login_timeout(self, waited_ms: int, why: str) -> None:
+        """The Login Response has not come: count a login timeout, a protocol error, and drop the connection.
+
+        ``login_timeout`` (Server Heartbeats coming) or ``server_timeout`` (nothing at all from Cboe, ``why`` says
+        so), whichever is first: before boemodify57 a Cboe silent at login was dropped by the silence rule alone,
+        counted in neither ``login_timeouts`` nor ``protocol_errors`` and logged at INFO (rev57boe s19).
+        """
+        self.login_timeouts += 1
+        text = f"no Login Response {waited_ms} ms after the Login Request"
+        if why:
+            text += f" ({why})"
+        self._protocol_error(text)
+        self._request_disconnect(text)
 
     def _protocol_error(self, text: str) -> None:
         self.protocol_errors += 1
