@@ -67,6 +67,10 @@ class VenueRejected(_VenueEvent, tag="rej", frozen=True):
     order_id: int
     code: str
     text: str
+    withheld: bool = False
+    """True: the gateway's own answer about a request that never left it (FIX: held when the gateway stopped while
+    its journal could not be written, ``NOT_SENT``): the strategy's ``OrderRejected`` has source GATEWAY, not VENUE
+    (lows57). A journal written before it has no such field: VENUE, as it was answered then."""
 
 
 class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
@@ -143,6 +147,9 @@ class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):
     Modify re-sent in doubt, at the in-doubt deadline); the venue may still apply it. The order keeps the replace's
     reference, quantity and price (``Order.venue_lapsed``), so recovery, which applies the journal's events, gives
     them back to the adapter after a restart and a late answer is still applied (``VenueReplaced.late_qty``)."""
+    withheld: bool = False
+    """True: the gateway's own answer about a cancel or replace that never left it (as ``VenueRejected.withheld``):
+    the strategy's ``CancelRejected`` has source GATEWAY (lows57)."""
 
 
 VenueEvent = VenueAccepted | VenueRejected | VenueExecuted | VenueCanceled | VenueReplaced | VenueCancelRejected
