@@ -1060,8 +1060,12 @@ class Engine:
             self._out_of_place(order, ev)
             return
         self._deliver(st, event)  # first: the JVenueApplied implies it, whatever faults below (answer54)
-        self._counters.rejected_venue += 1
-        self._count_reject(self.rejects, VENUE, ev.code)
+        if ev.withheld:  # the gateway's own answer about a request that never left it (lows57)
+            self._counters.rejected_gateway += 1
+            self._count_reject(self.rejects, GATEWAY, ev.code)
+        else:
+            self._counters.rejected_venue += 1
+            self._count_reject(self.rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
 
@@ -1136,7 +1140,7 @@ class Engine:
         if ended:
             self._deliver(st, out.pop())
         self._counters.cancel_rejected += 1
-        self._count_reject(self.cancel_rejects, VENUE, ev.code)
+        self._count_reject(self.cancel_rejects, GATEWAY if ev.withheld else VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
         if ended:
             self._counters.filled += 1

@@ -151,8 +151,10 @@ GATEWAY_CANCEL_REJECT_CODES: Final = (
     "INTERNAL_ERROR",
     "REQUEST_PENDING",
     "INVALID_QTY",
+    "NOT_SENT",
 )
-"""docs/strategy-protocol.md 8.1: the GATEWAY codes of a CancelRejected."""
+"""docs/strategy-protocol.md 8.1: the GATEWAY codes of a CancelRejected (``NOT_SENT``: a FIX cancel or replace the
+gateway withheld at a stop, lows57)."""
 PRECREATED_REJECTS: Final = {
     "order_rejects": [*(("RISK", code) for code in RISK_CODES), *(("GATEWAY", c) for c in GATEWAY_ORDER_REJECT_CODES)],
     "cancel_rejects": [

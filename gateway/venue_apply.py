@@ -53,6 +53,7 @@ from model.venue_events import (
 )
 
 _VENUE: Final = RejectSource.VENUE
+_GATEWAY: Final = RejectSource.GATEWAY
 _ACK: Final = OrderInput.ACK
 _NOTHING_LEFT_TEXT: Final = "replace left no open quantity"
 _CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
@@ -129,10 +130,10 @@ def accepted_or_id(order: Order, ev: VenueAccepted, seq: int, out: Out) -> Order
 
 
 def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent | None:
-    """Apply the venue's refusal of a new order."""
+    """Apply the venue's refusal of a new order (source GATEWAY for the gateway's own answer: ``ev.withheld``)."""
     if not apply_reject(order):
         return None
-    return OrderRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)
+    return OrderRejected(seq, order.cl_ord_id, _GATEWAY if ev.withheld else _VENUE, ev.code, ev.text)
 
 
 def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent | None:
@@ -230,7 +231,8 @@ def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -
     The refusal of the gateway's own cancel (``Order.own_cancel``, in flight: no strategy sent it and none joined
     it; fixeng55) is applied but produces no strategy event: None, as for an event out of place, but with the
     order moved back and ``own_cancel`` cleared (the engine tells the two apart by that flag). A cancel's refusal
-    never ends the order (only a replace keeps a filled order open).
+    never ends the order (only a replace keeps a filled order open). Its source is GATEWAY for the gateway's own
+    answer about a request that never left it (``ev.withheld``, lows57), VENUE otherwise.
     """
     lapsed = (order.pending_ref, order.pending_qty, order.pending_price) if ev.lapsed and order.pending_qty else None
     own = order.own_cancel and order.state in _CANCELING
@@ -243,7 +245,7 @@ def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -
         order.venue_lapsed = lapsed
     if order.cum_qty >= order.qty and end_filled(order):  # a replace raising the quantity kept it open (FIX)
         out.append(_filled_end(order, seq + 1))
-    return CancelRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)
+    return CancelRejected(seq, order.cl_ord_id, _GATEWAY if ev.withheld else _VENUE, ev.code, ev.text)
 
 
 def _cancel_rest(order: Order, seq: int, reason: str, text: str, out: Out) -> None:

@@ -67,6 +67,10 @@ class VenueRejected(_VenueEvent, tag="rej", frozen=True):
     order_id: int
     code: str
     text: str
+    withheld: bool = False
+    """True: the gateway's own answer about a request that never left it (FIX: held when the gateway stopped while
+    its journal could not be written, ``NOT_SENT``): the strategy's ``OrderRejected`` has source GATEWAY, not VENUE
+    (lows57). A journal written before it has no such field: VENUE, as it was answered then."""
 
 
 class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
@@ -143,6 +147,9 @@ class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):
     Modify re-sent in doubt, at the in-doubt deadline); the venue may still apply it. The order keeps the replace's
     reference, quantity and price (``Order.venue_lapsed``), so recovery, which applies the journal's events, gives
     them back to the adapter after a restart and a late answer is still applied (``VenueReplaced.late_qty``)."""
+    withheld: bool = False
+    """True: the gateway's own answer about a cancel or replace that never left it (as ``VenueRejected.withheld``):
+    the strategy's ``CancelRejected`` has source GATEWAY (lows57)."""
 
 
 VenueEvent = VenueAccepted | VenueRejected | VenueExecuted | VenueCanceled | VenueReplaced | VenueCancelRejected
@@ -219,17 +226,35 @@ def bounded_id(venue_id: str) -> str:
 def id_text(raw: bytes) -> str:
     """Return a venue's id (bytes off the wire) as text: its UTF-8, or a form of its own for bytes that are not UTF-8.
 
-    ``<its first ID_PREFIX bytes, those not UTF-8 as \\xNN>…[<its length> bytes, not UTF-8, sha256 <64 hex
-    digits>]``: the digest is of the bytes, so two different ids stay two, and the form (its ``…`` and its
-    bracket) is not one a venue sends (rev56merge2: ``\\xNN`` escapes alone made the bytes ``E\\xff1`` and the six
-    characters ``E\\xff1`` one id, and the second fill was dropped as a repeat). Longer than ``EVENT_MAX_ID`` it
-    is bounded like any id (``bounded_id``).
+    ``<its first bytes, those not UTF-8 as \\xNN>…[<its length> bytes, not UTF-8, sha256 <64 hex digits>]``: the
+    digest is of the bytes, so two different ids stay two, and the form (its ``…`` and its bracket) is not one a
+    venue sends (rev56merge2: ``\\xNN`` escapes alone made the bytes ``E\\xff1`` and the six characters ``E\\xff1``
+    one id, and the second fill was dropped as a repeat). The form is at most ``EVENT_MAX_ID`` characters
+    (``_not_utf8_form``), so ``bounded_id`` leaves it as it is: its length and digest are always the venue's bytes'.
     """
     try:
         return raw.decode()
     except UnicodeDecodeError:
-        prefix = raw[:ID_PREFIX].decode(errors="backslashreplace")
-        return f"{prefix}…[{len(raw)} bytes, not UTF-8, sha256 {hashlib.sha256(raw).hexdigest()}]"
+        return _not_utf8_form(raw)
+
+
+def _not_utf8_form(raw: bytes) -> str:
+    """Return ``id_text``'s form of ``raw`` (not UTF-8), at most ``EVENT_MAX_ID`` characters (lows57).
+
+    Its prefix is as many of the first ``ID_PREFIX`` bytes (escaped) as keep the form within the bound (whole
+    escapes only: at least 24 characters). An id whose form fitted with all of them keeps the form it
+    had before (so an id journaled before lows57 still equals its repeat); a longer one was bounded again as text
+    before (``bounded_id`` of this form: the length and SHA-256 shown were those of the escaped text, not of the
+    venue's bytes), which now reads as this form instead.
+    """
+    tail = f"…[{len(raw)} bytes, not UTF-8, sha256 {hashlib.sha256(raw).hexdigest()}]"
+    room = EVENT_MAX_ID - len(tail)
+    count = min(len(raw), ID_PREFIX)
+    prefix = raw[:count].decode(errors="backslashreplace")
+    while len(prefix) > room:
+        count -= max(1, (len(prefix) - room) // 4)  # an escape is 4 characters for its byte
+        prefix = raw[:count].decode(errors="backslashreplace")
+    return prefix + tail
 
 
 def is_bounded_id(venue_id: str) -> bool:

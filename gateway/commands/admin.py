@@ -102,9 +102,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     reconnect = venue_commands.add_parser(
         "reconnect",
         help="connect a venue that stopped after refused logins (state LOGIN_REFUSED) again now",
-        description="Clear the refused-login count of a venue in state LOGIN_REFUSED and connect it now (fix the "
-        "credentials, or have the venue unlock the account, first; a FIX venue that refused our MsgSeqNum as too "
-        "low: agree the numbers with the venue desk first). A venue the gateway does not have, or one in "
+        description="Clear the refused-login count of a venue in state LOGIN_REFUSED and connect it now, with the "
+        "venue config read at start: for a refusal fixed at the venue (the venue desk unlocked or enabled the "
+        "account; a FIX venue that refused our MsgSeqNum as too low: the numbers agreed with the venue desk, or set "
+        "with `gateway venue set-seq`). A wrong username, password or other venue setting needs the venue config "
+        "corrected and the gateway restarted instead: this command would log in with the old one, and the venue "
+        "counts each refused login. A venue the gateway does not have, or one in "
         "any other state, is refused (exit 1, nothing changed)."
         f"{NO_ANSWER_HELP}",
     )
@@ -277,7 +280,10 @@ def run_venue_reconnect(args: argparse.Namespace) -> int:
     reply = call(args, request)
     if isinstance(reply, int):
         return reply
-    print(f"venue {args.name}: {reply.get('state', '?')}; logging in again now (see `gateway status`)")
+    print(
+        f"venue {args.name}: {reply.get('state', '?')}; logging in again now, with the venue config read at start "
+        "(see `gateway status`)"
+    )
     return 0
 
 
@@ -483,7 +489,11 @@ def format_status(status: dict[str, Any], all_accounts: bool = False) -> str:
         path = f"socket {sock.get('path')} ({sock.get('reason')})" if sock else ""
         line = f"  {name:<10} {venue.get('state', '?'):<12} {path}"
         if venue.get("state") == "LOGIN_REFUSED":
-            fix = venue.get("login_refused_fix") or f"fix the credentials, then `gateway venue reconnect {name}`"
+            fix = venue.get("login_refused_fix") or (
+                "if the username or password in the venue config is wrong, correct it and restart the gateway (the "
+                "config is read at start); if they are right, have the venue unlock the account, then run "
+                f"`gateway venue reconnect {name}`"
+            )
             line = (
                 f"{line.rstrip()} last refusal: {venue.get('last_login_refusal') or '?'}, "
                 f"{venue.get('login_refusals', '?')} in a row; not reconnecting: {fix}"

@@ -1,4 +1,4 @@
-"""`gateway stop` while the journal cannot be written, FIX: the Logout leaves, never the held order (fixstop56).
+"""A stop (SIGTERM) while the journal cannot be written, FIX: the Logout leaves, never the held order (fixstop56).
 
 A real gateway (``GatewayProcess``, journal ``storage: file``) with one FIX 4.2 session to the real QuickFIX acceptor
 (``FixSimulator``) over loopback, and the SDK client (``auto_reconnect``). The journal's descriptor is pointed at
@@ -99,7 +99,7 @@ async def test_gateway_stop_when_the_journal_fails_then_quickfix_gets_a_gap_fill
             held_seq = store.next_sender_seq - 1  # its NewOrderSingle's number, taken and stored
             (held_ref,) = [raw for _, raw in store.get_sent(held_seq, held_seq)]
             assert b"\x0135=D\x01" in held_ref
-            await process.stop()  # `gateway stop`: the journal still cannot be written
+            await process.stop()  # a stop (SIGTERM): the journal still cannot be written
         finally:
             os.close(saved)
         assert process.exit_code == EXIT_JOURNAL_NOT_DURABLE

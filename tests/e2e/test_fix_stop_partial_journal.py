@@ -1,9 +1,9 @@
-"""`gateway stop` while the journal cannot be written, its last write at the exit cut short: one answer (fixstop56b).
+"""A stop (SIGTERM) while the journal cannot be written, its last write at the exit cut short: one answer (fixstop56b).
 
 From the release review of stop 56 (rev56merge, item 1). A real gateway (``GatewayProcess``, journal ``storage:
 file``) with one FIX session to the real QuickFIX acceptor (``FixSimulator``) over loopback, and the SDK client
 (``auto_reconnect``). The journal's descriptor points at /dev/full (a full disk: docs/reliability.md 2.3a) while an
-order is sent: it is held. `gateway stop`: the order's MsgSeqNum goes to the acceptor as a SequenceReset-GapFill and
+order is sent: it is held. A stop (SIGTERM): the order's MsgSeqNum goes to the acceptor as a SequenceReset-GapFill and
 the request is answered NOT_SENT, a journal record after the order's own (fixstop56). At the very end some space
 frees: ``journal.close()`` writes the pending batch, but only the bytes pending before the stop fit (RLIMIT_FSIZE
 gives the file that much room: a short write, then EFBIG, as ENOSPC would do). So the journal has the order and
@@ -34,7 +34,7 @@ from gateway.entitlements import StrategyEntitlement
 from gateway.journal import FileJournal
 from gateway.protocol.messages import OrderAccepted, OrderRejected
 from gateway.protocol.prices import to_fixed
-from model.enums import Side
+from model.enums import RejectSource, Side
 from model.order import OrderState
 from model.venue_events import VenueState
 from simulators.fix.simulator import FixSimulator
@@ -130,6 +130,7 @@ async def test_fix_stop_during_a_hold_then_the_journal_written_in_part_at_exit_t
         assert order.state is OrderState.REJECTED, order.state
         answer = await held.wait_accepted(timeout=15)
         assert isinstance(answer, OrderRejected) and answer.code == "NOT_SENT", answer
+        assert answer.source == RejectSource.GATEWAY, answer  # the gateway's own answer (lows57: VENUE before)
         assert "the gateway stopped while its journal could not be written" in answer.text
         assert [e for e in held.events if isinstance(e, OrderRejected)] == [answer]  # one answer
         assert len(sim.messages("in", MsgType.NEW_ORDER_SINGLE)) == 1  # never sent, not after the restart either

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gateway.protocol.messages import Executed
 from model.order import mark_sent
-from model.venue_events import VenueAccepted, VenueExecuted, id_text
+from model.venue_events import EVENT_MAX_ID, VenueAccepted, VenueExecuted, bounded_id, id_text
 from tests.fix.helpers import make_order
 from tests.fix.test_adapter import Rig
 from tests.harness import engine_over, sent_ref
@@ -71,3 +71,46 @@ def test_strategy_gets_both_fills_when_one_exec_id_is_bytes_and_the_other_their_
         )
     got = [(m.qty, m.cum_qty) for m in strat.received() if isinstance(m, Executed)]
     assert got == [(40, 40), (30, 70)]
+
+
+def test_id_text_when_long_and_not_utf8_then_one_form_naming_the_length_and_digest_of_the_bytes() -> None:
+    """lows57: a 300-byte id's form passed 128 characters and was bounded again as text, ``'\\xff…[352 characters,
+    sha256 <of the escaped text>]'``: neither its length nor its digest was the venue's bytes'."""
+    raw = b"\xff" * 300
+    text = id_text(raw)
+    assert text.endswith(f"…[300 bytes, not UTF-8, sha256 {hashlib.sha256(raw).hexdigest()}]"), text
+    assert text.startswith("\\xff\\xff") and len(text) <= EVENT_MAX_ID, text
+    assert bounded_id(text) == text  # one form: the engine's bound leaves it as it is
+    assert id_text(raw[:-1] + b"\xfe") != text  # two ids stay two (their prefixes alike)
+    mixed = "é".encode() * 70 + b"\xc3"  # UTF-8 but for its last byte
+    assert id_text(mixed) == _form(mixed, "é" * 32), id_text(mixed)
+    assert len(id_text(b"\xff" * 12_345_678)) <= EVENT_MAX_ID
+
+
+def test_id_text_when_not_utf8_and_its_form_fitted_then_the_form_it_had_before() -> None:
+    """An id journaled before lows57 in a form within the bound must still equal its repeat after the upgrade."""
+    for raw in (b"E\xff1", b"\xff" * 8, b"ORDER-\xfe\xff-42"):
+        before = _form(raw, raw[:64].decode(errors="backslashreplace"))
+        assert len(before) <= EVENT_MAX_ID and id_text(raw) == before
+
+
+def test_strategy_gets_a_300_byte_exec_id_in_the_form_of_its_bytes_and_its_copy_is_not_applied(tmp_path: Path) -> None:
+    fix = Rig("broker-fix44").up()
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A", qty=100, price=230_000, venue="FIXV")
+    (new_order,) = fix.wire.take()
+    ref = new_order.get(b"11")
+    fix.deliver(engine, fix.peer.execution_report(ref, b"0"))
+    raw = b"\xff" * 300
+    for cum, extra in ((40, []), (40, [(b"97", b"Y")]), (50, [])):  # the fill, its copy, its id again (CumQty up)
+        report = fix.peer.execution_report(
+            ref, b"F", ord_status=b"1", leaves=100 - cum, cum=cum, last_qty=40, last_px=b"23", exec_id=raw, extra=extra
+        )
+        fix.deliver(engine, report)
+    got = [m for m in strat.received() if isinstance(m, Executed)]
+    assert [(m.qty, m.cum_qty) for m in got] == [(40, 40)]  # the same ExecID is not applied again
+    digest = hashlib.sha256(raw).hexdigest()
+    # before: '\xff…(16 times)…[352 characters, sha256 b122…]' (the escaped text's length and digest)
+    assert got[0].exec_id.endswith(f"…[300 bytes, not UTF-8, sha256 {digest}]"), got[0].exec_id
+    assert engine.strategies["S1"].orders["A"].exec_id == got[0].exec_id  # the journal's and recovery's id too

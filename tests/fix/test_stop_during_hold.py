@@ -1,14 +1,14 @@
 """FIX: a stop while the journal cannot be written sends the Logout, never the held orders (fixstop56).
 
 While the journal fails (disk full) the engine holds every venue byte (docs/reliability.md 2.3a). Before:
-``FixVenue.shutdown()`` (``gateway stop``) flushed the session's outbox itself, so the held NewOrderSingle, whose
+``FixVenue.shutdown()`` (a stop: SIGTERM) flushed the session's outbox itself, so the held NewOrderSingle, whose
 journal record was never written, reached the venue ahead of the Logout, and a ResendRequest over its number
 replayed it. Now its number goes out as a SequenceReset-GapFill, then the Logout; a ResendRequest over it is
 answered with a gap fill; the request gets one answer, ``NOT_SENT``, once the journal can be written. A held
 cancel is answered ``NOT_SENT`` too, its order left as it was.
 
 A real engine and FileJournal on a fake clock over the adapter and a scripted venue (``tests.fix.test_adapter.Rig``);
-only ``Engine.flush`` writes to the venue, except the stop's own write (``shutdown``), as in ``gateway stop``.
+only ``Engine.flush`` writes to the venue, except the stop's own write (``shutdown``), as in a stop (SIGTERM).
 The same against the real QuickFIX acceptor and a restart: tests/e2e/test_fix_stop_during_hold.py.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gateway.engine import Engine
 from gateway.protocol.messages import Cancel, CancelRejected, OrderRejected, Replace
+from model.enums import RejectSource
 from model.order import Order, OrderState
 from tests.harness import MemoryLink, engine_over
 from tests.harness import Rig as HarnessRig
@@ -26,6 +27,9 @@ from venues.fix.codec import FixMessage
 from venues.fix.fields import MsgType
 
 from .test_adapter import Rig
+
+GATEWAY = RejectSource.GATEWAY
+"""The source of a NOT_SENT the gateway answers itself: the request never left it (lows57; VENUE before)."""
 
 
 def _gateway(tmp_path: Path) -> tuple[Rig, Engine, HarnessRig, MemoryLink]:
@@ -84,13 +88,19 @@ def test_stop_during_the_hold_sends_a_gap_fill_and_the_logout_never_the_held_ord
     replay = fix.wire.take()
     assert [_gap_fill(m) for m in replay] == [(held_seq, held_seq + 2)], replay  # never the NewOrderSingle
     (answer,) = _answers(strat)
-    assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.code) == ("B", "NOT_SENT"), answer
+    assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.source, answer.code) == (
+        "B",
+        GATEWAY,
+        "NOT_SENT",
+    ), answer
     assert _state(order) is OrderState.REJECTED
     assert engine.strategies["S1"].orders["A"].state is OrderState.LIVE
     fix.deliver(engine, fix.peer.message(MsgType.LOGOUT))
     engine.flush()
     assert _answers(strat) == []  # one answer
     assert fix.adapter.status()["not_sent"] == 1
+    # the metric's source label follows (gateway_order_rejects_total{source="GATEWAY",code="NOT_SENT"})
+    assert engine.rejects == {(GATEWAY, "NOT_SENT"): 1}, engine.rejects
 
 
 def test_stop_during_the_hold_with_a_held_cancel_then_cancel_rejected_not_sent_and_the_order_left_working(
@@ -108,9 +118,14 @@ def test_stop_during_the_hold_with_a_held_cancel_then_cancel_rejected_not_sent_a
         assert _gap_fill(sent[0]) == (seq, seq + 1)
     engine.flush()
     (answer,) = _answers(strat)
-    assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.code) == ("A", "NOT_SENT"), answer
+    assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.source, answer.code) == (
+        "A",
+        GATEWAY,
+        "NOT_SENT",
+    ), answer
     assert _state(order) is OrderState.LIVE
     assert fix.wire.take() == []
+    assert engine.cancel_rejects == {(GATEWAY, "NOT_SENT"): 1}, engine.cancel_rejects
 
 
 def test_stop_during_the_hold_with_a_held_order_and_its_cancel_then_one_gap_fill_over_both_and_one_answer(
@@ -131,7 +146,11 @@ def test_stop_during_the_hold_with_a_held_order_and_its_cancel_then_one_gap_fill
         assert _gap_fill(sent[0]) == (first, last + 1) and sent[1].seq == last + 1
     engine.flush()
     (answer,) = _answers(strat)  # the order's end answers the cancel too
-    assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.code) == ("B", "NOT_SENT"), answer
+    assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.source, answer.code) == (
+        "B",
+        GATEWAY,
+        "NOT_SENT",
+    ), answer
     assert _state(order) is OrderState.REJECTED
 
 
@@ -145,7 +164,11 @@ def test_stop_during_the_hold_with_a_held_replace_then_cancel_rejected_not_sent(
         assert [m.msg_type for m in fix.wire.take()] == [MsgType.SEQUENCE_RESET, MsgType.LOGOUT]  # before: G, Logout
     engine.flush()
     (answer,) = _answers(strat)
-    assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.code) == ("A", "NOT_SENT"), answer
+    assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.source, answer.code) == (
+        "A",
+        GATEWAY,
+        "NOT_SENT",
+    ), answer
     assert _state(order) is OrderState.LIVE and order.qty == 100
 
 
@@ -174,8 +197,16 @@ def test_stop_during_the_hold_with_a_cancel_sent_again_held_then_not_sent_says_t
         assert cancel.seq == first - 1
     engine.flush()
     rejected, refused = _answers(strat)
-    assert isinstance(rejected, OrderRejected) and (rejected.cl_ord_id, rejected.code) == ("B", "NOT_SENT")
-    assert isinstance(refused, CancelRejected) and (refused.cl_ord_id, refused.code) == ("A", "NOT_SENT"), refused
+    assert isinstance(rejected, OrderRejected) and (rejected.cl_ord_id, rejected.source, rejected.code) == (
+        "B",
+        GATEWAY,
+        "NOT_SENT",
+    )
+    assert isinstance(refused, CancelRejected) and (refused.cl_ord_id, refused.source, refused.code) == (
+        "A",
+        GATEWAY,
+        "NOT_SENT",
+    ), refused
     assert "an earlier one's outcome unknown" in refused.text
     assert _state(order) is OrderState.LIVE
 

@@ -29,6 +29,7 @@ from gateway.engine import Engine
 from gateway.journal import FileJournal, read_journal
 from gateway.protocol.messages import Cancel, CancelRejected, OrderRejected, Replace
 from gateway.recovery import recover
+from model.enums import RejectSource
 from model.order import Order, OrderState
 from tests.harness import MemoryLink, engine_over
 from tests.harness import Rig as HarnessRig
@@ -43,6 +44,9 @@ from .test_adapter import Rig
 
 if TYPE_CHECKING:
     from venues.fix.store.base import Withdrawn
+
+GATEWAY = RejectSource.GATEWAY
+"""The source of a NOT_SENT the gateway answers itself: the request never left it (lows57; VENUE before)."""
 
 
 class _FileRig(Rig):
@@ -83,7 +87,7 @@ def _gateway(tmp_path: Path, dialect: str) -> tuple[_FileRig, Engine, HarnessRig
 def _stop_with_the_answers_cut(
     fix: Rig, engine: Engine, held: Callable[[], None], *, cut: bool = True, close: bool = True
 ) -> list[bytes]:
-    """``held()`` while the journal cannot be written, then ``gateway stop``; return the MsgTypes that left.
+    """``held()`` while the journal cannot be written, then a stop (SIGTERM); return the MsgTypes that left.
 
     The journal's last write at the exit takes what was pending before the stop only: the held requests' records,
     not the stop's NOT_SENT answers (``cut`` False: the whole batch). The journal is then left as the exited process
@@ -154,7 +158,11 @@ def test_a_new_order_withdrawn_at_the_stop_its_answer_cut_from_the_journal_is_an
     # for good, its exposure held, and the strategy's cancel refused by the venue
     assert _state(order) is OrderState.REJECTED, order.state
     (answer,) = _answers(strat2)
-    assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.code) == ("B", "NOT_SENT"), answer
+    assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.source, answer.code) == (
+        "B",
+        GATEWAY,
+        "NOT_SENT",
+    ), answer
     assert "the gateway stopped while its journal could not be written" in answer.text
     assert engine2.strategies["S1"].orders["A"].state is OrderState.LIVE
     assert again.adapter.status()["open_orders"] == 1  # A only: a ResendRequest over B's number gap-fills it
@@ -179,7 +187,11 @@ def test_a_cancel_or_replace_withdrawn_at_the_stop_its_answer_cut_is_answered_no
     assert _state(order) is OrderState.LIVE, order.state  # before: pending for good
     assert order.qty == 100
     (answer,) = _answers(strat2)
-    assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.code) == ("A", "NOT_SENT"), answer
+    assert isinstance(answer, CancelRejected) and (answer.cl_ord_id, answer.source, answer.code) == (
+        "A",
+        GATEWAY,
+        "NOT_SENT",
+    ), answer
     assert "an earlier one's outcome unknown" not in answer.text
 
 
@@ -201,8 +213,16 @@ def test_a_cancel_sent_again_withdrawn_at_the_stop_its_answer_cut_is_answered_as
     assert order.state is OrderState.PENDING_CANCEL  # the journal has the strategy's cancel, not the answer
     _connect(again, engine2)
     rejected, refused = _answers(strat2)
-    assert isinstance(rejected, OrderRejected) and (rejected.cl_ord_id, rejected.code) == ("B", "NOT_SENT")
-    assert isinstance(refused, CancelRejected) and (refused.cl_ord_id, refused.code) == ("A", "NOT_SENT"), refused
+    assert isinstance(rejected, OrderRejected) and (rejected.cl_ord_id, rejected.source, rejected.code) == (
+        "B",
+        GATEWAY,
+        "NOT_SENT",
+    )
+    assert isinstance(refused, CancelRejected) and (refused.cl_ord_id, refused.source, refused.code) == (
+        "A",
+        GATEWAY,
+        "NOT_SENT",
+    ), refused
     assert "an earlier one's outcome unknown" in refused.text  # the same text as at the stop
     assert _state(order) is OrderState.LIVE
 

@@ -1366,6 +1366,11 @@ class BoeVenue(VenueAdapter):
             "login_refusals": session.login_refusals,
             "last_login_refusal": session.last_login_refusal,
             "last_login_refusal_status": session.last_refusal_status,
+            **(
+                {"login_refused_fix": login_refusal_fix(session.last_refusal_status, self.name)}
+                if self._state is VenueState.LOGIN_REFUSED
+                else {}
+            ),
             "replayed": session.replayed,
             "repeats_received": session.repeats,
             "duplicates_dropped": self.sequence.duplicates,
@@ -1450,13 +1455,11 @@ class BoeVenue(VenueAdapter):
         elif session.state is BoeSessionState.LOGIN_REFUSED:
             if self._state is not VenueState.LOGIN_REFUSED:
                 log.error(
-                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. To fix: %s; then run "
-                    "`gateway venue reconnect %s` (a change to the venue config needs a restart instead)",
+                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. To fix: %s",
                     self.name,
                     session.login_refusals,
                     session.last_login_refusal,
-                    login_refusal_fix(session.last_refusal_status),
-                    self.name,
+                    login_refusal_fix(session.last_refusal_status, self.name),
                 )
             self._set_state(VenueState.LOGIN_REFUSED, session.reason)
             if session.last_refusal_status == "D":

@@ -89,18 +89,28 @@ LOGIN_LASTING_REFUSALS: Final = LOGIN_AUTHORIZATION_REFUSALS | LOGIN_CONFIG_REFU
 """Refusals no retry cures: counted towards ``max_login_refusals`` (then LOGIN_REFUSED). So is an ``I`` (invalid
 unit) the session cannot correct by dropping units. ``B`` (session in use: the other connection goes) and ``Q``
 (sequence ahead: corrected when Cboe lists the units, else Cboe may catch up) keep the usual backoff."""
+_RESTART: Final = (
+    "correct the venue config and restart the gateway (the config is read at start: `gateway venue reconnect` would "
+    "log in with the same one, and Cboe counts each refused login)"
+)
 LOGIN_REFUSAL_FIX: Final = {
-    "N": "check username, password and session_sub_id in the venue config (or ask Cboe to unlock the account)",
+    "N": f"if username, password or session_sub_id in the venue config is wrong, {_RESTART}; if they are right, ask "
+    "Cboe to unlock the account, then run `gateway venue reconnect {venue}`",
     "D": "if Cboe's trading day is over (Cboe refuses logins after its end of day; the reference gives D only as "
-    "'session disabled'), nothing until the next trading day's start; otherwise ask Cboe to enable the session "
-    "(session_sub_id in the venue config names it)",
-    "S": "check session_sub_id (the SessionSubID Cboe assigned to this port) and host/port in the venue config",
-    "F": "check return_fields in the venue config: Cboe refuses a return bitfield it asks for (its text may name it)",
-    "M": "check session_sub_id, username and password in the venue config against what Cboe assigned; if they are "
-    "right, the gateway built a Login Request Cboe cannot read: report it",
-    "I": "check matching_units in the venue config: the login lists a matching unit Cboe does not have",
+    f"'session disabled'), nothing until the next trading day's start; if session_sub_id in the venue config is "
+    f"wrong (it names the session), {_RESTART}; otherwise ask Cboe to enable the session, then run "
+    "`gateway venue reconnect {venue}`",
+    "S": "if session_sub_id (the SessionSubID Cboe assigned to this port) or host/port in the venue config is wrong, "
+    f"{_RESTART}; if they are right, ask Cboe to open the session, then run `gateway venue reconnect {{venue}}`",
+    "F": "check return_fields in the venue config: Cboe refuses a return bitfield it asks for (its text may name it); "
+    f"{_RESTART}",
+    "M": "if session_sub_id, username or password in the venue config is not what Cboe assigned, "
+    f"{_RESTART}; if they are right, the gateway built a Login Request Cboe cannot read: report it",
+    "I": f"check matching_units in the venue config: the login lists a matching unit Cboe does not have; {_RESTART}",
 }
-"""What an operator fixes for each lasting refusal (the ERROR line and ``gateway status`` say it)."""
+"""What an operator does about each lasting refusal (the ERROR line and ``gateway status`` say it, the venue's name
+for ``{venue}``): a wrong venue config needs a restart, ``gateway venue reconnect`` only helps once Cboe fixed its side
+(lows57: the advice was to fix the config, then reconnect, which spent ``max_login_refusals`` more refused logins)."""
 LOGIN_STATUS: Final = {
     "A": "login accepted",
     "N": "not authorized (bad username or password)",
@@ -736,6 +746,11 @@ def login_status_text(status: str) -> str:
     return LOGIN_STATUS.get(status, f"unknown login status {status!r}")
 
 
-def login_refusal_fix(status: str) -> str:
-    """Return what an operator fixes after Cboe refused the login with ``status`` for good."""
-    return LOGIN_REFUSAL_FIX.get(status, "check the venue config and ask Cboe why it refuses the login")
+def login_refusal_fix(status: str, venue: str) -> str:
+    """Return what an operator does after Cboe refused the login of ``venue`` with ``status`` for good."""
+    fix = LOGIN_REFUSAL_FIX.get(
+        status,
+        "ask Cboe why it refuses the login: if the venue config is wrong, {restart}; once Cboe fixed its side, run "
+        "`gateway venue reconnect {venue}`",
+    )
+    return fix.replace("{restart}", _RESTART).replace("{venue}", venue)

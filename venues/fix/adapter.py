@@ -949,17 +949,20 @@ class FixVenue(VenueAdapter):
         return tracked, kind, Withdrawn(message.seq, msg_type, ref, again)
 
     def _answer_not_sent(self, tracked: _Tracked, kind: RequestKind, again: bool) -> None:
-        """Answer ``NOT_SENT`` the order's request ``kind`` withdrawn at a stop (``again``: a cancel sent again)."""
+        """Answer ``NOT_SENT`` the order's request ``kind`` withdrawn at a stop (``again``: a cancel sent again).
+
+        The gateway's own answer (``withheld``): the strategy's reject has source GATEWAY (lows57; VENUE before).
+        """
         order_id = tracked.order.order_id
         self.counters["not_sent"] += 1
         self._cancels_again.pop(order_id, None)
         if kind is RequestKind.NEW:
-            self._emit(VenueRejected(0, order_id, "NOT_SENT", _HELD_AT_STOP_TEXT))
+            self._emit(VenueRejected(0, order_id, "NOT_SENT", _HELD_AT_STOP_TEXT, withheld=True))
             self._forget(order_id)
             return
         tracked.pending = b""
         text = _HELD_AT_STOP_TEXT + _EARLIER_CANCEL_TEXT if again else _HELD_AT_STOP_TEXT
-        self._emit(VenueCancelRejected(0, order_id, "NOT_SENT", text))
+        self._emit(VenueCancelRejected(0, order_id, "NOT_SENT", text, withheld=True))
 
     def _withdraw_unmarked(self, messages: list[FixMessage], fresh: list[FixMessage], exc: OSError) -> None:
         """The store could not take the withdrawal (``_withdraw_held``): the held messages go, unanswered, no gap fill.

@@ -1353,6 +1353,7 @@ class OuchVenue(VenueAdapter):
             "login_rejects": session.login_rejects,
             "login_refusals": session.login_refusals,
             "last_login_refusal": session.last_login_refusal,
+            **({"login_refused_fix": self._refusal_fix()} if self._state is VenueState.LOGIN_REFUSED else {}),
             "duplicates_dropped": self.sequence.duplicates,
             "sequence_gaps": session.gaps,
             "numbering_restarts": session.numbering_restarts,
@@ -1397,13 +1398,11 @@ class OuchVenue(VenueAdapter):
         elif session.state is SoupClientState.LOGIN_REFUSED:
             if self._state is not VenueState.LOGIN_REFUSED:
                 log.error(
-                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. Check the username and "
-                    "password in the venue config (or ask the venue to unlock the account), then run "
-                    "`gateway venue reconnect %s`",
+                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. To fix: %s",
                     self.name,
                     session.login_refusals,
                     session.last_login_refusal,
-                    self.name,
+                    self._refusal_fix(),
                 )
             self._set_state(VenueState.LOGIN_REFUSED, session.reason)
         elif session.state is SoupClientState.LOGGED_OUT:
@@ -1704,6 +1703,20 @@ class OuchVenue(VenueAdapter):
                 [urn for urn, _ in again[:20]],
                 [order_id for _, order_id in again[:20]],
             )
+
+    def _refusal_fix(self) -> str:
+        """What the operator does about LOGIN_REFUSED (Login Rejected ``A``): the ERROR line, ``gateway status``.
+
+        ``gateway venue reconnect`` logs in with the credentials read at start, so it cures only a refusal fixed at
+        the venue; a wrong username or password in the config needs a restart (lows57: the advice was to fix the
+        config, then reconnect, which spent ``max_login_refusals`` more bad logins at the venue).
+        """
+        return (
+            "if the username or password in the venue config is wrong, correct it and restart the gateway (the config "
+            "is read at start: `gateway venue reconnect` would log in with the same credentials, and the venue counts "
+            "each refused login towards locking the account); if they are right, have the venue desk enable or "
+            f"unlock the account, then run `gateway venue reconnect {self.name}`"
+        )
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again."""
