@@ -102,7 +102,7 @@ from gateway.state_lock import StateLocks, lock_state_directories
 from gateway.trading_day import day_problem, journal_day
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
-from model.order import REPLACING_STATES, Order, OrderState
+from model.order import HELD_CANCEL_STATES, REPLACING_STATES, Order, OrderState
 from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
@@ -608,6 +608,29 @@ def later_journal_problem(state_dir: Path, gateway_id: str, journal: Path, setti
     )
 
 
+def _not_asked_at_stop(order: Order, state: VenueState, journal_error: str) -> str:
+    """Say why an order the stop did not cancel (its strategy's ``on_disconnect`` is ``keep``) is still open at exit.
+
+    One with a cancel of its own already (the kill switch's when the gateway's own, or its strategy's) is not left
+    working: held for a venue not UP, it is journaled and the next start sends it (killcancel57).
+    """
+    whose = "the kill switch's" if order.own_cancel else "the strategy's"
+    if order.state in HELD_CANCEL_STATES:
+        if journal_error:
+            return f"{whose} cancel not sent: the journal cannot be written ({journal_error})"
+        if order.state in REPLACING_STATES:
+            return f"{whose} cancel held behind a replace still in flight"
+        if state is VenueState.UP:
+            return f"{whose} cancel held, not sent"
+        return (
+            f"{whose} cancel queued, not sent: venue {order.venue} {state.name}, not UP; the next start sends it "
+            "once the venue's session is UP"
+        )
+    if order.state in _CANCEL_IN_FLIGHT:
+        return f"{whose} cancel sent, no answer at exit"
+    return "on_disconnect keep: left working"
+
+
 class GatewayProcess:
     """One running gateway."""
 
@@ -974,6 +997,11 @@ class GatewayProcess:
         A kill pending on a full journal is dropped by a stop or a crash; its audit record was written and fsynced
         first (``gateway.audit_kills``). The scope starts as strict as the audit log's last word: applied, journaled
         with the kill's ``who`` and reason, one ERROR naming the record and the remedy. Never less strict.
+
+        A kill switch (trigger ``kill``) is carried out again as ``kill`` does (killcancel57): its cancels, dropped with
+        its record, are queued for every open order of the scope behind the HALTED record (``Engine.cancel_all``:
+        held, journaled, for venues not UP yet) and leave as each venue's session is UP; a halt of the gateway's own
+        (``internal_error``) cancels nothing, as when it was set. The record is named by a stop that drops it again.
         """
         from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
 
@@ -994,11 +1022,28 @@ class GatewayProcess:
             return
         states = [(rec.account, rec.state) for rec in journaled]
         held = journal_last(states)
+        engine = self.engine
+        assert engine is not None
+        journal_file = self.journal
         for lost in stricter_than_journal(found, states):
+            trigger = lost.trigger or "kill"
             self.risk.set_trading_state(
-                TradingState[lost.state], lost.account, lost.who + FROM_AUDIT, lost.reason, lost.trigger or "kill"
+                TradingState[lost.state], lost.account, lost.who + FROM_AUDIT, lost.reason, trigger
             )
-            self.journal.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
+            mark = journal_file.tell() + journal_file.pending_bytes
+            journal_file.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
+            if lost.state == "HALTED" and trigger == "kill":
+                scope = f"account {lost.account}" if lost.account else "all trading"
+                self._kills_pending.append((scope, mark))  # named by a stop that drops it again (``_kills_dropped``)
+                count = engine.cancel_all(lost.account)  # held for venues not UP, behind the HALTED record
+                carried = (
+                    f", and carried out: the cancels of its {count} open orders are queued, sent as each venue's "
+                    "session is UP (journal first; `gateway status` shows the orders still open)"
+                    if count
+                    else " (it has no open order to cancel)"
+                )
+            else:
+                carried = " (its open orders are left as they are: it canceled none when it was set)"
             resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
             last = held.get(lost.account)
             journal = (
@@ -1010,7 +1055,7 @@ class GatewayProcess:
             )
             log.error(
                 "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), %s: "
-                "docs/reliability.md 2.3a); re-applied and journaled. To trade again once checked: `%s`",
+                "docs/reliability.md 2.3a); re-applied and journaled%s. To trade again once checked: `%s`",
                 lost.scope,
                 lost.state,
                 audit,
@@ -1020,6 +1065,7 @@ class GatewayProcess:
                 lost.trigger,
                 lost.reason or "no reason given",
                 journal,
+                carried,
                 resume,
             )
 
@@ -2218,7 +2264,7 @@ class GatewayProcess:
         for order in engine.open_orders.values():
             state = engine.venues[order.venue].state
             if order.order_id not in asked:
-                why = "on_disconnect keep: left working"
+                why = _not_asked_at_stop(order, state, engine.journal_error)
             elif order.order_id in sent:
                 why = f"cancel sent, no answer within {timeout_s:g} s"
                 if engine.journal_error:

@@ -29,6 +29,8 @@ from tests.reliability.support import (
     Simulator,
     fill_rest,
     fill_the_journal,
+    venue_orders,
+    wait_until,
     write_config,
 )
 
@@ -40,6 +42,39 @@ ROOM = 128 << 10
 def _trading_states(disk: Path) -> list[str]:
     (journal,) = disk.glob("*.journal")
     return [rec.state for rec in read_journal(journal) if isinstance(rec, JTradingState)]
+
+
+def _working_at_venue(sim: Simulator) -> dict[int, int]:
+    """Return the open quantity at the venue of each gateway order id still working there (its outbound stream)."""
+    return {oid: order.open_qty for oid, order in venue_orders(sim.outbound()).items() if order.open_qty}
+
+
+def _cancels_received(sim: Simulator) -> int:
+    return sum(1 for record in sim.records() if record.type == "X")
+
+
+def _open_orders(gateway: Gateway) -> int:
+    return int(gateway.status()["risk"]["open_orders"])
+
+
+def _kill_pending_then(gateway: Gateway, small_disk: Path, *kill: str, accounts: tuple[str, ...] = ()) -> Path:
+    """Rest an order (and one per ``accounts``), fill the journal's disk, run ``gateway kill *kill`` (exit 3: its
+    HALTED record and cancels pending); return the second filler file (delete it, and ``filler``, to free the disk)."""
+
+    async def flow() -> Path:
+        client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="W")
+        await client.connect()
+        for account in ("ACC1", *accounts):
+            handle = await client.submit(account, "OUCH", "AAPL", Side.BUY, 100, price_ticks=RESTING)
+            await handle.wait_accepted(10)
+        second = await fill_the_journal(client, gateway, small_disk, RESTING)
+        await client.close()
+        return second
+
+    second = asyncio.run(flow())
+    killed = gateway.cli("kill", *kill)
+    assert killed.returncode == EXIT_KILL_PENDING, (killed.returncode, killed.stdout, killed.stderr)
+    return second
 
 
 @pytest.mark.parametrize("storage", ["mmap", "file"])
@@ -184,3 +219,114 @@ def test_resume_whose_audit_record_was_lost_then_the_error_names_the_journals_la
     (said,) = [line for line in gateway.log_text()[seen:].splitlines() if "starts HALTED" in line]
     assert "the journal's last state for it is ACTIVE" in said, said  # the old code: "a record the journal does not
     assert "does not hold" not in said, said  # hold (a stop or crash ... dropped it)"
+    assert "(it has no open order to cancel)" in said, said  # carried out (killcancel57): nothing open to cancel
+
+
+@pytest.mark.parametrize("storage", ["mmap", "file"])
+def test_kill_pending_at_stop_then_the_start_that_re_applies_it_cancels_every_open_order_once(
+    workdir: Path, sim: Simulator, small_disk: Path, gateways: list[Gateway], storage: str
+) -> None:
+    """rev57ops (killcancel57): the re-applied kill halted, but its cancels, dropped with its record, were never
+    redone: every order stayed open at the gateway and working at the venue ("kill" = halt and cancel every open
+    order; docs/reliability.md 2.3a: a stop "does not lose the kill"). Now the start queues them as the kill did and
+    they leave once the venue is UP; a later start (the kill journaled) cancels nothing again, a resume is kept."""
+    filler = fill_rest(small_disk / "filler")
+    os.truncate(filler, filler.stat().st_size - ROOM)
+    journal_config = {"directory": str(small_disk), "fsync": "interval", "storage": storage}
+    gateway = Gateway(workdir, write_config(workdir, sim.port, journal=journal_config))
+    gateways.append(gateway)
+    gateway.start()
+    second = _kill_pending_then(gateway, small_disk, "--reason", "killcancel57 drill")
+    working = _open_orders(gateway)
+    assert working > 1 and len(_working_at_venue(sim)) == working
+    assert gateway.stop() == EXIT_JOURNAL_NOT_DURABLE
+    assert _cancels_received(sim) == 0  # the kill's cancels were dropped with its record: none reached the venue
+
+    second.unlink()
+    filler.unlink()
+    seen = len(gateway.log_text())
+    gateway.start()
+    assert gateway.firm_state() == "HALTED"
+    wait_until(lambda: _open_orders(gateway) == 0, 30, "the re-applied kill's cancels answered")  # the old code: all
+    assert _working_at_venue(sim) == {}  # still open, still working at the venue
+    assert _cancels_received(sim) == working
+    (said,) = [line for line in gateway.log_text()[seen:].splitlines() if "starts HALTED" in line]
+    assert f"and carried out: the cancels of its {working} open orders are queued" in said, said
+    assert gateway.stop() == 0
+
+    seen = len(gateway.log_text())
+    gateway.start()  # the kill and its cancels are journaled now: nothing is re-applied, nothing canceled again
+    assert gateway.firm_state() == "HALTED"
+    assert "starts HALTED" not in gateway.log_text()[seen:]
+    resumed = gateway.cli("resume", "--reason", "checked")
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert gateway.stop() == 0
+    gateway.start()
+    assert gateway.firm_state() == "ACTIVE"  # the resume is kept: no re-halt
+    assert gateway.stop() == 0
+    assert _cancels_received(sim) == working  # and no cancel sent twice
+    assert "starts HALTED" not in gateway.log_text()[seen:]
+
+
+def test_start_on_a_still_full_disk_re_applies_the_kill_then_its_stop_names_it_and_the_next_start_cancels(
+    workdir: Path, sim: Simulator, small_disk: Path, gateways: list[Gateway]
+) -> None:
+    """rev57ops: a stop on a still-full disk after a start that re-applied a kill dropped that HALTED record again
+    without naming it (``_kills_pending`` was only filled by ``gateway kill``). The restart once the disk is freed
+    re-applies the kill once more and cancels the orders."""
+    filler = fill_rest(small_disk / "filler")
+    os.truncate(filler, filler.stat().st_size - ROOM)
+    gateway = Gateway(workdir, write_config(workdir, sim.port, journal={"directory": str(small_disk)}))
+    gateways.append(gateway)
+    gateway.start()
+    second = _kill_pending_then(gateway, small_disk, "--reason", "full twice")
+    working = _open_orders(gateway)
+    assert gateway.stop() == EXIT_JOURNAL_NOT_DURABLE
+
+    seen = len(gateway.log_text())
+    gateway.start()  # the disk still full: HALTED re-applied in memory, its record and cancels pending again
+    assert gateway.firm_state() == "HALTED"
+    assert gateway.stop() == EXIT_JOURNAL_NOT_DURABLE
+    (stopped,) = [line for line in gateway.log_text()[seen:].splitlines() if "JOURNAL NOT DURABLE AT STOP" in line]
+    assert "HALTED record (all trading) is among the records dropped" in stopped, stopped  # the old code: not named
+    assert _cancels_received(sim) == 0  # journal first: nothing left
+
+    second.unlink()
+    filler.unlink()
+    gateway.start()
+    assert gateway.firm_state() == "HALTED"
+    wait_until(lambda: _open_orders(gateway) == 0, 30, "the re-applied kill's cancels answered")
+    assert _working_at_venue(sim) == {}
+    assert _cancels_received(sim) == working
+    assert gateway.stop() == 0
+    assert _trading_states(small_disk) == ["HALTED"]
+
+
+def test_account_kill_lost_by_a_crash_then_the_start_cancels_that_accounts_orders_only(
+    workdir: Path, sim: Simulator, small_disk: Path, gateways: list[Gateway]
+) -> None:
+    """``gateway kill --account ACC1`` pending on a full journal, then kill -9: the start re-applies the account's
+    halt and cancels ACC1's open orders; ACC2's keeps working (the kill never covered it)."""
+    filler = fill_rest(small_disk / "filler")
+    os.truncate(filler, filler.stat().st_size - ROOM)
+    strategies = {"S1": {"accounts": ["ACC1", "ACC2"], "on_disconnect": "keep"}}
+    config = write_config(workdir, sim.port, strategies=strategies, journal={"directory": str(small_disk)})
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+    second = _kill_pending_then(gateway, small_disk, "--account", "ACC1", "--reason", "acc drill", accounts=("ACC2",))
+    working = _open_orders(gateway)
+    gateway.kill9()
+    second.unlink()
+    filler.unlink()
+    seen = len(gateway.log_text())
+    gateway.start()
+    risk = gateway.status()["risk"]
+    assert risk["accounts"]["ACC1"]["runtime_state"] == "HALTED"
+    assert risk["trading_state"]["firm_runtime"] == "ACTIVE"
+    wait_until(lambda: _open_orders(gateway) == 1, 30, "ACC1's orders canceled")  # the old code: all still open
+    assert list(_working_at_venue(sim).values()) == [100]  # ACC2's order
+    assert _cancels_received(sim) == working - 1
+    (said,) = [line for line in gateway.log_text()[seen:].splitlines() if "account ACC1 starts HALTED" in line]
+    assert f"the cancels of its {working - 1} open orders are queued" in said, said
+    assert gateway.stop() == 0

@@ -258,3 +258,38 @@ async def test_stop_when_the_journal_fails_after_the_cancels_left_then_logged_as
     finally:
         await process.stop()
         await sim.stop()
+
+
+async def test_stop_after_a_kill_while_the_venue_is_down_then_keep_orders_logged_as_canceled_by_the_kill(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # rev57ops (killcancel57): `gateway kill` while the venue was down queued (journaled) the cancels of an
+    # on_disconnect keep strategy's orders; the stop then listed them as "on_disconnect keep: left working", though
+    # the next start sends those cancels
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=_strategies()) as (process, sim):
+        client = RecordingClient(Path(process.config.path(process.config.strategy_socket)), "S2")
+        await client.connect()
+        for i in range(2):
+            handle = await client.submit("ACC2", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
+            await handle.wait_accepted(15)
+        assert sim._server is not None
+        sim._server.close()  # no new session: the venue stays down once its connection is cut
+        assert sim.drop_connections() == 1
+        venue = process.venues[0]
+        await wait_for(lambda: venue.state is not VenueState.UP, 10, "venue down")
+        assert process.kill(None, "ops", "venue down drill").orders_canceled == 2
+        engine = process.engine
+        assert engine is not None
+        assert {o.state for o in engine.open_orders.values()} == {OrderState.LIVE_HELD_CANCEL}
+
+        await process.stop()
+
+        text = caplog.text
+        assert "left working" not in text  # the old code: "(on_disconnect keep: left working)"
+        assert (
+            "stop: strategy S2: 2 orders still open at the venues at exit (the kill switch's cancel queued, not sent: "
+            f"venue OUCH {venue.state.name}, not UP; the next start sends it once the venue's session is UP)"
+        ) in text
+        await client.close()
