@@ -273,6 +273,15 @@ def assemble_trading_scopes(wire: dict[str, Any], raw: Any) -> TradingScopes:
     return {"firm": int(firm_runtime != 0), "account": killed}, rows, accounts
 
 
+def _kept(copy: InForceCopy, prepared: bool) -> str:
+    """Commit ``copy`` after a switch; return why it is not kept: whatever it raises is that, not the reload's fate."""
+    try:
+        return copy.commit(prepared)
+    except Exception as exc:  # the limits are in force: never answered refused for their copy (riskreload57)
+        log.exception("risk cannot keep the copy of the limits in force %s", copy.path)
+        return f"cannot keep the copy of the limits in force {copy.path}: {type(exc).__name__}: {exc}"
+
+
 def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
     """Return what ``limits`` changes over ``previous``, field by field (the reload's audit record)."""
     changes = diff_trees(previous.display, limits.display)
@@ -398,6 +407,8 @@ class PendingSwitch:
         self.audit_error: OSError | None = None
         """The audit log refused the record (``write_switch``): the reload is not applied."""
         self.copy_problem = ""
+        self.copy_record: dict[str, Any] = {}
+        """The ``reload_copy_not_kept`` audit record of an applied reload whose copy is not kept (``keep_copies``)."""
 
 
 class RiskEngine:
@@ -608,7 +619,13 @@ class RiskEngine:
             log.warning("risk %s", message)
             warnings.append(message)
         elif copy is not None:
-            copy.save(limits.raw)
+            problem = copy.save(limits.raw)  # logged; never raised: the limits are in force (riskreload57)
+            if problem:
+                warnings.append(
+                    f"the copy of the limits in force in the state directory is NOT kept ({problem}): a restart "
+                    "while a limits file is NOT APPLIED would refuse to start; make the state directory writable "
+                    "again and run `gateway risk reload`"
+                )
             copy.clear_note()
         if copies is not None:
             engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
@@ -1319,6 +1336,7 @@ class RiskEngine:
         if not result.ok:
             return result
         self.keep_copies(step)
+        self.write_copy_record(step)
         return self.copies_kept(step)
 
     def prepare_switch(self, pending: PendingReload) -> PendingSwitch:
@@ -1396,14 +1414,33 @@ class RiskEngine:
         Right after the switch rather than before it: a ``status`` asked once the audit record is on disk sees the
         limits it names (the rename and the directory fsync took 10-40 ms here). A restart in between finds the
         previous copy, which is used only for a limits file held back (modified in place), as before the reload.
+        The limits are in force whatever happens here: a failure is the outcome's ``copy_problem`` (applied, the
+        copy not kept), never an exception (riskreload57: one escaped and the reload was answered refused).
         """
         pending = step.pending
         copy_problems = []
         if self._copy is not None:  # a restart puts these limits in force, not a file held back
-            copy_problems.append(self._copy.commit(pending.copy_ready))
+            copy_problems.append(_kept(self._copy, pending.copy_ready))
         if pending.reference_copy is not None and not step.kept:  # and these reference prices
-            copy_problems.append(pending.reference_copy.commit(pending.reference_ready))
+            copy_problems.append(_kept(pending.reference_copy, pending.reference_ready))
         step.copy_problem = "; ".join(problem for problem in copy_problems if problem)
+        if step.copy_problem and step.result is not None:
+            step.copy_record = {
+                "event": "reload_copy_not_kept",
+                "trigger": pending.trigger,
+                "who": pending.who,
+                "file": str(pending.path),
+                "sha256": step.result.sha256,
+                "copy_problem": step.copy_problem,
+            }
+
+    def write_copy_record(self, step: PendingSwitch) -> None:
+        """Write the ``reload_copy_not_kept`` record ``keep_copies`` made, if any, in any thread (``hold_audit``).
+
+        Not required (the limits are in force): one the audit log refuses is kept and written late.
+        """
+        if step.copy_record:
+            self._append_audit(step.copy_record, self._wall_clock(), required=False)
 
     def switch(self, step: PendingSwitch) -> ReloadResult:
         """Put the limits ``step`` read in force (after ``write_switch``), or refuse if their record was not written."""
@@ -1453,7 +1490,8 @@ class RiskEngine:
             return result
         not_kept = (
             f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
-            "is NOT APPLIED would refuse to start; free space there and reload again"
+            "is NOT APPLIED would refuse to start; make the state directory writable again (free space; a read-only "
+            "mount, permissions, an immutable flag) and reload again"
         )
         log.error("risk reload applied (the new limits are in force), but %s", not_kept)
         if self._last_reload is not None and self._last_reload.get("sha256") == result.sha256:

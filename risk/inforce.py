@@ -85,20 +85,41 @@ class InForceCopy:
         """Make the prepared bytes the copy in force; without them remove the copy (never keep a stale one).
 
         Returns why the copy in force is not kept ("" if it is, or if there was nothing to keep): the
-        failed ``prepare`` before a ``commit(False)``, or the failed rename (both logged).
+        failed ``prepare`` before a ``commit(False)``, the failed rename, an old copy that cannot be removed (each
+        logged). Never raises an ``OSError``: it runs after the limits are put in force, so whatever the disk
+        answers (full, ``EPERM`` of an immutable directory, ``EROFS``) the clean-up is tried and what is left is
+        said (riskreload57: a second ``unlink`` in the handler raised out, and the reload was answered refused).
         """
         problem, self._prepare_problem = self._prepare_problem, ""
+        problems = [problem] if problem else []
+        if not prepared:
+            problems += self._remove(self.path, "the old copy")
+            return "; ".join(problems)
         try:
-            if prepared:
-                os.replace(self._prepared, self.path)
-                _sync_directory(self.path.parent)
-            else:
-                self.path.unlink(missing_ok=True)
+            os.replace(self._prepared, self.path)
         except OSError as exc:
             log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
-            problem = f"cannot keep the copy of the limits in force {self.path}: {exc}"
-            self.path.unlink(missing_ok=True)
-        return problem
+            problems.append(f"cannot keep the copy of the limits in force {self.path}: {exc}")
+            problems += self._remove(self._prepared, "the new copy")
+            problems += self._remove(self.path, "the old copy")
+            return "; ".join(problems)
+        try:
+            _sync_directory(self.path.parent)
+        except OSError as exc:
+            log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
+            problems.append(f"cannot keep the copy of the limits in force {self.path}: {exc}")
+            problems += self._remove(self.path, "the new copy")  # its rename may not be on disk
+        return "; ".join(problems)
+
+    @staticmethod
+    def _remove(path: Path, what: str) -> list[str]:
+        """Remove ``path``; return why it is left there (logged: an old copy left is stale), [] if removed."""
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("risk cannot remove %s %s: %s", what, path, exc)
+            return [f"{what} {path} cannot be removed ({exc}): it is left there"]
+        return []
 
     def save(self, raw: bytes) -> str:
         """Write ``raw`` as the copy in force (a load at start-up); return why it is not kept ("" if it is)."""

@@ -1,0 +1,166 @@
+"""A reload applied while its copy in ``state_dir`` cannot be kept is answered APPLIED, never refused (riskreload57).
+
+Found by rev57ops (MEDIUM): with ``state_dir`` immutable (``chattr +i``: ``EPERM``; a read-only mount: ``EROFS``)
+``InForceCopy.commit`` removed the old copy again in its ``except OSError`` handler, which raised again (the full
+disk, the tested case, does not), so the exception escaped after the switch: ``gateway risk reload`` answered
+``refused: PermissionError ...`` (exit 1) and the log said "old limits stay in force" while the new limits were in
+force. Now every failure after the switch is the outcome's ``copy_problem`` (exit 3), logged, and audited
+(``reload_copy_not_kept``). The failures are injected (no ``chattr`` needed); the real-process case with
+``chattr`` is in tests/reliability/test_risk_reload_copy.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import GatewayProcess
+from risk.engine import RiskEngine
+from risk.inforce import InForceCopy
+from tests.e2e.support import e2e_limits, gateway_config, short_tmp
+
+COPY = "risk-in-force.yaml"
+
+
+def _refuse(monkeypatch: pytest.MonkeyPatch, code: int, *, write: bool, unlink: bool, rename: bool = False) -> None:
+    """Make the copy's writes, removals and/or rename fail with ``code`` (as an immutable or read-only state_dir)."""
+    error = OSError(code, os.strerror(code))
+    real_open, real_unlink, real_replace = Path.open, Path.unlink, os.replace
+
+    def refused_open(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if write and self.name.endswith(COPY + ".next") and "w" in mode:
+            raise OSError(error.errno, error.strerror, str(self))
+        return real_open(self, mode, *args, **kwargs)
+
+    def refused_unlink(self: Path, missing_ok: bool = False) -> None:
+        if unlink and COPY in self.name and not self.name.endswith(".json"):
+            raise OSError(error.errno, error.strerror, str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    def refused_replace(src: Any, dst: Any) -> None:
+        if rename and str(dst).endswith(COPY):
+            raise OSError(error.errno, error.strerror, str(src), None, str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(Path, "open", refused_open)
+    monkeypatch.setattr(Path, "unlink", refused_unlink)
+    monkeypatch.setattr(os, "replace", refused_replace)
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS])
+@pytest.mark.parametrize("write", [True, False], ids=["write-refused", "write-ok"])
+def test_commit_when_the_old_copy_cannot_be_removed_then_says_so_and_never_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, write: bool
+) -> None:
+    copy = InForceCopy(tmp_path / f"gw-{COPY}")
+    copy.path.write_bytes(b"old: limits\n")
+    _refuse(monkeypatch, code, write=write, unlink=True, rename=not write)
+    problem = copy.commit(copy.prepare(b"new: limits\n"))  # raised OSError before
+    assert os.strerror(code) in problem, problem
+    assert f"the old copy {copy.path} cannot be removed" in problem, problem
+    if write:
+        assert f"cannot write the copy of the limits {copy.path}.next" in problem, problem
+    else:
+        assert f"cannot keep the copy of the limits in force {copy.path}" in problem, problem
+        assert f"the new copy {copy.path}.next cannot be removed" in problem, problem
+    assert copy.path.read_bytes() == b"old: limits\n"  # what is left is said, not hidden
+
+
+def _built(workdir: Path) -> tuple[GatewayProcess, Path]:
+    config = gateway_config(workdir, 1, Path())
+    limits = e2e_limits(workdir, config.strategies)
+    process = GatewayProcess(gateway_config(workdir, 1, limits))
+    process.build()
+    return process, limits
+
+
+def _replace(path: Path, text: str) -> None:
+    fresh = path.with_name(path.name + ".new")
+    fresh.write_text(text)
+    fresh.replace(path)
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS])
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"write": True, "unlink": True},  # an immutable state_dir: nothing can be created nor removed
+        {"write": False, "unlink": True, "rename": True},  # made immutable between the read and the switch
+        {"write": False, "unlink": False, "rename": True},
+    ],
+    ids=["write+unlink", "rename+unlink", "rename"],
+)
+async def test_gateway_reload_when_the_copy_cannot_be_kept_then_applied_with_copy_problem_and_audited(
+    monkeypatch: pytest.MonkeyPatch, code: int, where: dict[str, bool]
+) -> None:
+    workdir = short_tmp()
+    process, limits = _built(workdir)
+    risk: Any = process.risk
+    assert risk is not None
+    before = risk.status()["sha256"]
+    _replace(limits, limits.read_text() + "\n# max_qty raised\n")
+    _refuse(monkeypatch, code, **where)
+    result = await process.reload_risk_soon("gateway risk reload", "officer")
+    monkeypatch.undo()
+    assert result.ok, result  # was: the task failed with PermissionError, answered refused
+    assert risk.status()["sha256"] == result.sha256 != before
+    assert os.strerror(code) in result.copy_problem, result.copy_problem
+    assert "they are in force, but their copy in the state directory is NOT kept" in result.message
+    assert risk.status()["last_reload"]["copy_problem"] == result.copy_problem
+    records = [json.loads(line) for line in (workdir / "audit.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records]
+    assert events[-2:] == ["reload", "reload_copy_not_kept"], events
+    note = records[-1]
+    assert (note["sha256"], note["who"], note["copy_problem"]) == (result.sha256, "officer", result.copy_problem)
+    again = await process.reload_risk_soon("gateway risk reload", "officer")  # writable again: kept, no problem
+    assert again.ok and again.copy_problem == "", again
+    copies = list(workdir.rglob(f"*{COPY}"))
+    assert len(copies) == 1 and copies[0].read_bytes() == limits.read_bytes()
+    risk.close()
+
+
+async def test_gateway_reload_when_keeping_the_copy_raises_anything_then_still_applied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workdir = short_tmp()
+    process, limits = _built(workdir)
+    risk: Any = process.risk
+    assert risk is not None
+
+    def broken(self: InForceCopy, prepared: bool) -> str:
+        raise RuntimeError("unexpected")
+
+    _replace(limits, limits.read_text() + "\n# edited\n")
+    monkeypatch.setattr(InForceCopy, "commit", broken)
+    result = await process.reload_risk_soon("gateway risk reload", "officer")
+    assert result.ok, result
+    assert risk.status()["sha256"] == result.sha256
+    assert "RuntimeError: unexpected" in result.copy_problem
+    risk.close()
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EROFS])
+def test_start_when_the_copy_cannot_be_replaced_nor_removed_then_starts_and_the_startup_record_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """The copy itself immutable (``chattr +i`` on the file): its rename and removal fail; the start went down with
+    the second ``unlink``'s error before."""
+    limits = e2e_limits(tmp_path, ["S1"])
+    keep = tmp_path / "state" / f"gw-{COPY}"
+    keep.parent.mkdir()
+    keep.write_bytes(limits.read_bytes() + b"# the copy of another day\n")
+    _refuse(monkeypatch, code, write=False, unlink=True, rename=True)
+    engine = RiskEngine.load(limits, audit_log_path=tmp_path / "audit.jsonl", keep=keep)
+    monkeypatch.undo()
+    assert engine.status()["sha256"] == hashlib.sha256(limits.read_bytes()).hexdigest()
+    startup = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
+    assert startup["event"] == "startup"
+    said = [w for w in startup["warnings"] if "copy of the limits in force in the state directory is NOT kept" in w]
+    assert len(said) == 1 and f"the old copy {keep} cannot be removed" in said[0], startup["warnings"]
+    engine.close()
