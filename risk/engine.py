@@ -76,6 +76,7 @@ from risk.startup import (
     DayPositions,
     KeptPositions,
     changes_while_down,
+    copy_not_kept,
     day_positions,
     held_reference,
     keep_positions,
@@ -553,8 +554,10 @@ class RiskEngine:
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
         copies = Copies.beside(Path(keep)) if keep is not None else None
         copy = copies.limits if copies is not None else None
-        held = copy.held_back(limits_path, signature[2] if signature else None) if copy is not None else None
-        held_ref = held_reference(copies.reference) if copies is not None else None
+        not_kept = copy_not_kept(audit_log_path, gateway_id) if copies is not None else None
+        stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
+        held = copy.held_back(limits_path, signature[2] if signature else None, stale) if copy is not None else None
+        held_ref = held_reference(copies.reference, stale_ref) if copies is not None else None
         wall_ns = wall_clock()
         today = trading_day(wall_ns).isoformat() if trading_day is not None else session_day(wall_ns)
         day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
@@ -584,7 +587,9 @@ class RiskEngine:
                 )
             raise
         reference_kept = held_ref is not None and limits.reference_parsed is held_ref[1]
-        down = changes_while_down(limits, copies, reference_kept) if copies is not None and held is None else None
+        down = None
+        if copies is not None and held is None:
+            down = changes_while_down(limits, copies, reference_kept, not_kept)
         reference_signature = _read_signature(limits, (None, None))
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
         engine = cls(limits, clock, audit, wall_clock, known)
@@ -1431,6 +1436,7 @@ class RiskEngine:
                 "who": pending.who,
                 "file": str(pending.path),
                 "sha256": step.result.sha256,
+                "reference_sha256": step.limits.reference_sha256 if step.limits is not None else None,
                 "copy_problem": step.copy_problem,
             }
 

@@ -161,11 +161,14 @@ class InForceCopy:
             return None
         return note if isinstance(note, dict) else None
 
-    def held_back(self, path: Path, file_id: int | None) -> HeldBack | None:
+    def held_back(self, path: Path, file_id: int | None, stale: str | None = None) -> HeldBack | None:
         """Return what to put in force at start-up if the file at ``path`` (``file_id``) is still held back.
 
         None: nothing noted, the file was replaced since (another file id), or it is as in force. Raise
         ``LimitsFileError`` if it is held back and the copy cannot be read (fail closed: never the file).
+        ``stale``: the sha256 in force when the gateway stopped, from the audit log, where the copy was not kept
+        after the last reload (``risk.startup.copy_not_kept``): a copy other than that is not what was in force
+        (riskreload57: the note and the copy an unwritable state directory left behind).
         """
         note = self.noted()
         if note is None or file_id is None or note.get("file") != str(path) or note.get("file_id") != file_id:
@@ -181,6 +184,12 @@ class InForceCopy:
         sha256 = hashlib.sha256(raw).hexdigest()
         if sha256 == disk:
             return None
+        if stale is not None and stale != sha256:
+            if stale == disk:
+                return None  # the file is what was in force: reloaded explicitly, its copy and note not kept since
+            raise LimitsFileError(
+                [self._broken(path, f"is stale: the audit log says sha256 {stale} was in force, its copy not kept")]
+            )
         expected = note.get("in_force_sha256")
         if sha256 != expected:
             raise LimitsFileError([self._broken(path, f"is not what was in force (sha256 {sha256}, noted {expected})")])

@@ -115,6 +115,14 @@ def test_reload_when_the_state_dir_is_immutable_then_applied_exit_3_not_refused(
     audit = [json.loads(line) for line in next(workdir.rglob("audit.jsonl")).read_text().splitlines()]
     assert [r["event"] for r in audit][-2:] == ["reload", "reload_copy_not_kept"], audit[-2:]
 
-    again = _reload(config)  # writable again: the copy is kept, exit 0
-    assert again.returncode == 0, (again.stdout, again.stderr)
+    gateway.stop()  # writable again, a restart: the copy left there is stale, the audit log says what was in force
+    logged = len(gateway.log_text())
+    gateway.start()
+    assert gateway.status()["risk"]["sha256"] == status["sha256"]
+    restart = gateway.log_text()[logged:]
+    assert "the limits changed while the gateway was down" not in restart, restart  # was: the reload's change
+    assert "is stale: the reload at " in restart and "nothing changed while the gateway was down" in restart, restart
     assert (state / "rel-risk-in-force.yaml").read_bytes() == (workdir / "limits.yaml").read_bytes()
+
+    again = _reload(config)  # the copy is kept, exit 0
+    assert again.returncode == 0, (again.stdout, again.stderr)

@@ -22,6 +22,7 @@ import pytest
 
 from gateway.app import GatewayProcess
 from risk.engine import RiskEngine
+from risk.filewatch import file_id
 from risk.inforce import InForceCopy
 from tests.e2e.support import e2e_limits, gateway_config, short_tmp
 
@@ -164,3 +165,84 @@ def test_start_when_the_copy_cannot_be_replaced_nor_removed_then_starts_and_the_
     said = [w for w in startup["warnings"] if "copy of the limits in force in the state directory is NOT kept" in w]
     assert len(said) == 1 and f"the old copy {keep} cannot be removed" in said[0], startup["warnings"]
     engine.close()
+
+
+def _refuse_all(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    """An immutable state directory: no file in it can be created, replaced or removed (the note neither)."""
+    _refuse(monkeypatch, code, write=True, unlink=True, rename=True)
+    real_unlink = Path.unlink
+
+    def refused_unlink(self: Path, missing_ok: bool = False) -> None:
+        if COPY in self.name:
+            raise OSError(code, os.strerror(code), str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refused_unlink)
+
+
+def _limits(path: Path, max_qty: int) -> None:
+    text = path.read_text()
+    start = text.index("max_qty: ")
+    end = text.index("\n", start)
+    path.write_text(f"{text[:start]}max_qty: {max_qty}{text[end:]}")  # in place: the same file id
+
+
+def test_restart_after_a_reload_whose_copy_and_note_were_not_kept_then_the_reloaded_limits_not_the_stale_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A held-back file (its note written) reloaded explicitly while state_dir is immutable: the old copy and the
+    note stay. A restart once the directory is writable again put the stale copy in force, saying the file reloaded
+    is NOT APPLIED; now the audit log's ``reload_copy_not_kept`` says what was in force: the file, nothing changed."""
+    limits = e2e_limits(tmp_path, ["S1"])
+    keep = tmp_path / "state" / f"gw-{COPY}"
+    audit = tmp_path / "audit.jsonl"
+    engine = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    old = engine.status()["sha256"]
+    copy = InForceCopy(keep)
+    _limits(limits, 200)  # modified in place: the watch holds it back and notes it
+    new = hashlib.sha256(limits.read_bytes()).hexdigest()
+    copy.note(str(limits), file_id(os.stat(limits)), "2026-12-07T10:00:00Z", new, old)
+    _refuse_all(monkeypatch, errno.EPERM)
+    result = engine.reload("gateway risk reload", "officer")  # explicit: applied
+    monkeypatch.undo()
+    assert result.ok and result.sha256 == new and "cannot be removed" in result.copy_problem, result
+    assert keep.exists() and copy.noted() is not None  # both left behind, stale
+    engine.close()
+
+    restarted = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    assert restarted.status()["sha256"] == new  # was the stale copy's (old), the file "NOT APPLIED"
+    startup = json.loads(audit.read_text().splitlines()[-1])
+    assert startup["event"] == "startup"
+    assert not any("NOT APPLIED" in w for w in startup["warnings"]), startup["warnings"]
+    said = [w for w in startup["warnings"] if f"the copy {keep} is stale" in w]
+    assert len(said) == 1 and "nothing changed while the gateway was down" in said[0], startup["warnings"]
+    assert keep.read_bytes() == limits.read_bytes() and copy.noted() is None  # written again
+    restarted.close()
+
+
+def test_restart_after_a_reload_whose_copy_was_not_kept_then_no_change_while_down_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev57ops: after the reload 100 -> 200 with state_dir immutable, the restart said "the limits changed while
+    the gateway was down ... max_qty: 100 -> 200", listing the reload it had applied as a change while down."""
+    limits = e2e_limits(tmp_path, ["S1"])
+    keep = tmp_path / "state" / f"gw-{COPY}"
+    audit = tmp_path / "audit.jsonl"
+    engine = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    _replace(limits, limits.read_text().replace("max_qty: ", "max_qty: 2", 1))
+    _refuse_all(monkeypatch, errno.EROFS)
+    assert engine.reload("gateway risk reload", "officer").ok
+    monkeypatch.undo()
+    engine.close()
+    restarted = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    startup = json.loads(audit.read_text().splitlines()[-1])
+    assert startup["changes"] == [], startup  # was: the reload's change, as if made while down
+    assert not any(w.startswith("the limits changed while the gateway was down") for w in startup["warnings"])
+    restarted.close()
+    _replace(limits, limits.read_text().replace("max_qty: 2", "max_qty: 3", 1))  # a real change while down
+    again = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    startup = json.loads(audit.read_text().splitlines()[-1])
+    assert [c["field"] for c in startup["changes"]] and any(
+        w.startswith("the limits changed while the gateway was down") for w in startup["warnings"]
+    ), startup  # the copy was written again at the restart: listed as before
+    again.close()
