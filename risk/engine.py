@@ -623,17 +623,23 @@ class RiskEngine:
             )
             log.warning("risk %s", message)
             warnings.append(message)
-        elif copy is not None:
-            problem = copy.save(limits.raw)  # logged; never raised: the limits are in force (riskreload57)
-            if problem:
-                warnings.append(
-                    f"the copy of the limits in force in the state directory is NOT kept ({problem}): a restart "
-                    "while a limits file is NOT APPLIED would refuse to start; make the state directory writable "
-                    "again and run `gateway risk reload`"
-                )
+        copy_problems = []
+        if copy is not None and (held is None or signature is None):
+            copy_problems.append(copy.save(limits.raw))  # logged; never raised: the limits are in force
             copy.clear_note()
         if copies is not None:
-            engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
+            copy_problems.append(
+                engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
+            )
+        copy_problem = "; ".join(problem for problem in copy_problems if problem)
+        if copy_problem:  # the next start knows the copies left are stale (``copy_not_kept``; riskreload57)
+            extra["copy_problem"] = copy_problem
+            warnings.append(
+                f"the copy of the limits in force in the state directory is NOT kept ({copy_problem}): a restart "
+                "while a limits file is NOT APPLIED would refuse to start; make the state directory writable "
+                "again and run `gateway risk reload`"
+            )
+        if copies is not None:
             engine._start_positions(limits, copies, day, kept, today, warnings)
             if engine._positions_notice is not None:
                 extra["start_positions"] = engine._positions_notice
@@ -656,8 +662,10 @@ class RiskEngine:
         copy: InForceCopy,
         held: tuple[HeldBack, Parsed[ReferencePriceDocument], int] | None,
         warnings: list[str],
-    ) -> None:
-        """Keep the reference-price file held back when the gateway stopped flagged; else copy the one read."""
+    ) -> str:
+        """Keep the reference-price file held back when the gateway stopped flagged; else copy the one read.
+
+        Returns why that copy is not kept ("" if it is or nothing was to be copied; ``InForceCopy.commit``)."""
         path = limits.reference_path
         if held is not None and path is not None:
             back = held[0]
@@ -671,10 +679,11 @@ class RiskEngine:
             )
             log.warning("risk %s", message)
             warnings.append(message)
-            return
+            return ""
         parsed = limits.reference_parsed
-        copy.commit(copy.prepare(parsed.raw) if parsed is not None else False)
+        problem = copy.commit(copy.prepare(parsed.raw) if parsed is not None else False)
         copy.clear_note()
+        return problem
 
     def _start_positions(
         self,

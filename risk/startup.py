@@ -79,9 +79,10 @@ def copy_not_kept(audit_log: str | os.PathLike[str] | None, gateway_id: str | No
     """Return this gateway's ``reload_copy_not_kept`` record if it is the last word on the limits in force.
 
     That record follows a reload applied while the copies in the state directory could not be kept (riskreload57):
-    a copy left there is then stale, and the record's ``sha256`` / ``reference_sha256`` are what was in force. None:
-    no audit log, none such in its last ``AUDIT_TAIL_BYTES``, or a later ``startup`` or ``reload`` of this gateway
-    (whose copies were kept or said not kept). Cold: read once at a start.
+    a copy left there is then stale, and the record's ``sha256`` / ``reference_sha256`` are what was in force; so
+    does a ``startup`` record with ``copy_problem`` (a start that could not keep them). None: no audit log, none
+    such in its last ``AUDIT_TAIL_BYTES``, or a later ``startup`` or ``reload`` of this gateway whose copies were
+    kept. Cold: read once at a start.
     """
     if audit_log is None:
         return None
@@ -106,7 +107,8 @@ def copy_not_kept(audit_log: str | os.PathLike[str] | None, gateway_id: str | No
             continue
         event = record.get("event")
         if event in _LIMITS_EVENTS:
-            return record if event == "reload_copy_not_kept" and isinstance(record.get("sha256"), str) else None
+            stale = event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem"))
+            return record if stale and isinstance(record.get("sha256"), str) else None
     return None
 
 
@@ -417,9 +419,10 @@ def _stale_copy(limits: LimitsFile, copies: Copies, reference_kept: bool, not_ke
     """What changed while down where the copy is stale (not kept after the last reload): the audit log's hashes."""
     in_force, reference = str(not_kept["sha256"]), not_kept.get("reference_sha256")
     reference = reference if isinstance(reference, str) else None
+    what = "start" if not_kept.get("event") == "startup" else "reload"
     stale = (
-        f"the copy {copies.limits.path} is stale: the reload at {not_kept.get('time', '?')} was applied but its copy "
-        f"was not kept ({not_kept.get('copy_problem', '')}; the audit log's reload_copy_not_kept record)"
+        f"the copy {copies.limits.path} is stale: the {what} at {not_kept.get('time', '?')} put limits in force but "
+        f"its copy was not kept ({not_kept.get('copy_problem', '')}; the audit log's {not_kept.get('event')} record)"
     )
     if in_force == limits.sha256 and (reference_kept or reference == limits.reference_sha256):
         warning = (

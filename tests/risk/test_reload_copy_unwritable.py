@@ -155,16 +155,24 @@ def test_start_when_the_copy_cannot_be_replaced_nor_removed_then_starts_and_the_
     limits = e2e_limits(tmp_path, ["S1"])
     keep = tmp_path / "state" / f"gw-{COPY}"
     keep.parent.mkdir()
-    keep.write_bytes(limits.read_bytes() + b"# the copy of another day\n")
+    keep.write_text(limits.read_text().replace("max_qty: ", "max_qty: 9", 1))  # the last stop's limits
+    audit = tmp_path / "audit.jsonl"
     _refuse(monkeypatch, code, write=False, unlink=True, rename=True)
-    engine = RiskEngine.load(limits, audit_log_path=tmp_path / "audit.jsonl", keep=keep)
+    engine = RiskEngine.load(limits, audit_log_path=audit, keep=keep)
     monkeypatch.undo()
     assert engine.status()["sha256"] == hashlib.sha256(limits.read_bytes()).hexdigest()
-    startup = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
-    assert startup["event"] == "startup"
+    startup = json.loads(audit.read_text().splitlines()[0])
+    assert startup["event"] == "startup" and len(startup["changes"]) == 1  # changed while down: listed
     said = [w for w in startup["warnings"] if "copy of the limits in force in the state directory is NOT kept" in w]
     assert len(said) == 1 and f"the old copy {keep} cannot be removed" in said[0], startup["warnings"]
+    assert startup["copy_problem"] in said[0]
     engine.close()
+    again = RiskEngine.load(limits, audit_log_path=audit, keep=keep)  # writable again: not listed twice
+    startup = json.loads(audit.read_text().splitlines()[-1])
+    assert startup["changes"] == [] and "copy_problem" not in startup, startup
+    assert any(f"the copy {keep} is stale: the start at " in w for w in startup["warnings"]), startup["warnings"]
+    assert keep.read_bytes() == limits.read_bytes()
+    again.close()
 
 
 def _refuse_all(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
