@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from risk.audit import utc_text
+from risk.audit import records_in_line, utc_text
 from risk.diff import Change, diff_trees
 from risk.filewatch import stat_signature
 from risk.inforce import HeldBack, InForceCopy
@@ -99,16 +98,13 @@ def copy_not_kept(audit_log: str | os.PathLike[str] | None, gateway_id: str | No
     for line in reversed(lines):
         if b'"event":"startup"' not in line and b'"event":"reload' not in line:
             continue  # the audit writer's compact JSON: no other line needs parsing
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict) or record.get("gateway_id") != gateway_id:
-            continue
-        event = record.get("event")
-        if event in _LIMITS_EVENTS:
-            stale = event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem"))
-            return record if stale and isinstance(record.get("sha256"), str) else None
+        for record in reversed(records_in_line(line)[0]):  # a torn line's whole records too (audittorn57)
+            if record.get("gateway_id") != gateway_id:
+                continue
+            event = record.get("event")
+            if event in _LIMITS_EVENTS:
+                stale = event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem"))
+                return record if stale and isinstance(record.get("sha256"), str) else None
     return None
 
 

@@ -254,3 +254,30 @@ def test_restart_after_a_reload_whose_copy_was_not_kept_then_no_change_while_dow
         w.startswith("the limits changed while the gateway was down") for w in startup["warnings"]
     ), startup  # the copy was written again at the restart: listed as before
     again.close()
+
+
+def test_copy_not_kept_reads_this_gateways_last_word_on_the_limits_torn_lines_included(tmp_path: Path) -> None:
+    from risk.startup import copy_not_kept  # here: the other cases run against code without it (failing first)
+
+    def line(**record: Any) -> str:
+        return json.dumps({"time": "2026-12-07T10:00:00Z", **record}, separators=(",", ":"))
+
+    audit = tmp_path / "audit.jsonl"
+    not_kept = {"event": "reload_copy_not_kept", "sha256": "b" * 64, "gateway_id": "gw"}
+    audit.write_text(
+        line(event="startup", sha256="a" * 64, gateway_id="gw")
+        + "\n"
+        + line(event="trading_state", gateway_id="gw")[:30]  # a record cut short, the next glued onto it
+        + line(**not_kept)
+        + "\n"
+        + line(event="reload", sha256="c" * 64, gateway_id="other")  # another gateway's, sharing the log
+        + "\n"
+        + line(event="trading_state", gateway_id="gw")
+        + "\n"
+    )
+    found = copy_not_kept(audit, "gw")
+    assert found is not None and found["sha256"] == "b" * 64
+    assert copy_not_kept(audit, "other") is None and copy_not_kept(tmp_path / "none.jsonl", "gw") is None
+    with audit.open("a") as handle:
+        handle.write(line(event="reload", sha256="d" * 64, gateway_id="gw") + "\n")  # a later reload: copies kept
+    assert copy_not_kept(audit, "gw") is None
