@@ -1773,7 +1773,8 @@ class GatewayProcess:
         (``reload_refused``) as well; the loop's own audit records meanwhile (a kill) are queued and written after
         it, in order (``hold_audit``). The switch itself
         (``switch``: ``_apply``) is on the loop, in one step, right after: orders see the old limits until it, the
-        new after it. Then the copies in force are renamed and fsynced off the loop (``keep_copies``). A risk
+        new after it. Then the copies in force are renamed and fsynced off the loop (``keep_copies``; one not kept
+        is the outcome's ``copy_problem`` and a ``reload_copy_not_kept`` audit record, written off the loop too). A risk
         engine without these steps switches at once (``finish_reload``).
         """
         assert self.risk is not None
@@ -1799,6 +1800,12 @@ class GatewayProcess:
         if not result.ok:
             return result
         await asyncio.shield(asyncio.to_thread(risk.keep_copies, step))
+        if getattr(step, "copy_record", None):  # applied, its copy not kept: the audit log says so (riskreload57)
+            risk.hold_audit()
+            try:
+                await asyncio.shield(asyncio.to_thread(risk.write_copy_record, step))
+            finally:
+                risk.release_audit()
         return risk.copies_kept(step)
 
     async def _stage_status(self, pending: Any) -> None:

@@ -76,6 +76,7 @@ from risk.startup import (
     DayPositions,
     KeptPositions,
     changes_while_down,
+    copy_not_kept,
     day_positions,
     held_reference,
     keep_positions,
@@ -273,6 +274,15 @@ def assemble_trading_scopes(wire: dict[str, Any], raw: Any) -> TradingScopes:
     return {"firm": int(firm_runtime != 0), "account": killed}, rows, accounts
 
 
+def _kept(copy: InForceCopy, prepared: bool) -> str:
+    """Commit ``copy`` after a switch; return why it is not kept: whatever it raises is that, not the reload's fate."""
+    try:
+        return copy.commit(prepared)
+    except Exception as exc:  # the limits are in force: never answered refused for their copy (riskreload57)
+        log.exception("risk cannot keep the copy of the limits in force %s", copy.path)
+        return f"cannot keep the copy of the limits in force {copy.path}: {type(exc).__name__}: {exc}"
+
+
 def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
     """Return what ``limits`` changes over ``previous``, field by field (the reload's audit record)."""
     changes = diff_trees(previous.display, limits.display)
@@ -398,6 +408,8 @@ class PendingSwitch:
         self.audit_error: OSError | None = None
         """The audit log refused the record (``write_switch``): the reload is not applied."""
         self.copy_problem = ""
+        self.copy_record: dict[str, Any] = {}
+        """The ``reload_copy_not_kept`` audit record of an applied reload whose copy is not kept (``keep_copies``)."""
 
 
 class RiskEngine:
@@ -542,8 +554,10 @@ class RiskEngine:
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
         copies = Copies.beside(Path(keep)) if keep is not None else None
         copy = copies.limits if copies is not None else None
-        held = copy.held_back(limits_path, signature[2] if signature else None) if copy is not None else None
-        held_ref = held_reference(copies.reference) if copies is not None else None
+        not_kept = copy_not_kept(audit_log_path, gateway_id) if copies is not None else None
+        stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
+        held = copy.held_back(limits_path, signature[2] if signature else None, stale) if copy is not None else None
+        held_ref = held_reference(copies.reference, stale_ref) if copies is not None else None
         wall_ns = wall_clock()
         today = trading_day(wall_ns).isoformat() if trading_day is not None else session_day(wall_ns)
         day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
@@ -573,7 +587,9 @@ class RiskEngine:
                 )
             raise
         reference_kept = held_ref is not None and limits.reference_parsed is held_ref[1]
-        down = changes_while_down(limits, copies, reference_kept) if copies is not None and held is None else None
+        down = None
+        if copies is not None and held is None:
+            down = changes_while_down(limits, copies, reference_kept, not_kept)
         reference_signature = _read_signature(limits, (None, None))
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
         engine = cls(limits, clock, audit, wall_clock, known)
@@ -607,11 +623,23 @@ class RiskEngine:
             )
             log.warning("risk %s", message)
             warnings.append(message)
-        elif copy is not None:
-            copy.save(limits.raw)
+        copy_problems = []
+        if copy is not None and (held is None or signature is None):
+            copy_problems.append(copy.save(limits.raw))  # logged; never raised: the limits are in force
             copy.clear_note()
         if copies is not None:
-            engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
+            copy_problems.append(
+                engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
+            )
+        copy_problem = "; ".join(problem for problem in copy_problems if problem)
+        if copy_problem:  # the next start knows the copies left are stale (``copy_not_kept``; riskreload57)
+            extra["copy_problem"] = copy_problem
+            warnings.append(
+                f"the copy of the limits in force in the state directory is NOT kept ({copy_problem}): a restart "
+                "while a limits file is NOT APPLIED would refuse to start; make the state directory writable "
+                "again and run `gateway risk reload`"
+            )
+        if copies is not None:
             engine._start_positions(limits, copies, day, kept, today, warnings)
             if engine._positions_notice is not None:
                 extra["start_positions"] = engine._positions_notice
@@ -634,8 +662,10 @@ class RiskEngine:
         copy: InForceCopy,
         held: tuple[HeldBack, Parsed[ReferencePriceDocument], int] | None,
         warnings: list[str],
-    ) -> None:
-        """Keep the reference-price file held back when the gateway stopped flagged; else copy the one read."""
+    ) -> str:
+        """Keep the reference-price file held back when the gateway stopped flagged; else copy the one read.
+
+        Returns why that copy is not kept ("" if it is or nothing was to be copied; ``InForceCopy.commit``)."""
         path = limits.reference_path
         if held is not None and path is not None:
             back = held[0]
@@ -649,10 +679,11 @@ class RiskEngine:
             )
             log.warning("risk %s", message)
             warnings.append(message)
-            return
+            return ""
         parsed = limits.reference_parsed
-        copy.commit(copy.prepare(parsed.raw) if parsed is not None else False)
+        problem = copy.commit(copy.prepare(parsed.raw) if parsed is not None else False)
         copy.clear_note()
+        return problem
 
     def _start_positions(
         self,
@@ -1319,6 +1350,7 @@ class RiskEngine:
         if not result.ok:
             return result
         self.keep_copies(step)
+        self.write_copy_record(step)
         return self.copies_kept(step)
 
     def prepare_switch(self, pending: PendingReload) -> PendingSwitch:
@@ -1396,14 +1428,34 @@ class RiskEngine:
         Right after the switch rather than before it: a ``status`` asked once the audit record is on disk sees the
         limits it names (the rename and the directory fsync took 10-40 ms here). A restart in between finds the
         previous copy, which is used only for a limits file held back (modified in place), as before the reload.
+        The limits are in force whatever happens here: a failure is the outcome's ``copy_problem`` (applied, the
+        copy not kept), never an exception (riskreload57: one escaped and the reload was answered refused).
         """
         pending = step.pending
         copy_problems = []
         if self._copy is not None:  # a restart puts these limits in force, not a file held back
-            copy_problems.append(self._copy.commit(pending.copy_ready))
+            copy_problems.append(_kept(self._copy, pending.copy_ready))
         if pending.reference_copy is not None and not step.kept:  # and these reference prices
-            copy_problems.append(pending.reference_copy.commit(pending.reference_ready))
+            copy_problems.append(_kept(pending.reference_copy, pending.reference_ready))
         step.copy_problem = "; ".join(problem for problem in copy_problems if problem)
+        if step.copy_problem and step.result is not None:
+            step.copy_record = {
+                "event": "reload_copy_not_kept",
+                "trigger": pending.trigger,
+                "who": pending.who,
+                "file": str(pending.path),
+                "sha256": step.result.sha256,
+                "reference_sha256": step.limits.reference_sha256 if step.limits is not None else None,
+                "copy_problem": step.copy_problem,
+            }
+
+    def write_copy_record(self, step: PendingSwitch) -> None:
+        """Write the ``reload_copy_not_kept`` record ``keep_copies`` made, if any, in any thread (``hold_audit``).
+
+        Not required (the limits are in force): one the audit log refuses is kept and written late.
+        """
+        if step.copy_record:
+            self._append_audit(step.copy_record, self._wall_clock(), required=False)
 
     def switch(self, step: PendingSwitch) -> ReloadResult:
         """Put the limits ``step`` read in force (after ``write_switch``), or refuse if their record was not written."""
@@ -1453,7 +1505,8 @@ class RiskEngine:
             return result
         not_kept = (
             f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
-            "is NOT APPLIED would refuse to start; free space there and reload again"
+            "is NOT APPLIED would refuse to start; make the state directory writable again (free space; a read-only "
+            "mount, permissions, an immutable flag) and reload again"
         )
         log.error("risk reload applied (the new limits are in force), but %s", not_kept)
         if self._last_reload is not None and self._last_reload.get("sha256") == result.sha256:

@@ -85,20 +85,41 @@ class InForceCopy:
         """Make the prepared bytes the copy in force; without them remove the copy (never keep a stale one).
 
         Returns why the copy in force is not kept ("" if it is, or if there was nothing to keep): the
-        failed ``prepare`` before a ``commit(False)``, or the failed rename (both logged).
+        failed ``prepare`` before a ``commit(False)``, the failed rename, an old copy that cannot be removed (each
+        logged). Never raises an ``OSError``: it runs after the limits are put in force, so whatever the disk
+        answers (full, ``EPERM`` of an immutable directory, ``EROFS``) the clean-up is tried and what is left is
+        said (riskreload57: a second ``unlink`` in the handler raised out, and the reload was answered refused).
         """
         problem, self._prepare_problem = self._prepare_problem, ""
+        problems = [problem] if problem else []
+        if not prepared:
+            problems += self._remove(self.path, "the old copy")
+            return "; ".join(problems)
         try:
-            if prepared:
-                os.replace(self._prepared, self.path)
-                _sync_directory(self.path.parent)
-            else:
-                self.path.unlink(missing_ok=True)
+            os.replace(self._prepared, self.path)
         except OSError as exc:
             log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
-            problem = f"cannot keep the copy of the limits in force {self.path}: {exc}"
-            self.path.unlink(missing_ok=True)
-        return problem
+            problems.append(f"cannot keep the copy of the limits in force {self.path}: {exc}")
+            problems += self._remove(self._prepared, "the new copy")
+            problems += self._remove(self.path, "the old copy")
+            return "; ".join(problems)
+        try:
+            _sync_directory(self.path.parent)
+        except OSError as exc:
+            log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
+            problems.append(f"cannot keep the copy of the limits in force {self.path}: {exc}")
+            problems += self._remove(self.path, "the new copy")  # its rename may not be on disk
+        return "; ".join(problems)
+
+    @staticmethod
+    def _remove(path: Path, what: str) -> list[str]:
+        """Remove ``path``; return why it is left there (logged: an old copy left is stale), [] if removed."""
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("risk cannot remove %s %s: %s", what, path, exc)
+            return [f"{what} {path} cannot be removed ({exc}): it is left there"]
+        return []
 
     def save(self, raw: bytes) -> str:
         """Write ``raw`` as the copy in force (a load at start-up); return why it is not kept ("" if it is)."""
@@ -140,11 +161,14 @@ class InForceCopy:
             return None
         return note if isinstance(note, dict) else None
 
-    def held_back(self, path: Path, file_id: int | None) -> HeldBack | None:
+    def held_back(self, path: Path, file_id: int | None, stale: str | None = None) -> HeldBack | None:
         """Return what to put in force at start-up if the file at ``path`` (``file_id``) is still held back.
 
         None: nothing noted, the file was replaced since (another file id), or it is as in force. Raise
         ``LimitsFileError`` if it is held back and the copy cannot be read (fail closed: never the file).
+        ``stale``: the sha256 in force when the gateway stopped, from the audit log, where the copy was not kept
+        after the last reload (``risk.startup.copy_not_kept``): a copy other than that is not what was in force
+        (riskreload57: the note and the copy an unwritable state directory left behind).
         """
         note = self.noted()
         if note is None or file_id is None or note.get("file") != str(path) or note.get("file_id") != file_id:
@@ -160,6 +184,12 @@ class InForceCopy:
         sha256 = hashlib.sha256(raw).hexdigest()
         if sha256 == disk:
             return None
+        if stale is not None and stale != sha256:
+            if stale == disk:
+                return None  # the file is what was in force: reloaded explicitly, its copy and note not kept since
+            raise LimitsFileError(
+                [self._broken(path, f"is stale: the audit log says sha256 {stale} was in force, its copy not kept")]
+            )
         expected = note.get("in_force_sha256")
         if sha256 != expected:
             raise LimitsFileError([self._broken(path, f"is not what was in force (sha256 {sha256}, noted {expected})")])

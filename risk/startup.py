@@ -20,10 +20,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from risk.audit import utc_text
+from risk.audit import records_in_line, utc_text
 from risk.diff import Change, diff_trees
 from risk.filewatch import stat_signature
 from risk.inforce import HeldBack, InForceCopy
@@ -35,6 +36,11 @@ log = logging.getLogger("risk")
 
 MAX_LISTED = 20
 """Changes named in the start-up WARNING (the ``startup`` record lists every one)."""
+
+AUDIT_TAIL_BYTES = 4 << 20
+"""How much of the risk audit log's end a start reads for the last word on the limits in force (``copy_not_kept``)."""
+
+_LIMITS_EVENTS = ("startup", "reload", "reload_copy_not_kept")
 
 
 class Copies(NamedTuple):
@@ -68,7 +74,43 @@ def _file_id(path: Path) -> int | None:
     return signature[2] if signature is not None else None
 
 
-def held_reference(copy: InForceCopy) -> tuple[HeldBack, Parsed[ReferencePriceDocument], int] | None:
+def copy_not_kept(audit_log: str | os.PathLike[str] | None, gateway_id: str | None) -> dict[str, Any] | None:
+    """Return this gateway's ``reload_copy_not_kept`` record if it is the last word on the limits in force.
+
+    That record follows a reload applied while the copies in the state directory could not be kept (riskreload57):
+    a copy left there is then stale, and the record's ``sha256`` / ``reference_sha256`` are what was in force; so
+    does a ``startup`` record with ``copy_problem`` (a start that could not keep them). None: no audit log, none
+    such in its last ``AUDIT_TAIL_BYTES``, or a later ``startup`` or ``reload`` of this gateway whose copies were
+    kept. Cold: read once at a start.
+    """
+    if audit_log is None:
+        return None
+    try:
+        with open(audit_log, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - AUDIT_TAIL_BYTES))
+            tail = handle.read()
+    except OSError:
+        return None
+    lines = tail.split(b"\n")
+    if size > AUDIT_TAIL_BYTES:
+        lines = lines[1:]  # the first line is cut
+    for line in reversed(lines):
+        if b'"event":"startup"' not in line and b'"event":"reload' not in line:
+            continue  # the audit writer's compact JSON: no other line needs parsing
+        for record in reversed(records_in_line(line)[0]):  # a torn line's whole records too (audittorn57)
+            if record.get("gateway_id") != gateway_id:
+                continue
+            event = record.get("event")
+            if event in _LIMITS_EVENTS:
+                stale = event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem"))
+                return record if stale and isinstance(record.get("sha256"), str) else None
+    return None
+
+
+def held_reference(
+    copy: InForceCopy, stale: str | None = None
+) -> tuple[HeldBack, Parsed[ReferencePriceDocument], int] | None:
     """Return the reference-price file held back when the gateway stopped: (held, its copy parsed, file id).
 
     None if nothing is noted, the file was replaced since, or it is as in force. Raises ``LimitsFileError``
@@ -78,7 +120,7 @@ def held_reference(copy: InForceCopy) -> tuple[HeldBack, Parsed[ReferencePriceDo
     if path is None:
         return None
     file_id = _file_id(path)
-    held = copy.held_back(path, file_id)
+    held = copy.held_back(path, file_id, stale)
     if held is None or file_id is None:
         return None
     return held, parse_file(path, ReferencePriceDocument, content=held.raw), file_id
@@ -320,11 +362,19 @@ class DownChanges(NamedTuple):
     warning: str
 
 
-def changes_while_down(limits: LimitsFile, copies: Copies, reference_kept: bool) -> DownChanges | None:
-    """Diff the limits put in force now against the copies in force when the gateway stopped (None: no change)."""
+def changes_while_down(
+    limits: LimitsFile, copies: Copies, reference_kept: bool, not_kept: dict[str, Any] | None = None
+) -> DownChanges | None:
+    """Diff the limits put in force now against the copies in force when the gateway stopped (None: no change).
+
+    ``not_kept``: the ``reload_copy_not_kept`` record that was the last word on the limits (``copy_not_kept``): a
+    copy other than its ``sha256`` is stale, and the record's hashes say what was in force instead.
+    """
     previous = copies.limits.read_copy()
     if previous is None:
         return None
+    if not_kept is not None and _sha(previous) != not_kept["sha256"]:
+        return _stale_copy(limits, copies, reference_kept, not_kept)
     previous_reference = None if reference_kept else copies.reference.read_copy()
     same_limits = _sha(previous) == limits.sha256
     same_reference = previous_reference is None or _sha(previous_reference) == limits.reference_sha256
@@ -359,6 +409,28 @@ def changes_while_down(limits: LimitsFile, copies: Copies, reference_kept: bool)
         f"{listed}{more}"
     )
     return DownChanges(_sha(previous), reference_sha, changes, warning)
+
+
+def _stale_copy(limits: LimitsFile, copies: Copies, reference_kept: bool, not_kept: dict[str, Any]) -> DownChanges:
+    """What changed while down where the copy is stale (not kept after the last reload): the audit log's hashes."""
+    in_force, reference = str(not_kept["sha256"]), not_kept.get("reference_sha256")
+    reference = reference if isinstance(reference, str) else None
+    what = "start" if not_kept.get("event") == "startup" else "reload"
+    stale = (
+        f"the copy {copies.limits.path} is stale: the {what} at {not_kept.get('time', '?')} put limits in force but "
+        f"its copy was not kept ({not_kept.get('copy_problem', '')}; the audit log's {not_kept.get('event')} record)"
+    )
+    if in_force == limits.sha256 and (reference_kept or reference == limits.reference_sha256):
+        warning = (
+            f"{stale}: the limits in force when the gateway stopped (sha256 {in_force[:12]}) are those of "
+            f"{limits.path} now: nothing changed while the gateway was down; the copy is written again"
+        )
+    else:
+        warning = (
+            f"the limits changed while the gateway was down ({limits.path} sha256 {in_force[:12]} -> "
+            f"{limits.sha256[:12]}, by the audit log): what changed cannot be listed, {stale}"
+        )
+    return DownChanges(in_force, reference, [], warning)
 
 
 def session_day(wall_ns: int) -> str:

@@ -405,7 +405,8 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
             if last.get("copy_problem"):
                 outcome += (
                     f"; its copy in the state directory is NOT kept ({last['copy_problem']}): a restart while a "
-                    "limits file is NOT APPLIED would refuse to start: free space there and reload again"
+                    "limits file is NOT APPLIED would refuse to start: make it writable again (free space, a read-only "
+                    "mount, permissions, an immutable flag) and reload again"
                 )
         else:
             outcome = f"REFUSED, {last.get('errors', 0)} error(s); the limits in force are unchanged"

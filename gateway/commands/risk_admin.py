@@ -143,7 +143,8 @@ def run_reload(args: argparse.Namespace) -> int:
             print(
                 "risk reload APPLIED (the new limits are in force), but their copy in the state directory is NOT "
                 f"kept: {result['copy_problem']}; a restart while a limits file is NOT APPLIED would refuse to "
-                "start: free space there and run `gateway risk reload` again",
+                "start: make the state directory writable again (free space; a read-only mount, permissions, an "
+                "immutable flag) and run `gateway risk reload` again",
                 file=sys.stderr,
             )
             return EXIT_RELOAD_COPY_NOT_KEPT

@@ -8,10 +8,13 @@ Real processes: ``gateway sim ouch``, ``gateway run`` and the ``gateway`` CLI.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gateway.commands.risk_admin import EXIT_RELOAD_COPY_NOT_KEPT
@@ -71,3 +74,55 @@ def test_reload_when_the_copy_of_the_limits_cannot_be_written_then_applied_exit_
     assert again.returncode == 0, (again.stdout, again.stderr)
     assert again.stderr == ""
     assert copy.exists()
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    try:
+        return subprocess.run(["chattr", flag, str(path)], capture_output=True, timeout=30, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def test_reload_when_the_state_dir_is_immutable_then_applied_exit_3_not_refused(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """riskreload57 (rev57ops): ``chattr +i`` on ``state_dir`` (EPERM on every create and remove there) made the
+    reload answer ``refused: PermissionError ...`` (exit 1) while the new limits were in force."""
+    config = write_config(workdir, sim.port)
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+    state = workdir / "var" / "state"
+    before = gateway.status()["risk"]["sha256"]
+    if not _chattr("+i", state):
+        pytest.skip("chattr +i refused here (not root, or the filesystem has no immutable flag)")
+    try:
+        _replace_limits(workdir)
+        reloaded = _reload(config)
+        status = gateway.status()["risk"]
+    finally:
+        _chattr("-i", state)
+    assert reloaded.returncode == EXIT_RELOAD_COPY_NOT_KEPT, (reloaded.stdout, reloaded.stderr)  # was 1, "refused"
+    assert reloaded.stdout.startswith("risk limits reloaded (sha256 "), reloaded.stdout
+    assert "risk reload APPLIED (the new limits are in force), but their copy in the state directory is NOT kept: " in (
+        reloaded.stderr
+    )
+    assert "Operation not permitted" in reloaded.stderr and "cannot be removed" in reloaded.stderr, reloaded.stderr
+    assert status["sha256"] != before
+    assert status["sha256"] == hashlib.sha256((workdir / "limits.yaml").read_bytes()).hexdigest()
+    log = gateway.log_text()
+    assert "risk limits reload failed" not in log and "old limits stay in force" not in log
+    audit = [json.loads(line) for line in next(workdir.rglob("audit.jsonl")).read_text().splitlines()]
+    assert [r["event"] for r in audit][-2:] == ["reload", "reload_copy_not_kept"], audit[-2:]
+
+    gateway.stop()  # writable again, a restart: the copy left there is stale, the audit log says what was in force
+    logged = len(gateway.log_text())
+    gateway.start()
+    assert gateway.status()["risk"]["sha256"] == status["sha256"]
+    restart = gateway.log_text()[logged:]
+    assert "the limits changed while the gateway was down" not in restart, restart  # was: the reload's change
+    assert "is stale: the reload at " in restart and "nothing changed while the gateway was down" in restart, restart
+    assert (state / "rel-risk-in-force.yaml").read_bytes() == (workdir / "limits.yaml").read_bytes()
+
+    again = _reload(config)  # the copy is kept, exit 0
+    assert again.returncode == 0, (again.stdout, again.stderr)
