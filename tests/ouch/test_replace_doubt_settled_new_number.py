@@ -193,3 +193,19 @@ def test_fill_naming_the_old_number_then_old_terms_kept_and_cancel_names_it_alon
     (answer,) = _events(strat)
     assert isinstance(answer, Canceled) and (answer.canceled_qty, answer.leaves_qty) == (70, 0), answer
     assert _venue_open(link) == [] and link.venue.status()["replaced_after_reject"] == 0
+
+
+def test_partial_canceled_naming_the_old_number_then_old_terms_less_the_cut_stay_open(tmp_path: Path) -> None:
+    link, engine, rig, strat = _replace_applied_silently(tmp_path, 300, applied=False)
+    (order_id,) = engine.orders  # type: ignore[attr-defined]
+    assert link.core.exchange.cancel(1, "S", quantity=30)  # supervisory: 30 off, 70 stay live on UserRefNum 1
+    _run(link, engine, 200)
+    (canceled,) = _events(strat)  # before: Canceled 100 leaves 0, the order CANCELED here, 70 live at the venue
+    assert isinstance(canceled, Canceled) and (canceled.canceled_qty, canceled.leaves_qty) == (30, 70), canceled
+    order = engine.orders[order_id]  # type: ignore[attr-defined]
+    assert order.state is OrderState.LIVE and (order.qty, order.leaves_qty, order.venue_ref) == (100, 70, "1")
+    _cancel(rig, strat, engine, link)
+    assert _cancels(link) == [1]
+    (answer,) = _events(strat)
+    assert isinstance(answer, Canceled) and (answer.canceled_qty, answer.leaves_qty) == (70, 0), answer
+    assert _venue_open(link) == [] and link.core.exchange.violations == []

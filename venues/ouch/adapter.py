@@ -3275,7 +3275,12 @@ class OuchVenue(VenueAdapter):
             return
         if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the venue names it
             self._settle(seq, chain, urn)
-        if chain.in_doubt and kind == "C":  # the gateway cancels everything: nothing is left, whatever the core holds
+        # A Replace of it in doubt: the core's open quantity may be wrong. The venue's Canceled of the whole order
+        # (reason U: the answer to the gateway's Cancel, which asks for everything) leaves nothing, whatever the core
+        # holds; so does one naming a number whose terms are not known here. A cut of part (a supervisory one)
+        # naming the number the core knows (its terms are the venue's) takes off its quantity (ouchdoubt57; before,
+        # it ended the order here with the rest live at the venue)
+        if chain.in_doubt and kind == "C" and (reason == "U" or chain.order.venue_ref != str(urn)):
             chain.open_qty = 0
             self.event_sink(
                 VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason), chain.last_cancel_ns)
