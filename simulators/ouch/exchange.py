@@ -509,12 +509,16 @@ class Exchange:
         self._execute(order, min(quantity, order.open), order.price if price is None else price, "A")
         return True
 
-    def cancel(self, user_ref_num: int, reason: str = "S", *, user_ref_idx: int = 0) -> bool:
-        """Cancel a live order from the exchange side (supervisory by default); False if it is not live."""
+    def cancel(self, user_ref_num: int, reason: str = "S", *, user_ref_idx: int = 0, quantity: int = 0) -> bool:
+        """Cancel a live order from the exchange side (supervisory by default); False if it is not live.
+
+        ``quantity``: the shares taken off (a partial Order Canceled, the rest stays live); 0 (default) or more than
+        is open: all of it.
+        """
         order = self.orders.get(_key(user_ref_idx, user_ref_num))
         if order is None:
             return False
-        self._cancel_open(order, order.open, reason)
+        self._cancel_open(order, min(quantity, order.open) if quantity > 0 else order.open, reason)
         return True
 
     def break_trade(self, match_number: int, reason: str = "E") -> bool:

@@ -21,7 +21,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from model.order import mark_sent, request_cancel
-from model.venue_events import VenueAccepted, VenueCanceled, VenueCancelRejected, VenueRejected, VenueState
+from model.venue_events import (
+    VenueAccepted,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
 from tests.harness import sent_ref
@@ -138,7 +145,12 @@ def test_replace_the_venue_applied_when_the_account_query_is_unanswered_then_in_
     link.venue.send_cancel(order)
     link.pump()
     assert _cancels(link, sent) == [1, 2]  # old: [1] only, dead at the venue: ignored, never answered
-    assert link.events[-1] == VenueCanceled(2, 1, 0, "U", "user requested", TS)  # 0: nothing left, whatever size
+    # The Canceled names 2: the Replace took effect, so the order takes its terms first (a late Replaced), then the
+    # Canceled applies to them (ouchdoubt57; before: VenueCanceled of 0, "everything open", whatever the size)
+    assert link.events[-2:] == [
+        VenueReplaced(2, 1, 200, RESTING - 100, "", late_qty=200, late_ref="2"),
+        VenueCanceled(2, 1, 200, "U", "user requested", TS),
+    ]
     assert [o.user_ref_num for o in link.core.exchange.orders.values() if o.open] == []
     assert link.core.exchange.violations == []
 

@@ -43,9 +43,10 @@ def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         doubts: dict[int, tuple[int, bytes]],
         replaces: dict[int, tuple[int, int]] | None = None,
         unreadable: Iterable[int] = (),
+        replace_terms: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         writes.append(len(doubts) + len(replaces or {}))
-        save_doubts(state_dir, name, day, session, doubts, replaces, unreadable)
+        save_doubts(state_dir, name, day, session, doubts, replaces, unreadable, replace_terms)
 
     monkeypatch.setattr(adapter_module, "save_doubts", counting)
     return writes

@@ -106,8 +106,9 @@ def test_replace_in_doubt_when_the_gateway_restarts_then_a_cancel_names_both_num
     strat.received()
     _cancel(rig2, strat, engine2, second)
     assert sorted(_cancels(second)) == [1, 2]  # both numbers (before: only 1, which the venue ignored)
-    (answer,) = _events(strat)
-    assert isinstance(answer, Canceled), answer
+    replaced, answer = _events(strat)  # the venue's Canceled names 2: the Replace took effect (ouchdoubt57)
+    assert isinstance(replaced, Replaced) and (replaced.qty, replaced.leaves_qty) == (200, 200), replaced
+    assert isinstance(answer, Canceled) and (answer.canceled_qty, answer.leaves_qty) == (200, 0), answer
     order = engine2.orders[order_id]  # type: ignore[attr-defined]
     assert order.state is OrderState.CANCELED and order.leaves_qty == 0
     assert all(not o.open for o in second.core.exchange.orders.values())
@@ -170,8 +171,9 @@ def test_doubts_file_when_the_order_in_doubt_ends_then_its_entry_leaves_at_the_n
     link, engine, rig, strat, _replaced = _replace_applied_silently(tmp_path)
     store = link.store
     _cancel(rig, strat, engine, link)  # names 1 and 2: the venue's Canceled ends the order
-    (answer,) = _events(strat)
-    assert isinstance(answer, Canceled), answer
+    replaced, answer = _events(strat)  # the Canceled names 2: the Replace's terms first (ouchdoubt57)
+    assert isinstance(replaced, Replaced), replaced
+    assert isinstance(answer, Canceled) and answer.leaves_qty == 0, answer
     _run(link, engine, 1_000)
     enters, replaces = read_doubts(link.state_dir, link.config.name, store.day, store.session)
     assert enters == {} and replaces == {}  # before: the entry stayed after the order ended

@@ -6,11 +6,13 @@ promises its number joins the candidates a Cancel names, "as the venue may still
 not, and it was not put in ``<name>.ouch-doubts.json`` either: when the venue had applied it, a strategy's Cancel
 named only the order's older numbers, which the venue ignores, and was never answered; and a restart forgot it.
 
-The case: order r1 (UserRefNum 1), its Replace to 2 answered in doubt (on file, fixouch54), a fill on 2 settles it
-(2 live, still on file: the journal knows the order by 1); Replace 2->3, which the venue applies without a word yet
-(a slow venue: its Replaced is not on the stream); the gateway dies (kill -9). The restarted process knows the order
-by 1 and 2 (the file's entry makes 2 a candidate again) with Replace 3 in flight: the login's replay has no answer
-for 3, so 3 is not sent again.
+The case: order r1 (UserRefNum 1), its Replace to 2 answered in doubt (on file, fixouch54; the venue never got it),
+a fill on 1 settles it (1 live; 2 stays on file until the next sweep prunes it); at once Replace 1->3, which the venue
+applies without a word yet (a slow venue: its Replaced is not on the stream); the gateway dies (kill -9) before that
+sweep. The restarted process knows the order by 1 and 2 (the file's entry makes 2 a candidate again) with Replace 3
+in flight: the login's replay has no answer for 3, so 3 is not sent again. (Before ouchdoubt57 this file settled the
+doubt with a fill on 2 and Replace 2->3; a fill naming 2 now gives the order Replace 2's terms and the journal its
+number, so the restarted process is not in doubt there: tests/ouch/test_replace_doubt_settled_new_number.py.)
 
 Real engine and journal over the OUCH simulator (fake clock), as tests/ouch/test_replace_doubt_restart.py.
 """
@@ -19,23 +21,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, Replace
-from tests.ouch.harness import Link
+from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, NewOrder, OrderAccepted, Replace
+from model.enums import Side
+from simulators.ouch.exchange import ExchangeConfig
+from tests.ouch.harness import PX, Link, gateway_over
 from tests.ouch.test_answer_timeout_followups import RESTING, _cancels, _events, _run
 from tests.ouch.test_doubt_restart import _up
-from tests.ouch.test_replace_doubt_restart import _replace_applied_silently, _restart_same_journal
+from tests.ouch.test_replace_doubt_restart import _restart_same_journal
 from venues.ouch.doubts import read_doubts
 
 
 def _third_number_applied_silently(tmp_path: Path) -> tuple[Link, object, int]:
-    """Order r1 (1); Replace 1->2 in doubt (on file), settled by a fill on 2; Replace 2->3 applied silently."""
-    link, engine, _rig, strat, _replaced = _replace_applied_silently(tmp_path)  # CancelRejected OUCH_IN_DOUBT
-    assert link.core.exchange.execute(2, 10)  # a fill names 2: the doubt is settled (2 live), 2 stays on file
+    """Order r1 (1); Replace 1->2 in doubt (on file), settled by a fill on 1; Replace 1->3 applied silently."""
+    link = Link(tmp_path / "ouch", exchange=ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
+    engine, _rig = gateway_over(link, tmp_path / "j1")
+    link.connect()
+    strat = _rig.connect("S1")
+    strat.received()
+    _rig.send(strat, NewOrder("r1", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))
+    engine.flush()
     link.pump()
-    engine.flush()  # type: ignore[attr-defined]
+    engine.flush()
+    _rig.send(strat, Replace("r1", 200, RESTING - 100))  # UserRefNum 2
+    engine.flush()
+    link.venue.flush()
+    link._to_server.clear()  # the venue never gets it
+    _run(link, engine, 6_000)
+    assert [type(m) for m in _events(strat)] == [OrderAccepted, CancelRejected]  # OUCH_IN_DOUBT, 2 on file
+    assert link.core.exchange.execute(1, 10)  # a fill names 1: the doubt is settled (1 live), 2 on file until a sweep
+    link.pump()
+    engine.flush()
     assert [type(m) for m in _events(strat)] == [Executed]
-    _rig.send(strat, Replace("r1", 300, RESTING - 200))  # type: ignore[attr-defined]  # UserRefNum 3, replacing 2
-    engine.flush()  # type: ignore[attr-defined]
+    _rig.send(strat, Replace("r1", 300, RESTING - 200))  # UserRefNum 3, replacing 1
+    engine.flush()
     link.venue.flush()
     assert link.connection is not None
     link.core.receive(link.connection, bytes(link._to_server), link.clock())  # the venue applies it ...
@@ -43,7 +61,7 @@ def _third_number_applied_silently(tmp_path: Path) -> tuple[Link, object, int]:
     replaced = link.core.stream.packets.pop()  # ... and has said nothing yet
     assert replaced[3:4] == b"U"
     assert [o.user_ref_num for o in link.core.exchange.orders.values() if o.open] == [3]
-    (order_id,) = engine.orders  # type: ignore[attr-defined]
+    (order_id,) = engine.orders
     return link, engine, order_id
 
 
@@ -66,7 +84,7 @@ def test_replace_not_sent_again_when_its_order_is_in_doubt_then_a_cancel_names_i
     _up(second, engine2)
     store = second.store
     _enters, replaces = read_doubts(second.state_dir, second.config.name, store.day, store.session)
-    assert replaces.get(3) == (order_id, 2)  # old: None (forgotten by the next restart)
+    assert replaces.get(3) == (order_id, 2)  # the highest candidate then; old: None (forgotten by the next restart)
     answers = _cancel_answered(second, engine2, rig2)
     assert 3 in _cancels(second)  # old: [1, 2] only, both dead at the venue: ignored
     assert [type(m) for m in answers] == [Canceled], answers  # old: no answer at all

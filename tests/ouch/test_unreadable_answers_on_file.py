@@ -16,8 +16,8 @@ Real engine and journal over the OUCH simulator (fake clock), as tests/ouch/test
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +44,7 @@ def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         session: str,
         doubts: dict[int, tuple[int, bytes]],
         replaces: dict[int, tuple[int, int]] | None = None,
-        **marks: Iterable[int],
+        **marks: Any,  # unreadable, replace_terms
     ) -> None:
         writes.append(len(doubts) + len(replaces or {}))
         save_doubts(state_dir, name, day, session, doubts, replaces, **marks)

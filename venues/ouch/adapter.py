@@ -79,10 +79,11 @@ from venues.ouch.codec import (
     pack_cancel_order,
     pack_enter_order,
     pack_replace_order,
+    replace_packet_terms,
 )
 from venues.ouch.config import OuchVenueConfig, heartbeat_warnings
 from venues.ouch.daytime import WallClock, trading_day
-from venues.ouch.doubts import read_doubt_entries, save_doubts
+from venues.ouch.doubts import read_doubt_file, save_doubts
 from venues.ouch.errors import BAD_APPENDAGE, BAD_LENGTH, OUT_OF_RANGE, TRUNCATED, UNKNOWN_TYPE, DecodeError
 from venues.ouch.messages import (
     MAX_PRICE,
@@ -602,7 +603,8 @@ class OuchVenue(VenueAdapter):
         self._doubts_on_file: dict[int, tuple[int, bytes]]
         replaces_on_file: dict[int, tuple[int, int]]
         self._unreadable_on_file: set[int]
-        self._doubts_on_file, replaces_on_file, self._unreadable_on_file = read_doubt_entries(
+        terms_on_file: dict[int, tuple[int, int]]
+        self._doubts_on_file, replaces_on_file, self._unreadable_on_file, terms_on_file = read_doubt_file(
             config.state_dir, config.name, self._store.day, self._store.session
         )
         """UserRefNum -> (order id, Enter packet) of the orders answered in doubt before a restart (``_doubt_cancels``
@@ -612,6 +614,10 @@ class OuchVenue(VenueAdapter):
         while that number may be the order's live one (a candidate, or settled live): on file with the Enters in doubt
         (``_save_doubts``), so a restart knows the order by both numbers (fixouch54; before, by the old one alone, and
         a Cancel naming only it, ignored by the venue, was never answered: rev54ouch t11)."""
+        self._replace_terms: dict[int, tuple[int, int]] = terms_on_file
+        """New UserRefNum of a Replace of ``_replace_doubts`` -> (its total Quantity, its Price), read off the packet
+        sent and on file with it: a message of the venue naming that number proves the Replace took effect, and the
+        order takes these terms before the message is applied (``_settle``, ouchdoubt57). Taken out once applied."""
         self._replace_doubts_on_file: dict[int, list[tuple[int, int]]] = {}
         """Order id -> [(new UserRefNum, the one it replaced)] of the Replaces in doubt before a restart."""
         for urn, (order_id, orig) in replaces_on_file.items():
@@ -1133,9 +1139,13 @@ class OuchVenue(VenueAdapter):
             enter = doubted.get(urn) or inflight.get(urn) or b""
             entries[urn] = (chain.order.order_id, bytes(enter))
         replaces = self._replace_doubts
+        terms = self._replace_terms
         if replaces:
             for urn in [urn for urn in replaces if not self._replace_doubt_open(urn)]:
                 del replaces[urn]
+        if terms:
+            for urn in [urn for urn in terms if urn not in replaces]:
+                del terms[urn]
         self._doubts_stale = False
         self._doubts_due = False  # every entry is in this write
         if not entries and not replaces and not self._doubts_saved:
@@ -1144,7 +1154,14 @@ class OuchVenue(VenueAdapter):
         unreadable = [urn for urn in self._unreadable_doubts if urn in entries]
         try:
             save_doubts(
-                self.config.state_dir, self.name, store.day, store.session, entries, replaces, unreadable=unreadable
+                self.config.state_dir,
+                self.name,
+                store.day,
+                store.session,
+                entries,
+                replaces,
+                unreadable=unreadable,
+                replace_terms=terms,
             )
         except OSError as exc:
             log.error(
@@ -1188,16 +1205,30 @@ class OuchVenue(VenueAdapter):
             return False
         return urn in (chain.working, chain.pending) or urn in chain.candidates
 
-    def _note_replace_doubt(self, chain: _Chain, urn: int) -> None:
+    def _note_replace_doubt(self, chain: _Chain, urn: int, packet: bytes | bytearray | None) -> None:
         """Put Replace ``urn`` of ``chain`` (replacing ``chain.working``) on file before its OUCH_IN_DOUBT answer.
 
         Written (fsynced) before the answer reaches the core, so before it is journaled: a restart finds it
         (``_restore_replace_doubts``). Already noted (a sweep writes all of its Replaces at once): no write.
+        ``packet``: the Replace sent (its terms are kept with it: ``_keep_replace_doubt``).
         """
         if urn in self._replace_doubts:
             return
-        self._replace_doubts[urn] = (chain.order.order_id, chain.working)
+        self._keep_replace_doubt(chain, urn, packet)
         self._save_doubts()
+
+    def _keep_replace_doubt(self, chain: _Chain, urn: int, packet: bytes | bytearray | None) -> None:
+        """Keep Replace ``urn`` of ``chain`` (replacing ``chain.working``) and its terms as in doubt (not written).
+
+        The terms (total Quantity, Price) are read off ``packet``, the Replace sent; without it from the core's replace
+        in flight when that is this one (else unknown: a message naming ``urn`` then settles the doubt only).
+        """
+        order = chain.order
+        self._replace_doubts[urn] = (order.order_id, chain.working)
+        if packet:
+            self._replace_terms[urn] = replace_packet_terms(packet)
+        elif order.pending_qty > 0 and order.pending_ref == str(urn):
+            self._replace_terms[urn] = (order.pending_qty, order.pending_price)
 
     def _pre_note_replace_doubt(self, chain: _Chain, urn: int) -> int:
         """Note Replace ``urn`` of ``chain`` (if one is waiting) as about to be answered OUCH_IN_DOUBT; 1 if noted.
@@ -1206,9 +1237,10 @@ class OuchVenue(VenueAdapter):
         (``_resolve_unanswered``, ``_sweep_answers``): ``_note_replace_doubt`` then finds it noted and writes nothing
         (ouch55: one write per batch, not one per Replace).
         """
-        if not urn or urn in self._replace_doubts or urn not in self._inflight:
+        packet = self._inflight.get(urn) if urn else None
+        if packet is None or urn in self._replace_doubts:
             return 0
-        self._replace_doubts[urn] = (chain.order.order_id, chain.working)
+        self._keep_replace_doubt(chain, urn, packet)
         return 1
 
     def _prune_doubts(self) -> None:
@@ -1569,7 +1601,7 @@ class OuchVenue(VenueAdapter):
             if urn in replaces:
                 replaced.append(chain.order.order_id)
                 doubted.append((urn, chain))
-                self._replace_doubts[urn] = (chain.order.order_id, chain.working)
+                self._keep_replace_doubt(chain, urn, inflight[urn])
                 continue
             enters.append((urn, chain))
             self._doubt_cancels[urn] = now_ns
@@ -2731,7 +2763,7 @@ class OuchVenue(VenueAdapter):
         self.counters["in_doubt"] += 1
         order = chain.order
         if urn in self._replace_refs:
-            self._note_replace_doubt(chain, urn)  # on file before its answer is journaled (fixouch54)
+            self._note_replace_doubt(chain, urn, sent)  # on file before its answer is journaled (fixouch54)
             if chain.pending == urn:
                 chain.pending = 0
             chain.candidates = tuple(sorted({*chain.cancel_targets(), urn}))
@@ -2783,9 +2815,10 @@ class OuchVenue(VenueAdapter):
         names (the venue may yet process it: a Replaced then settles the order).
         """
         pending = chain.pending
-        if not pending or self._inflight.pop(pending, None) is None:
+        packet = self._inflight.pop(pending, None) if pending else None
+        if packet is None:
             return
-        self._note_replace_doubt(chain, pending)  # on file before its answer is journaled (fixouch54)
+        self._note_replace_doubt(chain, pending, packet)  # on file before its answer is journaled (fixouch54)
         chain.pending = 0
         chain.candidates = tuple(sorted({*chain.cancel_targets(), pending}))
         chain.in_doubt = True
@@ -2804,17 +2837,22 @@ class OuchVenue(VenueAdapter):
             )
         )
 
-    def _settle(self, chain: _Chain, urn: int) -> None:
+    def _settle(self, seq: int, chain: _Chain, urn: int) -> None:
         """A message of the venue named ``urn`` for an order whose live number was in doubt: ``urn`` is live.
 
         Cancels sent to the other candidates are not waited for any more (the venue ignores them); replaces
-        go out again.
+        go out again. When ``urn`` is the number of a Replace answered in doubt (``_replace_terms``), that Replace
+        took effect: the order takes its terms first, as from a late Replaced (``_doubted_replace_applied``), and
+        the message is then applied to them (ouchdoubt57; before, a fill or Canceled naming it was applied against
+        the old size and price: the order could end here while the venue still held shares of it live).
         """
         if urn != chain.unconfirmed and urn not in chain.candidates:
             return
+        terms = self._replace_terms
         for number in chain.candidates:
             if number != urn:
                 self._inflight.pop(number | _CANCEL_KEY, None)
+                terms.pop(number, None)  # a later Replaced of it still applies (``_on_replaced``)
         chain.working = urn
         chain.candidates = ()
         chain.unconfirmed = 0
@@ -2824,6 +2862,65 @@ class OuchVenue(VenueAdapter):
             chain.order.order_id,
             urn,
         )
+        applied = terms.pop(urn, None)
+        if chain.order.venue_ref == str(urn):  # the core knows the order by ``urn`` already (its terms with it)
+            return
+        if applied is not None:
+            self._doubted_replace_applied(seq, chain, urn, applied)
+        elif urn in self._replace_doubts:  # on file by a gateway before ouchdoubt57: its terms were not kept
+            log.error(
+                "venue %s: a message names UserRefNum %d of order %d, a replace answered in doubt: the venue applied "
+                "it, but its terms are not known here (the doubts file predates them): the order keeps its old size "
+                "and price; check the order with the venue desk",
+                self.name,
+                urn,
+                chain.order.order_id,
+            )
+
+    def _doubted_replace_applied(self, seq: int, chain: _Chain, urn: int, terms: tuple[int, int]) -> None:
+        """A message naming ``urn``, the number of a Replace answered OUCH_IN_DOUBT, shows it took effect: apply it.
+
+        The venue consumes a Replace's number only by applying it (or rejecting it: then no message names the order
+        by that number), so the order is at the Replace's terms: total ``quantity`` (executions included), ``price``.
+        As for a late Replaced (``_replaced_after_reject``): the core takes the new quantity, price and number
+        (``VenueReplaced.late_qty``), the strategy gets ``Replaced`` after its ``CancelRejected``, risk's exposure
+        follows; counted ``replaced_after_reject``, WARNING. The message naming it is applied next, to those terms.
+        A Replace whose Quantity is not above what executed here would have canceled the order at the venue: nothing
+        is applied (logged at ERROR), the message goes on against the old terms.
+        """
+        quantity, price = terms
+        order = chain.order
+        leaves = quantity - order.cum_qty
+        if leaves <= 0:
+            log.error(
+                "venue %s: a message names UserRefNum %d of order %d, a replace answered in doubt to %d shares at %s, "
+                "but %d shares executed here already: its terms are not applied (the order keeps %d open at %s); "
+                "check the order with the venue desk",
+                self.name,
+                urn,
+                order.order_id,
+                quantity,
+                price_text(price),
+                order.cum_qty,
+                order.leaves_qty,
+                price_text(order.price),
+            )
+            return
+        self.counters["replaced_after_reject"] += 1
+        chain.in_doubt = False
+        chain.open_qty = leaves
+        log.warning(
+            "venue %s: a message of the venue names UserRefNum %d of order %d, a replace answered in doubt "
+            "(CancelRejected OUCH_IN_DOUBT: its outcome was unknown): the venue applied it, %d shares open at %s; the "
+            "doubt is settled: the order takes the new terms and the strategy is told (Replaced after its "
+            "CancelRejected), then the message is applied",
+            self.name,
+            urn,
+            order.order_id,
+            leaves,
+            price_text(price),
+        )
+        self.event_sink(VenueReplaced(seq, order.order_id, leaves, price, "", late_qty=quantity, late_ref=str(urn)))
 
     def _not_about_an_order(self, sequence: int, message: memoryview) -> None:
         """Decode a message that names no order to act on: handle, count or (rarely) log it."""
@@ -2995,7 +3092,7 @@ class OuchVenue(VenueAdapter):
                 entered = self._doubted.pop(urn, None)
                 if entered is not None and self._mismatched(seq, chain, fields, message, entered, answered=True):
                     return
-            self._settle(chain, urn)
+            self._settle(seq, chain, urn)
             if answered:  # the strategy had its OrderAccepted: a second one would be out of place in the core
                 self._accepted_in_doubt(seq, chain, fields)
                 return
@@ -3162,7 +3259,7 @@ class OuchVenue(VenueAdapter):
             self._out_of_range(seq, "Order Executed", quantity, message.price)
             return
         if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the fill names it
-            self._settle(chain, message.user_ref_num)
+            self._settle(seq, chain, message.user_ref_num)
         order = chain.order
         match_number = str(message.match_number)
         counted = not order.exec_id or not _repeated_fill(order, match_number)  # no fill yet (common): one read
@@ -3190,8 +3287,13 @@ class OuchVenue(VenueAdapter):
             self._out_of_range(seq, "Order Canceled" if kind == "C" else "AIQ Canceled", quantity, 0)
             return
         if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the venue names it
-            self._settle(chain, urn)
-        if chain.in_doubt and kind == "C":  # the gateway cancels everything: nothing is left, whatever the core holds
+            self._settle(seq, chain, urn)
+        # A Replace of it in doubt: the core's open quantity may be wrong. The venue's Canceled of the whole order
+        # (reason U: the answer to the gateway's Cancel, which asks for everything) leaves nothing, whatever the core
+        # holds; so does one naming a number whose terms are not known here. A cut of part (a supervisory one)
+        # naming the number the core knows (its terms are the venue's) takes off its quantity (ouchdoubt57; before,
+        # it ended the order here with the rest live at the venue)
+        if chain.in_doubt and kind == "C" and (reason == "U" or chain.order.venue_ref != str(urn)):
             chain.open_qty = 0
             self.event_sink(
                 VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason), chain.last_cancel_ns)
@@ -3217,7 +3319,7 @@ class OuchVenue(VenueAdapter):
             self._out_of_range(seq, "Order Modified", quantity, 0)
             return
         if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the venue names it
-            self._settle(chain, message.user_ref_num)
+            self._settle(seq, chain, message.user_ref_num)
         cut = chain.open_qty - quantity
         if cut <= 0 or chain.done:
             self._ignore("M", seq, message)
@@ -3249,6 +3351,8 @@ class OuchVenue(VenueAdapter):
             return
         late = chain.order.pending_qty == 0 and not chain.done  # the core holds no replace: answered already
         doubted = urn in chain.candidates  # answered CancelRejected OUCH_IN_DOUBT (not refused): its own text
+        if doubted:  # its terms are the Replaced's now (``_settle`` would apply them again)
+            self._replace_terms.pop(urn, None)
         chain.working = urn
         chain.candidates = ()
         chain.unconfirmed = 0
@@ -3948,6 +4052,7 @@ class OuchVenue(VenueAdapter):
         self._doubt_cancels.clear()
         self._unreadable_doubts.clear()
         self._replace_doubts.clear()
+        self._replace_terms.clear()
         self._save_doubts()  # numbers of a session that is over
 
     def _emit(self, event: VenueEvent) -> None:

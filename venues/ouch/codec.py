@@ -696,6 +696,8 @@ ENTER_ORDER_PACKET: Final = struct.Struct(">HccIcI8sQccccc14sH")
 """SoupBinTCP header + Enter Order fixed part (3 + 47 bytes)."""
 REPLACE_ORDER_PACKET: Final = struct.Struct(">HccIIIQccc14sH")
 """SoupBinTCP header + Replace Order fixed part (3 + 40 bytes)."""
+_REPLACE_TERMS: Final = struct.Struct(">IQ")
+"""Quantity and Price of a Replace Order packet (``REPLACE_ORDER_PACKET``), at byte 12."""
 CANCEL_ORDER_PACKET: Final = struct.Struct(">HccIIH")
 """SoupBinTCP header + Cancel Order with Appendage Length (3 + 11 bytes)."""
 
@@ -795,6 +797,16 @@ def pack_replace_order(
     except BaseException:
         del buf[start:]
         raise
+
+
+def replace_packet_terms(packet: bytes | bytearray) -> tuple[int, int]:
+    """Return the (Quantity, Price) a Replace Order packet built by ``pack_replace_order`` asked for.
+
+    Quantity is the order's new total (shares executed included: the venue leaves Quantity less what executed
+    open), Price its new limit.
+    """
+    quantity, price = _REPLACE_TERMS.unpack_from(packet, 12)
+    return quantity, price
 
 
 def pack_cancel_order(buf: bytearray, user_ref_num: int, quantity: int) -> None:

@@ -18,7 +18,10 @@ holds the order under its old number only (the core's replace was answered refus
 process knew the order by that number alone and a Cancel named only it, which the venue ignores once the Replace
 took effect: the Cancel was never answered (fixouch54, rev54ouch t11). The next process restores the new number as a
 candidate (a Cancel names both). So is a Replace not sent again after a login because its order was in doubt
-already (ouch56). Entries of orders that ended, or whose doubt settled, leave the file at the adapter's next sweep
+already (ouch56). ``replace_terms`` keeps what each such Replace asked for (its total Quantity and Price, read off the
+packet sent; ouchdoubt57): a message of the venue naming its number proves it took effect, and the order then takes
+those terms, after a restart too (before, the fill or Canceled was applied against the old size and price).
+Entries of orders that ended, or whose doubt settled, leave the file at the adapter's next sweep
 (``OuchVenue._prune_doubts``), not one write per order.
 
 ``unreadable`` names the Enters whose answer arrived but could not be read (ouch56): one the venue then says nothing
@@ -31,6 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -46,6 +50,9 @@ class _Doubts(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):  
     """UserRefNum of the Enter -> (order id, the Enter packet in hex; "" if not kept)."""
     replaces: dict[str, tuple[int, int]] = {}
     """New UserRefNum of a Replace answered in doubt -> (order id, the UserRefNum it replaced) (fixouch54)."""
+    replace_terms: dict[str, tuple[int, int]] = {}
+    """New UserRefNum of ``replaces`` -> (the Replace's total Quantity, its Price) (ouchdoubt57). A file written before
+    has none: such a Replace's number still settles the doubt, its terms unknown (the old ones kept, logged)."""
     unreadable: list[int] = []
     """The UserRefNums of ``orders`` whose Enter's answer arrived but could not be read (ouch56): the venue had the
     Enter, so after a restart too its silence after the Cancel most likely means it rejected it (that order's own
@@ -81,6 +88,19 @@ def read_doubts(
     return enters, replaces
 
 
+class DoubtFile(NamedTuple):
+    """What ``read_doubt_file`` found for the session (empty when the file is missing, unreadable or another's)."""
+
+    enters: dict[int, tuple[int, bytes]]
+    """UserRefNum of an Enter in doubt -> (order id, the Enter packet)."""
+    replaces: dict[int, tuple[int, int]]
+    """New UserRefNum of a Replace in doubt -> (order id, the UserRefNum it replaced)."""
+    unreadable: set[int]
+    """The Enters whose answer could not be read (ouch56)."""
+    replace_terms: dict[int, tuple[int, int]]
+    """New UserRefNum of a Replace of ``replaces`` -> (its total Quantity, its Price) (ouchdoubt57)."""
+
+
 def read_doubt_entries(
     state_dir: str | Path, name: str, day: str, session: str
 ) -> tuple[dict[int, tuple[int, bytes]], dict[int, tuple[int, int]], set[int]]:
@@ -88,11 +108,21 @@ def read_doubt_entries(
 
     Those are UserRefNums of the Enters returned. An unreadable or corrupt file is logged at ERROR and read as empty.
     """
+    found = read_doubt_file(state_dir, name, day, session)
+    return found.enters, found.replaces, found.unreadable
+
+
+def read_doubt_file(state_dir: str | Path, name: str, day: str, session: str) -> DoubtFile:
+    """Return everything on file for ``session`` on ``day`` (``read_doubt_entries`` and the Replaces' terms).
+
+    An unreadable or corrupt file is logged at ERROR and read as empty.
+    """
+    nothing = DoubtFile({}, {}, set(), {})
     path = doubts_path(state_dir, name)
     try:
         doubts = _decoder.decode(path.read_bytes())
     except FileNotFoundError:
-        return {}, {}, set()
+        return nothing
     except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         log.error(
             "cannot read the orders answered in doubt from %s (%s): an order answered in doubt before the restart "
@@ -101,9 +131,9 @@ def read_doubt_entries(
             path,
             exc,
         )
-        return {}, {}, set()
+        return nothing
     if doubts.day != day or doubts.session != session or not session:
-        return {}, {}, set()
+        return nothing
     found: dict[int, tuple[int, bytes]] = {}
     for urn, (order_id, enter) in doubts.orders.items():
         if not urn.isdigit() or int(urn) <= 0:
@@ -117,7 +147,11 @@ def read_doubt_entries(
     for urn, (order_id, orig) in doubts.replaces.items():
         if urn.isdigit() and 0 < orig < int(urn):
             replaces[int(urn)] = (order_id, orig)
-    return found, replaces, {urn for urn in doubts.unreadable if urn in found}
+    terms: dict[int, tuple[int, int]] = {}
+    for urn, (quantity, price) in doubts.replace_terms.items():
+        if urn.isdigit() and int(urn) in replaces and quantity > 0:
+            terms[int(urn)] = (quantity, price)
+    return DoubtFile(found, replaces, {urn for urn in doubts.unreadable if urn in found}, terms)
 
 
 def save_doubts(
@@ -128,15 +162,18 @@ def save_doubts(
     doubts: dict[int, tuple[int, bytes]],
     replaces: dict[int, tuple[int, int]] | None = None,
     unreadable: Iterable[int] = (),
+    replace_terms: dict[int, tuple[int, int]] | None = None,
 ) -> None:
     """Write the orders answered in doubt in ``session`` on ``day`` (atomically, fsynced); OSError if it cannot.
 
     ``replaces``: the Replaces answered in doubt (new UserRefNum -> (order id, the UserRefNum it replaced)).
     ``unreadable``: the UserRefNums of ``doubts`` whose answer could not be read (ouch56).
+    ``replace_terms``: the (total Quantity, Price) of Replaces of ``replaces`` (ouchdoubt57).
     """
     path = doubts_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     entries = {str(urn): (order_id, enter.hex()) for urn, (order_id, enter) in doubts.items()}
     kept = {str(urn): entry for urn, entry in (replaces or {}).items()}
     marked = sorted(urn for urn in unreadable if urn in doubts)
-    write_file_atomically(path, _encoder.encode(_Doubts(day, session, entries, kept, marked)))
+    terms = {str(urn): entry for urn, entry in (replace_terms or {}).items() if urn in (replaces or {})}
+    write_file_atomically(path, _encoder.encode(_Doubts(day, session, entries, kept, terms, marked)))
