@@ -47,6 +47,8 @@ from venues.ouch.soupbin import SERVER_HEARTBEAT_PACKET, encode_login_accepted, 
 
 BLOCK = 100
 RESTING = PX - 100
+STANDBY = 50
+"""Orders the standby host entered before the primary came back (failback)."""
 
 
 class StrictVenue:
@@ -306,7 +308,7 @@ async def test_session_change_the_same_day_when_the_account_query_is_unanswered_
 
 
 async def test_primary_back_after_the_standby_traded_then_the_standbys_clordids_are_not_entered_again(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """F4 failback: A (ClOrdIDs 1..3) stops cleanly; B enters ClOrdIDs 4, 5; A back with its journal enters 6 on."""
     venue = await StrictVenue().start()
@@ -319,17 +321,21 @@ async def test_primary_back_after_the_standby_traded_then_the_standbys_clordids_
     finally:
         await host.stop()
     venue.drop()
-    venue.take_enter(4, "4", answer=True)  # the standby host's orders (it numbered above the venue's 4)
-    venue.take_enter(5, "5", answer=True)
+    for n in range(4, 4 + STANDBY):  # the standby host's orders (it numbered above the venue's 4)
+        venue.take_enter(n, str(n), answer=True)
     again = Host(venue, tmp_path / "a")
     try:
-        await again.start()
-        urn, cl_ord_id = await again.enter(venue, "a9")
-        await wait_until(lambda: "a9" in again.accepted(), "the order accepted")
-        assert urn > 5
-        assert cl_ord_id == "6"  # before: "4", the standby's ClOrdID entered again
+        with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+            await again.start()
+            urn, cl_ord_id = await again.enter(venue, "a9")
+            await wait_until(lambda: "a9" in again.accepted(), "the order accepted")
+            highest = 3 + STANDBY
+            assert urn > highest
+            assert cl_ord_id == str(highest + 1)  # before: "4", the standby's ClOrdID entered again
+            await wait_until(lambda: again.store.order_ids == highest, "the floor on file")  # a restart starts above
         assert len(set(venue.entered)) == len(venue.entered)
-        assert again.store.order_ids == 5  # on file: a restart the same day starts above it
+        raised = [r for r in caplog.records if "ClOrdIDs of this gateway's form up to" in r.getMessage()]
+        assert len(raised) == 1, caplog.text  # once for the whole replay, not once per message (nor a write each)
     finally:
         await again.stop()
         await venue.stop()

@@ -437,6 +437,10 @@ class OuchVenue(VenueAdapter):
         """The gateway order ids such earlier traffic used as ClOrdIDs (``_order_id_of``): new order ids start above
         them (``order_ids_above``, ``_end_no_record``; standby53)."""
         self._earlier_foreign = 0
+        self._ids_raised = 0
+        """The highest ClOrdID of an unknown UserRefNum's message that raised the order ids once UP (``_foreign_id``)"""
+        self._ids_due = False
+        """``_ids_raised`` is not logged nor on file yet: ``poll`` does both, once."""
         self._ask_unseen = False
         """Messages of orders the gateway does not know came with no record of the day (its journal lost, the store
         kept): the Account Query asks whether requests the replay did not show exist (``_end_no_record``)."""
@@ -1474,6 +1478,10 @@ class OuchVenue(VenueAdapter):
                 wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
         if self._doubts_due:  # answers of held messages read above put in doubt: on file before the core's flush
             self._save_doubts()
+        if self._ids_due:  # order ids raised above ClOrdIDs of unknown UserRefNums: logged and on file, once
+            self._ids_due = False
+            self._earlier_ids.add(self._ids_raised)
+            self._raise_order_ids()
         return wait
 
     def hold_output(self, held: bool) -> None:
@@ -3554,20 +3562,28 @@ class OuchVenue(VenueAdapter):
     def _foreign_id(self, message: memoryview, urn: int) -> None:
         """Note the ClOrdID of a message about an order this gateway does not know (``_unknown``).
 
-        Before the venue goes UP (the login's replay) the noted ids raise the order ids at ``_end_no_record``; once
-        UP, at once, only for an id above the floor on file (a message of a ClOrdID below it raises nothing again).
+        Before the venue goes UP (the login's replay) the noted ids raise the order ids at ``_end_no_record``. Once
+        UP (a restart with nothing waiting goes UP at the login and reads its replay then: a failback), an id above
+        every one raised so far raises the engine's ids at once, in memory; the WARNING and the floor on file follow
+        from the next ``poll``, once for all such messages (a failback's replay of thousands of the other host's
+        orders: one write, not one per message).
         """
         if self._no_record:  # a journal lost, the UserRefNum store kept: the numbers are within its reservation
             self._earlier_max = max(self._earlier_max, urn)
             self._ask_unseen = True  # the venue's NextUserRefNum tells whether requests the replay did not show exist
-        known = len(self._earlier_ids)
-        self._earlier_id(message)
-        ids = self._earlier_ids
-        if self._live and len(ids) > known:
-            if max(ids) > self._store.order_ids:
-                self._raise_order_ids()
-            else:  # raised past it already (the floor on file): no WARNING, no write per such message
-                ids.clear()
+        if not self._live:
+            self._earlier_id(message)
+            return
+        at = _CL_ORD_ID_AT.get(message[0]) if message else None
+        if at is None or len(message) < at + 14:
+            return
+        order_id = _order_id_of(bytes(message[at : at + 14]))
+        if order_id > self._ids_raised and order_id > self._store.order_ids:
+            self._ids_raised = order_id
+            raise_ids = self.order_ids_above
+            if raise_ids is not None:
+                raise_ids((order_id,))
+            self._ids_due = True
 
     def _order_ids_above_earlier(self, unseen: int) -> int:
         """Start the engine's new order ids above the ClOrdIDs the day's earlier traffic used; return the floor.
