@@ -73,15 +73,17 @@ def test_bind_when_day_changes_while_running_then_restarts_at_1(tmp_path: Path) 
     assert store.next() == 1
 
 
-def test_bind_when_session_id_differs_then_restarts_at_1_and_same_session_continues(tmp_path: Path) -> None:
+def test_bind_when_session_id_differs_the_same_day_then_numbers_continue(tmp_path: Path) -> None:
+    """OUCH 5.0 2.2: UserRefNums increase throughout the trading day, across sessions (ouchstandby57: was 1)."""
     store = _store(tmp_path)
     store.bind("SESS1")
     assert [store.next() for _ in range(3)] == [1, 2, 3]
     store.bind("SESS1")
     assert store.next() == 4
     store.bind("SESS2")
-    assert store.next() == 1
+    assert store.next() == 5
     assert json.loads(store.path.read_text())["session"] == "SESS2"
+    assert _store(tmp_path).next() > 5  # a restart in SESS2 goes on above too
 
 
 def test_bind_when_session_was_unknown_then_numbers_already_issued_are_kept(tmp_path: Path) -> None:

@@ -122,23 +122,23 @@ def test_bind_when_a_write_hangs_then_returns_and_the_new_session_is_written_onc
     store.bind("S1")
     _hang_the_next_block(store, disk)
 
-    store.bind("S2")  # a new session: numbering restarts; the write of S1's 11..20 is void
+    store.bind("S2")  # a new session the same day: the numbers continue; the write of S1's 11..20 is void
 
-    assert store.session == "S2" and store.last_issued == 0
+    assert store.session == "S2" and store.last_issued == 10
     assert store.next() == 0  # nothing of S2 is on file yet
     assert _error(store) is not None
     disk.hang = False
     disk.release.set()
     _written(store)
-    assert store.counter.reserved == 0  # S1's reservation landed but allows nothing of S2
+    assert store.counter.reserved == 10  # S1's reservation landed but allows nothing of S2
     assert _on_disk(store)["session"] == "S1"
     assert not store.retry(0)
     assert not store.retry(RETRY_INTERVAL_NS)  # posts S2's first block
     _written(store)
     assert _error(store) is None
-    assert _on_disk(store) == {"day": DAY, "session": "S2", "reserved": 10}
+    assert _on_disk(store) == {"day": DAY, "session": "S2", "reserved": 20}
     store.wait_limit = HEALTHY
-    assert [store.next() for _ in range(3)] == [1, 2, 3]
+    assert [store.next() for _ in range(3)] == [11, 12, 13]
 
 
 def _prefetching_link(tmp_path: Path) -> Link:

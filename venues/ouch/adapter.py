@@ -110,7 +110,7 @@ from venues.ouch.messages import OrderRejected as OuchRejected
 from venues.ouch.options import encode_option
 from venues.ouch.owed import load_owed_cancels, save_owed_cancels
 from venues.ouch.refcount import RefCounter
-from venues.ouch.refstore import RETRY_INTERVAL_NS, UserRefNumStore
+from venues.ouch.refstore import MAX_USER_REF_NUM, RETRY_INTERVAL_NS, UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
 from venues.ouch.soupbin import REJECT_NOT_AUTHORIZED, encode_unsequenced
 
@@ -163,6 +163,11 @@ _NEVER_SENT: Final = Refused(
     "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH", RejectSource.GATEWAY
 )  # refused here, as BOE_UNKNOWN_ORDER
 
+UNSEEN_ORDER_ID_MARGIN: Final = 1 << 22
+"""How far above the highest ClOrdID a standby takeover's replay named new order ids start when the venue's
+NextUserRefNum (or its silence) shows requests the replay did not (the other host's Enters taken, unanswered:
+their ClOrdIDs are unknown): ``gateway.recovery.ORDER_ID_MARGIN``, 4,194,304, more orders than the gateway creates
+in 38 s at its highest measured rate (ouchstandby57)."""
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _EOD_WRITE_WAIT_S: Final = 1.0
@@ -433,6 +438,13 @@ class OuchVenue(VenueAdapter):
         """The gateway order ids such earlier traffic used as ClOrdIDs (``_order_id_of``): new order ids start above
         them (``order_ids_above``, ``_end_no_record``; standby53)."""
         self._earlier_foreign = 0
+        self._ids_raised = 0
+        """The highest ClOrdID of an unknown UserRefNum's message that raised the order ids once UP (``_foreign_id``)"""
+        self._ids_due = False
+        """``_ids_raised`` is not logged nor on file yet: ``poll`` does both, once."""
+        self._ask_unseen = False
+        """Messages of orders the gateway does not know came with no record of the day (its journal lost, the store
+        kept): the Account Query asks whether requests the replay did not show exist (``_end_no_record``)."""
         """How many ClOrdIDs of such earlier traffic are in no form this gateway enters (they cannot collide)."""
         self._answer_timeout_ns = config.answer_timeout_ms * MS
         """An Enter unanswered this long while live is in doubt (``_sweep_answers``, on the session timer; 0: never)."""
@@ -1461,17 +1473,18 @@ class OuchVenue(VenueAdapter):
         elif self._query_sent_ns and not self._held and not held_output and now_ns - self._query_sent_ns >= timeout:
             # not while messages wait for the search budget: the venue answered, this side has not read it yet
             log.warning("venue %s: Account Query unanswered after %d ms", self.name, timeout // MS)
-            self._end_no_record()  # first: the number below is the floored one
+            margin = self._end_no_record(asked=True)  # first: the number below is the floored one
             if self._query_refnums:
                 self._query_refnums = False
-                log.error(
-                    "venue %s: %s and the venue did not say its NextUserRefNum: new UserRefNums start at %d and may "
-                    "be ones the venue has seen (it ignores those); set the store from the venue desk's number "
-                    "(docs/venues/ouch.md)",
-                    self.name,
-                    self._query_why,
-                    self._store.last_issued + 1,
-                )
+                if not margin:  # (else the margin's ERROR said what the new numbers are)
+                    log.error(
+                        "venue %s: %s and the venue did not say its NextUserRefNum: new UserRefNums start at %d and "
+                        "may be ones the venue has seen (it ignores those); set the store from the venue desk's number "
+                        "(docs/venues/ouch.md)",
+                        self.name,
+                        self._query_why,
+                        self._store.last_issued + 1,
+                    )
             self._query_sent_ns = 0
             self._resolve_unanswered(None)
         if self._replaying:
@@ -1496,6 +1509,10 @@ class OuchVenue(VenueAdapter):
                 wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
         if self._doubts_due:  # answers of held messages read above put in doubt: on file before the core's flush
             self._save_doubts()
+        if self._ids_due:  # order ids raised above ClOrdIDs of unknown UserRefNums: logged and on file, once
+            self._ids_due = False
+            self._earlier_ids.add(self._ids_raised)
+            self._raise_order_ids()
         return wait
 
     def hold_output(self, held: bool) -> None:
@@ -1858,8 +1875,8 @@ class OuchVenue(VenueAdapter):
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
             # OUCH 5.0 2.2: an account's UserRefNums are strictly increasing throughout the trading day, whatever
-            # the SoupBinTCP session; the store restarted at 1 for the new one, and a venue still on the same day
-            # would silently ignore those numbers (rev50ouch s15). Its NextUserRefNum floors the store first.
+            # the SoupBinTCP session; the store continues above its own numbers in the new one (ouchstandby57), and
+            # the venue's NextUserRefNum floors it first (numbers of another host: rev50ouch s15).
             self._query_refnums = True
             self._query_why = f"the session changed from {previous!r} to {session!r}"
             log.warning(
@@ -2006,7 +2023,7 @@ class OuchVenue(VenueAdapter):
         if not self._replaying:
             return
         self._replaying = False
-        if not self._inflight and not self._check_orders and not self._query_refnums:  # nothing to ask
+        if not self._inflight and not self._check_orders and not self._query_refnums and not self._ask_unseen:
             self._answers_lost = False
             if self._no_record:  # a first start of the day: nothing of the session's earlier traffic came
                 self._go_live(f"logged in to session {self._session.session!r}; no earlier traffic in the replay")
@@ -2166,7 +2183,7 @@ class OuchVenue(VenueAdapter):
         if chain is None:
             try:
                 if not self._unmapped(sequence, view, decoded, urn):
-                    self._unknown(sequence, chr(view[0]), urn)
+                    self._unknown(sequence, chr(view[0]), urn, view)
             except _LookupOverBudgetError:
                 self._hold(sequence, view)
             return
@@ -2195,7 +2212,7 @@ class OuchVenue(VenueAdapter):
             chain = self._refs.get(urn)
             if chain is None:
                 if not self._unmapped(sequence, message, decoded, urn):
-                    self._unknown(sequence, chr(message[0]), urn)
+                    self._unknown(sequence, chr(message[0]), urn, message)
                 return True
             if message[0] == _ACCEPTED_TYPE:  # compared with the Enter sent (``_on_accepted``)
                 self._on_accepted(sequence, chain, decoded, message)
@@ -3595,7 +3612,7 @@ class OuchVenue(VenueAdapter):
         if not self._query_sent_ns:  # not the answer to our query (one replayed from before: another host's)
             self._ignore("Q", seq, message)
             return
-        self._end_no_record()
+        self._end_no_record(asked=True, next_user_ref_num=message.next_user_ref_num)
         self._store.floor()  # on file (a restart before the next block keeps it): nothing to write if it is
         if self._query_refnums:
             self._query_refnums = False
@@ -3610,23 +3627,89 @@ class OuchVenue(VenueAdapter):
             self._query_sent_ns = 0
             self._resolve_unanswered(message.next_user_ref_num)
 
-    def _end_no_record(self) -> None:
+    def _end_no_record(self, asked: bool = False, next_user_ref_num: int | None = None) -> bool:
         """The store is floored (the venue's NextUserRefNum, or the highest number its earlier traffic named).
 
-        The floor and the last sequence number of the earlier traffic are written to the store's file
-        (``UserRefNumStore.floor``): a restart the same day, before this gateway sent anything, numbers above
-        the floor and logs in after that traffic (``resume_after``) instead of reading it as its own (fixstandby52).
+        ``asked``: the Account Query went out; ``next_user_ref_num``: the venue's answer (None: unanswered). With no
+        answer, numbers the earlier traffic (another host's) did not name may be live at the venue: its Enters the
+        venue took but had not answered. The store then starts a margin above the highest named (``user_ref_num_block``
+        numbers: OUCH allows gaps), so no Enter reuses one (the venue would ignore it) and no Cancel of an order in
+        doubt names the other host's order (ouchstandby57 F2: before, the floor was the highest named, and the
+        doubted Enter's Cancel canceled the other host's live order). New order ids likewise start
+        ``UNSEEN_ORDER_ID_MARGIN`` above the highest ClOrdID named when the venue's NextUserRefNum (or no answer)
+        shows requests the replay did not (F4). The floor and the last sequence number of the earlier traffic are
+        written to the store's file (``UserRefNumStore.floor``): a restart the same day, before this gateway sent
+        anything, numbers above the floor and logs in after that traffic (``resume_after``) instead of reading it as
+        its own (fixstandby52). Without a record to end, ClOrdIDs of this gateway's form in messages of orders it
+        does not know (``_foreign_id``: a failback, a lost journal) raise the order ids all the same. True: the
+        UserRefNum margin was taken (logged here at ERROR).
         """
-        if self._no_record:
-            self._no_record = False
-            self._store.ensure_above(self._earlier_max)
-            self._store.floor(self._earlier_seq, self._order_ids_above_earlier())
+        self._ask_unseen = False
+        if not self._no_record:
+            if self._earlier_ids:
+                self._raise_order_ids()
+            return False
+        self._no_record = False
+        store = self._store
+        earlier = self._earlier_max
+        unseen = asked and earlier > 0 and (next_user_ref_num is None or next_user_ref_num - 1 > earlier)
+        margin = asked and next_user_ref_num is None and self.counters["earlier_traffic"] > 0
+        if margin:
+            store.ensure_above(min(earlier + store.block, MAX_USER_REF_NUM))
+            log.error(
+                "venue %s: the venue did not say its NextUserRefNum after earlier traffic of another host (highest "
+                "UserRefNum named %d): new UserRefNums start at %d, a margin of %d above it, since that host's last "
+                "Enters may be live at the venue unanswered (OUCH allows gaps)",
+                self.name,
+                earlier,
+                store.last_issued + 1,
+                store.block,
+            )
+        else:
+            store.ensure_above(earlier)
+        store.floor(self._earlier_seq, self._order_ids_above_earlier((next_user_ref_num or 0) if unseen else -1))
+        return margin
 
-    def _order_ids_above_earlier(self) -> int:
+    def _raise_order_ids(self) -> None:
+        """Raise the order ids above the ClOrdIDs noted since the last time, and keep the floor on file."""
+        floor = self._order_ids_above_earlier(-1)
+        if floor:
+            self._store.floor(0, floor)
+
+    def _foreign_id(self, message: memoryview, urn: int) -> None:
+        """Note the ClOrdID of a message about an order this gateway does not know (``_unknown``).
+
+        Before the venue goes UP (the login's replay) the noted ids raise the order ids at ``_end_no_record``. Once
+        UP (a restart with nothing waiting goes UP at the login and reads its replay then: a failback), an id above
+        every one raised so far raises the engine's ids at once, in memory; the WARNING and the floor on file follow
+        from the next ``poll``, once for all such messages (a failback's replay of thousands of the other host's
+        orders: one write, not one per message).
+        """
+        if self._no_record:  # a journal lost, the UserRefNum store kept: the numbers are within its reservation
+            self._earlier_max = max(self._earlier_max, urn)
+            self._ask_unseen = True  # the venue's NextUserRefNum tells whether requests the replay did not show exist
+        if not self._live:
+            self._earlier_id(message)
+            return
+        at = _CL_ORD_ID_AT.get(message[0]) if message else None
+        if at is None or len(message) < at + 14:
+            return
+        order_id = _order_id_of(bytes(message[at : at + 14]))
+        if order_id > self._ids_raised and order_id > self._store.order_ids:
+            self._ids_raised = order_id
+            raise_ids = self.order_ids_above
+            if raise_ids is not None:
+                raise_ids((order_id,))
+            self._ids_due = True
+
+    def _order_ids_above_earlier(self, unseen: int) -> int:
         """Start the engine's new order ids above the ClOrdIDs the day's earlier traffic used; return the floor.
 
-        Called once, before the venue goes UP (new orders are refused ``VENUE_UNAVAILABLE`` until then), so no
-        order is entered under one of those ClOrdIDs (standby53). Logged at WARNING; 0 when there were none.
+        Called before the venue goes UP (new orders are refused ``VENUE_UNAVAILABLE`` until then), so no
+        order is entered under one of those ClOrdIDs (standby53). ``unseen`` >= 0: the venue's NextUserRefNum (0: not
+        answered) shows requests of the earlier traffic the replay did not show (Enters the venue took and did not
+        answer): their ClOrdIDs are unknown, so the ids start ``UNSEEN_ORDER_ID_MARGIN`` above the highest named
+        (where every venue's room allows). Logged at WARNING; 0 when there were none.
         """
         ids = self._earlier_ids
         raise_ids = self.order_ids_above
@@ -3639,19 +3722,34 @@ class OuchVenue(VenueAdapter):
                     self._earlier_foreign,
                 )
             return 0
-        floor = raise_ids(ids)
         highest = max(ids)
+        if unseen >= 0:
+            floor = raise_ids([*ids, highest + UNSEEN_ORDER_ID_MARGIN])
+            margin = (
+                f"; the venue's NextUserRefNum {unseen} shows requests the replay did not"
+                if unseen
+                else "; the Account Query went unanswered, so requests the replay did not show may exist"
+            ) + (
+                f": a margin of {UNSEEN_ORDER_ID_MARGIN} for their ClOrdIDs"
+                if floor > highest
+                else ": no margin for their ClOrdIDs fits another venue's room for order ids (they may be entered "
+                "again: reconcile with the venue desk)"
+            )
+        else:
+            floor = raise_ids(ids)
+            margin = ""
         log.warning(
             "venue %s: the earlier traffic entered ClOrdIDs of this gateway's form up to %d (%d of them%s): new "
-            "order ids start above %d, so none of those ClOrdIDs is entered again%s",
+            "order ids start above %d, so none of those ClOrdIDs is entered again%s%s",
             self.name,
             highest,
             len(ids),
             f"; {self._earlier_foreign} of another form, which cannot collide" if self._earlier_foreign else "",
             floor,
             ""
-            if floor == highest
+            if floor >= highest
             else f" (those above {floor} are past another venue's room for order ids: the ids cannot reach them)",
+            margin,
         )
         self._earlier_ids = set()
         return floor
@@ -4075,9 +4173,14 @@ class OuchVenue(VenueAdapter):
         text = f"{kind}: quantity {quantity} or price {price} outside 0..{_MAX_QTY} / 0..{_MAX_PRICE}"
         self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
 
-    def _unknown(self, seq: int, kind: str, user_ref_num: int) -> None:
-        """Count a message about a UserRefNum no order of this session has; an Executed (a fill lost) at ERROR."""
+    def _unknown(self, seq: int, kind: str, user_ref_num: int, message: memoryview) -> None:
+        """Count a message about a UserRefNum no order of this session has; an Executed (a fill lost) at ERROR.
+
+        Its ClOrdID, if of this gateway's form, is an order id another host (or this one, its journal lost) entered
+        today: new order ids start above it (``_foreign_id``; ouchstandby57).
+        """
         self.counters["unknown_user_ref_num"] += 1
+        self._foreign_id(message, user_ref_num)
         sink = self.unknown_order_sink
         if sink is not None:
             sink()

@@ -18,7 +18,9 @@ overdue, logged once; the write clears it when it lands). Only the event loop se
 (``counter.prefetch_at``), whenever it posts a reservation; the writer only raises ``reserved`` and sets
 or clears ``error``, so no interleaving of the two threads can lose a prefetch.
 
-A new trading day, or a session id different from the one on file, starts again at 1.
+A new trading day starts again at 1. A session id different from the one on file the same day continues above the
+day's numbers: OUCH's UserRefNums increase throughout the trading day, across sessions (ouchstandby57; before, it
+restarted at 1 and a venue whose Account Query went unanswered ignored those numbers), unless they are used up.
 
 OUCH's UserRefNum is 4 bytes: no reservation goes past ``MAX_USER_REF_NUM`` (4,294,967,295). Once the
 numbers of the session day are used up (restarts skipping blocks, a bad state file, or an Account Query
@@ -202,6 +204,11 @@ class UserRefNumStore:
     @error.setter
     def error(self, error: str | None) -> None:
         self.counter.error = error
+
+    @property
+    def block(self) -> int:
+        """Return how many numbers one reservation covers (``user_ref_num_block``)."""
+        return self._block
 
     @property
     def exhausted(self) -> bool:
@@ -541,14 +548,21 @@ class UserRefNumStore:
             self._closed_in = (mark.day, mark.session)
 
     def bind(self, session: str) -> None:
-        """Attach to the session the venue logged us into; a new day or another session restarts at 1.
+        """Attach to the session the venue logged us into; a new day restarts at 1, another session continues.
+
+        OUCH 5.0 2.2: an account's UserRefNums are strictly increasing throughout the trading day, whatever the
+        SoupBinTCP session; gaps are allowed. Another session the same day keeps the next number (above every one
+        this store handed out or reserved), so an Enter goes out above the day's numbers even when the venue does
+        not answer the Account Query the adapter asks then (ouchstandby57: before, the numbering restarted at 1 and
+        the venue ignored those Enters). Only numbers used up (``exhausted``) restart at 1 in another session.
 
         A write in flight is waited for at most ``wait_limit`` seconds. Still in flight: it is void (it
         allows nothing of the new numbering), ``error`` is set, and ``retry`` writes the new state once the
         writer is free (until then nothing of the new numbering is handed out).
         """
         day = self._today()
-        restart = day != self.day or bool(self.session and session != self.session)
+        moved = bool(self.session and session != self.session)
+        restart = day != self.day or (moved and self.exhausted)
         if restart:
             log.info(
                 "UserRefNum for %s restarts at 1 (day %s -> %s, session %r -> %r)",
@@ -558,17 +572,26 @@ class UserRefNumStore:
                 self.session,
                 session,
             )
+        elif moved:
+            log.info(
+                "UserRefNum for %s continues at %d in session %r (was %r; they increase throughout the trading day)",
+                self.path.name,
+                self.counter.next,
+                session,
+                self.session,
+            )
         elif session == self.session:
             self._prefetch_first()  # after a restart: the first order finds its block on file, in the background
             return
         idle = self._wait_for_prefetch()
         with self._slot:  # a write still in flight is void from here: it cannot raise this numbering's allowance
             self._generation += 1
+            if moved or restart:
+                self.earlier = 0  # a sequence number of the session on file: none in another
             if restart:
                 if day != self.day:  # ClOrdIDs are unique through the day, whatever the session
                     self.order_ids = 0
                 self.day = day
-                self.earlier = 0
                 self.counter.next = 1
                 self.counter.reserved = 0
                 self.counter.prefetch_at = 0
