@@ -242,3 +242,26 @@ def test_read_audit_log_reads_around_a_damaged_line(tmp_path: Path, caplog: pyte
         records = read_audit_log(path)  # the old code: msgspec.DecodeError
     assert [(r["account"], r.get("late", False)) for r in records] == [("ACC1", False), (None, True), ("ACC3", False)]
     assert "line 2 (byte offset" in caplog.text and "1 whole records recovered" in caplog.text
+
+
+def test_record_cut_short_by_a_crash_then_the_next_on_its_own_line_is_worded_so_at_each_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev57merge LOW: a record a crash cut short, the next one on a new line (this version's writer): nothing glued.
+
+    The WARNING used to say the next record was written on the same line, and did not say it comes back at every
+    start; now it names the older versions' glue as the other cause and says the line stays in the file.
+    """
+    path = tmp_path / "audit.jsonl"
+    cut = _line(_state(TODAY + 1, "ACTIVE", "ACC1"))[:60] + b"\n"  # the next record started on a new line
+    path.write_bytes(cut + _line(_state(TODAY + 2, "HALTED")))
+    for _start in range(2):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            found = audited_states(path, _today, GW)
+        assert found[None].state == "HALTED"
+        (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+        text = warning.getMessage()
+        assert "byte offset 0, line 1: 0 whole records recovered" in text
+        assert "before audittorn57 the next record was written on the same line" in text
+        assert "logged at every start until the file is rotated" in text
