@@ -46,10 +46,12 @@ a gap).
 
 from __future__ import annotations
 
+import ast
 import enum
+import logging
 import re
 from types import FunctionType
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -73,6 +75,10 @@ from gateway.protocol.messages import (
 )
 from gateway.strategy_requests import InvalidRequest as InvalidRequest  # noqa: PLC0414 - re-exported
 from gateway.strategy_requests import UnreadableRequest as UnreadableRequest  # noqa: PLC0414 - re-exported
+from model.operator_text import clip
+from model.venue_events import EVENT_MAX_ID, EVENT_MAX_TEXT, bounded_id
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_MISSES_BEFORE_TIMEOUT: Final = 3
 DEFAULT_MAX_ERRORS: Final = 100
@@ -120,6 +126,62 @@ NOT_A_REQUEST: Final = "; it is not a request: it takes no place in the sequence
 Hello): whatever it carries, it takes no number, and the text says so as for a request without a readable one."""
 
 
+_S = TypeVar("_S", bound=msgspec.Struct)
+ECHO_MAX: Final = 32
+"""Characters of a bad value an answer quotes (``describe_validation_error``): a longer one is named by its length
+and its first ``ECHO_MAX`` characters, escaped (stratecho57: a 20,000-character ``side`` made an 80 KB answer)."""
+ANSWER_TEXT_MAX: Final = EVENT_MAX_TEXT
+"""Characters of any text the session builds for an answer or an Error (``bounded_answer_text``): as venue texts."""
+_QUOTED = re.compile(r"(Invalid (?:enum )?value )('.*'|\".*\")( - at `[^`]*`)?\Z", re.DOTALL)
+"""msgspec's message quoting a bad value (Python's repr of it: control characters escaped) and its path."""
+
+
+def bounded_answer_text(text: str) -> str:
+    """Return ``text`` if it has at most ``ANSWER_TEXT_MAX`` characters; else clipped to that, on one line, with a
+    marker at the end naming its length (every answer's text stays far below a frame's 65,536 bytes)."""
+    if len(text) <= ANSWER_TEXT_MAX:
+        return text
+    return clip(text, ANSWER_TEXT_MAX, f"… [clipped: {len(text):,} characters]")
+
+
+def clip_quoted_value(detail: str) -> str:
+    """Return msgspec's ``detail`` with a quoted bad value longer than ``ECHO_MAX`` characters named by its length
+    and its first ``ECHO_MAX`` characters (escaped), not quoted whole; any other ``detail`` as it is."""
+    if len(detail) <= 2 * ECHO_MAX + 40:  # short enough as it is (error path: no regex for it)
+        return detail
+    match = _QUOTED.match(detail)
+    if match is None:
+        return detail
+    quoted = match.group(2)
+    if len(quoted) <= ECHO_MAX + 2:
+        return detail
+    try:
+        value: object = ast.literal_eval(quoted)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    if isinstance(value, str):
+        shown = f"of {len(value):,} characters, starting {value[:ECHO_MAX]!r}"
+    else:
+        shown = f"{quoted[:ECHO_MAX]}… ({len(quoted):,} characters quoted)"
+    return f"{match.group(1)}{shown}{match.group(3) or ''}"
+
+
+def bounded_message(message: _S) -> _S:
+    """Return ``message`` with every string that could make its frame too large bounded: a venue id longer than
+    ``EVENT_MAX_ID`` in its bounded form (``bounded_id``), any other string clipped to ``ANSWER_TEXT_MAX``
+    characters (``StrategySession.send``'s last guard: an event journaled by an earlier version, replayed)."""
+    changes: dict[str, str] = {}
+    for name in message.__struct_fields__:
+        value = getattr(message, name)
+        if type(value) is str:
+            if name in ("venue_order_id", "exec_id"):
+                if len(value) > EVENT_MAX_ID:
+                    changes[name] = bounded_id(value)
+            elif len(value) > ANSWER_TEXT_MAX:
+                changes[name] = bounded_answer_text(value)
+    return msgspec.structs.replace(message, **changes) if changes else message
+
+
 _MSGPACK_TYPE_NAMES: Final = {"object": "map", "None": "nil", "null": "nil", "bytes": "bin"}
 """msgspec's names for decoded types that MessagePack calls otherwise (``int``, ``str``, ``float``, ``bool`` and
 ``array`` are the same in both)."""
@@ -131,8 +193,10 @@ def describe_validation_error(tag: object, detail: str) -> str:
 
     The positional path (``$[6]``) becomes the field name (``qty``) and msgspec's type names become the
     MessagePack format names a client in any language knows (``object`` -> ``map``, ``None`` -> ``nil``,
-    ``bytes`` -> ``bin``).
+    ``bytes`` -> ``bin``). A quoted bad value longer than ``ECHO_MAX`` characters is named by its length and its
+    first characters (``clip_quoted_value``), and the whole text is bounded (``bounded_answer_text``).
     """
+    detail = bounded_answer_text(clip_quoted_value(detail))
     detail = _TYPE_NAME.sub(lambda match: f"`{_MSGPACK_TYPE_NAMES[match.group(1)]}`", detail)
     cls = _TAG_TO_TYPE.get(tag) if isinstance(tag, int) else None
     if cls is None:
@@ -423,6 +487,8 @@ class StrategySession:
         self.last_req_seq = 0
         """(Version 3) The highest ``req_seq`` processed for this strategy id (set by ``welcome``)."""
         self.duplicates = 0
+        self.oversize_replaced = 0
+        """Messages whose frame would have been above ``MAX_FRAME_SIZE``, sent bounded instead (``send``)."""
         """Requests at or below ``last_req_seq`` received on this connection (not carried out)."""
         self.pending_close: tuple[str, str] | None = None
         """A fatal Error decided while reading, sent by ``end_of_read`` after the read is answered."""
@@ -730,6 +796,7 @@ class StrategySession:
         return True
 
     def _invalid(self, kind: str, cl_ord_id: str, text: str, out: list[StrategyRequest], req_seq: int = 0) -> None:
+        text = bounded_answer_text(text)
         if self.pending_close is not None:
             out.append(InvalidRequest(kind, cl_ord_id, text, "TOO_MANY_ERRORS", req_seq))
             return
@@ -763,6 +830,7 @@ class StrategySession:
         A version-3 request with a readable ``req_seq`` still takes its place in the sequence
         (``UnreadableRequest``), so the strategy's next request is no gap.
         """
+        text = bounded_answer_text(text)
         if self.pending_close is not None:  # the fatal Error that follows the read says it all
             if req_seq:
                 out.append(UnreadableRequest("", "", req_seq))
@@ -793,8 +861,30 @@ class StrategySession:
     # ---- outbound -------------------------------------------------------------------------
 
     def send(self, message: GatewayMessage | WelcomeV2) -> None:
-        """Queue one message for the strategy."""
-        self._writer.write(message)
+        """Queue one message for the strategy, never as a frame above ``MAX_FRAME_SIZE``.
+
+        The last guard (stratecho57): a message whose frame would be larger (none the gateway makes today; an event
+        an earlier version journaled, replayed) is written with its strings bounded (``bounded_message``), counted
+        in ``oversize_replaced`` and logged (WARNING, the first on the connection). The engine's own writer of live
+        order events (``Engine._deliver``) relies on every text being bounded where it is made.
+        """
+        writer = self._writer
+        start = len(writer.buffer)
+        writer.write(message)
+        size = len(writer.buffer) - start - _PREFIX_SIZE
+        if size > MAX_FRAME_SIZE:
+            del writer.buffer[start:]
+            writer.write(bounded_message(message))
+            self.oversize_replaced += 1
+            if self.oversize_replaced == 1:
+                log.warning(
+                    "strategy %s: a %s of %d bytes is above the protocol's %d: sent with its texts clipped (further "
+                    "ones on this connection are counted, not logged)",
+                    self.strategy_id or "(before its Hello)",
+                    type(message).__name__,
+                    size,
+                    MAX_FRAME_SIZE,
+                )
 
     def welcome(self, now_ns: int, last_req_seq: int = 0) -> None:
         """Mark the handshake complete (the engine has queued the Welcome with ``last_req_seq``).
@@ -839,6 +929,7 @@ class StrategySession:
         """Queue a fatal Error and mark the session closed; the transport closes after flushing."""
         if self.state is StrategySessionState.CLOSED:
             return
+        text = bounded_answer_text(text)
         self.send(Error(code, text, True))
         self.close_reason = f"{code}: {text}"
         self.state = StrategySessionState.CLOSED

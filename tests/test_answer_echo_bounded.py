@@ -1,0 +1,214 @@
+"""A refusal never echoes a bad value unbounded: every frame the gateway writes is at most 65,536 bytes (stratecho57).
+
+Before, a NewOrder whose ``side`` (``tif``, ``ord_type``) was 20,000 ``\\x01`` characters (a 20,055-byte frame) was
+answered ``OrderRejected INVALID_FIELD`` quoting msgspec's repr of the whole value, 4 characters per control
+character: a frame of 80,081 bytes (a 65,400-character value: 261,681), above the protocol's maximum
+(docs/strategy-protocol.md, sections 2 and 5). It was journaled and kept in the replay, so a client that enforces
+the maximum (the SDK's ``FrameSplitter``) resuming from before it got its Welcome, then nothing more (rev57strat
+F1). Now the session names a long bad value by its length and its first ``ECHO_MAX`` characters, escaped; every text
+it builds is bounded (``bounded_answer_text``); ``StrategySession.send`` never writes a frame above the maximum (an
+event an earlier version journaled is sent bounded); and recovery keeps such an event's text bounded.
+
+A real engine and strategy server on a Unix socket, journaling to a file and recovered from it
+(``tests/socket_gateway.py``); the strategy side is a client written from the protocol doc (``tests/rawclient.py``)
+and the SDK (``gateway.client.GatewayClient``).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gateway.strategy_session as session_module
+from gateway.client import GatewayClient
+from gateway.protocol.messages import MAX_FRAME_SIZE, Canceled, CancelRejected, Executed, OrderRejected
+from gateway.strategy_session import StrategySession
+from model.enums import RejectSource
+from model.venue_events import EVENT_MAX_TEXT
+from tests import rawclient
+from tests.rawclient import CANCEL, CANCEL_REJECTED, NEW_ORDER, ORDER_EVENTS, ORDER_REJECTED, RawClient, frame
+from tests.socket_gateway import Gateway, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+BAD_VALUES = [
+    ("side", "\x01" * 20_000),  # 4 characters of repr each: an 80,081-byte answer before
+    ("side", "X" * 65_400),  # a request frame just under the maximum: an answer just above it before
+    ("tif", "\u2028" * 10_000),  # a line separator: escaped, never a line break in the text
+]
+
+
+def _new_order(cl_ord_id: str, req_seq: int, *, side: str = "B", tif: str = "0") -> bytes:
+    return frame(NEW_ORDER, cl_ord_id, "ACC1", "V1", "AAPL", side, 100, 1_000_000, tif, "2", 0, req_seq)
+
+
+def _sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Note the length of every complete frame the raw client reads (it reads any length, as a lenient client)."""
+    sizes: list[int] = []
+    split = rawclient.split
+
+    def sized(buffer: bytearray) -> list[list[Any]]:
+        pos = 0
+        while len(buffer) - pos >= 4:
+            (length,) = struct.unpack_from(">I", buffer, pos)
+            if len(buffer) - pos < 4 + length:
+                break
+            sizes.append(length)
+            pos += 4 + length
+        return split(buffer)
+
+    monkeypatch.setattr(rawclient, "split", sized)
+    return sizes
+
+
+async def _order_events(client: RawClient, count: int) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    while len(out) < count:
+        out += [m for m in await client.read(1, 20.0) if m[0] in ORDER_EVENTS]
+    return out
+
+
+async def _sdk_resumes_and_gets_the_next_answer(gateway: Gateway, replayed: int) -> GatewayClient:
+    """An SDK client resuming from seq 0 gets every event replayed, then the answer to a new request."""
+    client = GatewayClient(gateway.path, "S1", last_seq=0)
+    welcome = await client.connect(timeout=10)
+    assert welcome.replayed == replayed
+    await wait_for(lambda: len(client.history) == replayed, "the replay, read by the SDK", timeout_s=10)
+    await client.cancel("after-it")
+    await wait_for(lambda: len(client.history) == replayed + 1, "the answer after the replay", timeout_s=10)
+    last = client.history[-1]
+    assert isinstance(last, CancelRejected) and last.code == "UNKNOWN_ORDER", last
+    return client
+
+
+async def test_new_order_when_an_enum_is_a_huge_value_then_answer_bounded_readable_and_sdk_resumes_past_it(
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = _sizes(monkeypatch)
+    gateway = Gateway(sock_dir)
+    await gateway.start()
+    try:
+        client = await RawClient(str(gateway.path)).connect()
+        welcome = await client.hello("S1", version=3)
+        assert welcome[5] == 0
+        requests = b""
+        for n, (field, value) in enumerate(BAD_VALUES, 1):
+            request = _new_order(f"A{n}", n, **{field: value})
+            assert len(request) - 4 <= MAX_FRAME_SIZE
+            requests += request
+        await client.send(requests + frame(CANCEL, "nope", 0, len(BAD_VALUES) + 1))
+        answers = await _order_events(client, len(BAD_VALUES) + 1)
+        assert max(sizes) <= MAX_FRAME_SIZE, sizes  # before: 80,081 / 261,681-byte frames
+        for (field, value), answer in zip(BAD_VALUES, answers, strict=False):
+            assert answer[:5] == [ORDER_REJECTED, answer[1], answer[2], "GATEWAY", "INVALID_FIELD"], answer[:5]
+            text = answer[5]
+            assert text.startswith(f"Invalid enum value of {len(value):,} characters, starting "), text[:200]
+            assert text.endswith(f" - at `{field}`"), text[-100:]
+            assert len(text) <= 400 and text.isprintable(), text
+            assert repr(value[: session_module.ECHO_MAX]) in text
+        assert answers[-1][:5] == [CANCEL_REJECTED, 4, "nope", "GATEWAY", "UNKNOWN_ORDER"]
+        client.close()
+    finally:
+        gateway.stop()
+        gateway.engine.journal.close()
+
+
+async def test_sdk_when_resuming_from_before_such_an_answer_then_gets_it_and_every_answer_after(sock_dir: Path) -> None:
+    """Before, the SDK got its Welcome, then nothing more, for as long as it ran (its splitter stopped at the
+    oversize frame): every later answer and fill of the strategy lost to it, on every resume from before it."""
+    gateway = Gateway(sock_dir)
+    await gateway.start()
+    try:
+        client = await RawClient(str(gateway.path)).connect()
+        await client.hello("S1", version=3)
+        await client.send(_new_order("A1", 1, side="\x01" * 20_000) + frame(CANCEL, "nope", 0, 2))
+        answers = await _order_events(client, 2)
+        client.close()
+        sdk = await _sdk_resumes_and_gets_the_next_answer(gateway, 2)
+        assert [e.seq for e in sdk.history] == [1, 2, 3]
+        assert isinstance(sdk.history[0], OrderRejected) and sdk.history[0].text == answers[0][5]
+        await sdk.close()
+    finally:
+        gateway.stop()
+        gateway.engine.journal.close()
+
+
+async def test_restart_when_an_earlier_version_journaled_an_unbounded_answer_then_kept_and_replayed_bounded(
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An earlier version's answer (its whole value quoted) in today's journal: memory and every replay bounded."""
+    sizes = _sizes(monkeypatch)
+    with monkeypatch.context() as older:  # the earlier version: msgspec's text as it is, unbounded
+        older.setattr(session_module, "clip_quoted_value", lambda detail: detail, raising=False)
+        older.setattr(session_module, "bounded_answer_text", lambda text: text, raising=False)
+        gateway = Gateway(sock_dir)
+        await gateway.start()
+        client = await RawClient(str(gateway.path)).connect()
+        await client.hello("S1", version=3)
+        await client.send(_new_order("A1", 1, side="\x01" * 20_000))
+        (answer,) = await _order_events(client, 1)
+        whole = answer[5]
+        assert len(whole) > 80_000 and max(sizes) > MAX_FRAME_SIZE  # what it wrote (and journaled)
+        client.close()
+        gateway.stop()
+        gateway.engine.journal.close()
+
+    sizes.clear()
+    gateway = Gateway(sock_dir)  # restarted: recovered from the journal
+    await gateway.start()
+    try:
+        (kept,) = gateway.engine.strategies["S1"].events
+        assert isinstance(kept, OrderRejected)
+        assert len(kept.text) <= EVENT_MAX_TEXT, len(kept.text)
+        assert kept.text.endswith(f"… [clipped: {len(whole):,} characters]")
+        assert whole.startswith(kept.text[:1000])
+        again = await RawClient(str(gateway.path)).connect()
+        welcome = await again.hello("S1", version=3, last_seq=0)
+        assert welcome[5] == 1 and welcome[6] == 1
+        (replayed,) = await _order_events(again, 1)
+        assert replayed[:5] == [ORDER_REJECTED, 1, "A1", "GATEWAY", "INVALID_FIELD"] and replayed[5] == kept.text
+        assert max(sizes) <= MAX_FRAME_SIZE, sizes
+        again.close()
+        sdk = await _sdk_resumes_and_gets_the_next_answer(gateway, 1)
+        await sdk.close()
+    finally:
+        gateway.stop()
+        gateway.engine.journal.close()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        OrderRejected(7, "A1", RejectSource.GATEWAY, "INVALID_FIELD", "x" * 100_000),
+        Canceled(8, "A1", 0, 0, "U", "\x01" * 70_000),
+        Executed(9, "A1", 1, 1, "A", "E" * 80_000, 1, 0),
+    ],
+    ids=["rejected-text", "canceled-control-text", "executed-exec-id"],
+)
+def test_send_when_a_message_would_make_a_frame_above_the_maximum_then_sent_bounded_counted_and_logged(
+    message: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last guard: whatever the engine hands ``send`` (a replay of an earlier version's event), never a frame
+    above the maximum; a message within it is written as it is."""
+    session = StrategySession(0)
+    with caplog.at_level(logging.WARNING, logger="gateway.strategy_session"):
+        session.send(message)
+        session.send(message)
+        session.send(OrderRejected(10, "A2", RejectSource.GATEWAY, "INVALID_FIELD", "short"))
+    out = bytes(session.take_output(0) or b"")
+    frames = []
+    while out:
+        (length,) = struct.unpack_from(">I", out)
+        frames.append(out[4 : 4 + length])
+        out = out[4 + length :]
+    assert [len(f) <= MAX_FRAME_SIZE for f in frames] == [True, True, True], [len(f) for f in frames]
+    first = rawclient.unpack(frames[0])[0]
+    assert first[:3] == [message.__struct_config__.tag, message.seq, "A1"]
+    assert rawclient.unpack(frames[2])[0] == [18, 10, "A2", "GATEWAY", "INVALID_FIELD", "short"]
+    assert session.oversize_replaced == 2
+    lines = [r.getMessage() for r in caplog.records if "above the protocol's" in r.getMessage()]
+    assert len(lines) == 1, lines  # the first on the connection; the next counted
