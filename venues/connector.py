@@ -28,6 +28,10 @@ DEFAULT_WRITE_BUFFER_HIGH = 256 * 1024
 
 BATCH_BYTES: Final = 8192
 """Venue bytes handed to the adapter between two flushes of the core (about 120 OUCH answers)."""
+READ_TURN_BYTES: Final = 2 * BATCH_BYTES
+"""Venue bytes of one read taken per event-loop turn (fairvenue57): a longer read (the venue answering a burst,
+up to 256 KiB) has its rest kept, the socket not read meanwhile, and taken on later turns, in order, the
+strategies' reads served in between (as ``gateway.engine.READ_TURN_BYTES`` for a strategy's read)."""
 
 LATE_TIMER_S: Final = 0.02
 """A timer that fires this much past its time found the event loop stalled (the process frozen, a long
@@ -76,7 +80,8 @@ def set_tcp_nodelay(sock: socket.socket, venue: str) -> None:
 
 
 class _VenueProtocol(asyncio.Protocol):
-    """Forward one TCP connection's bytes to the adapter and flush the core after each read."""
+    """Forward one TCP connection's bytes to the adapter and flush the core after each read (a long read: after each
+    ``BATCH_BYTES`` slice, ``READ_TURN_BYTES`` of it per loop turn)."""
 
     def __init__(self, connector: VenueConnector) -> None:
         self._connector = connector
@@ -84,6 +89,12 @@ class _VenueProtocol(asyncio.Protocol):
         self._clock = connector.clock
         self._after_input = connector.after_input
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._transport: asyncio.Transport | None = None
+        self._rest: bytes | None = None
+        """A long read past its turn's ``READ_TURN_BYTES``: the bytes from ``_rest_start`` wait for a later turn."""
+        self._rest_start = 0
+        self._reading_paused = False
+        """This protocol paused reading the socket while a rest is kept (resumed once it is taken)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -94,6 +105,8 @@ class _VenueProtocol(asyncio.Protocol):
                     hook(sock, self._adapter.name)
                 except OSError:
                     log.exception("venue %s: socket option hook failed", self._adapter.name)
+        self._transport = transport
+        self._connector.protocol = self
         transport.set_write_buffer_limits(high=self._connector.write_buffer_high)
         self._adapter.set_write_paused(False)
         self._adapter.attach(transport.write, transport.close)
@@ -102,15 +115,62 @@ class _VenueProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:  # free until raised (3.11, mypyc): a fault of the gateway's own reading the venue (``_fault``)
-            if len(data) <= BATCH_BYTES:
+            if len(data) <= BATCH_BYTES and self._rest is None:
                 self._adapter.data_received(data, self._clock())
                 self._after_input()
                 return
-            # a long read (the venue answering a burst): hand it over in slices, each followed by the
-            # core's flush, so the first answers reach strategies without waiting for the whole read
-            for start in range(0, len(data), BATCH_BYTES):
-                self._adapter.data_received(data[start : start + BATCH_BYTES], self._clock())
-                self._after_input()
+            if self._rest is not None:  # never while the socket is paused; kept in the order the bytes came
+                data = self._rest[self._rest_start :] + data
+                self._rest = None
+            self._take(data, 0, True)
+        except Exception as exc:
+            self._fault(exc)
+
+    def rest_kept(self) -> bool:
+        """Return True while the rest of a long read waits for a later loop turn (the venue's bytes are here)."""
+        return self._rest is not None
+
+    def _take(self, data: bytes, start: int, defer: bool) -> None:
+        """Hand ``data`` from ``start`` to the adapter in ``BATCH_BYTES`` slices, each followed by the core's flush.
+
+        The first answers of a burst reach strategies without waiting for the whole read. Past ``READ_TURN_BYTES``
+        (when ``defer`` and the connection is not closing) the rest is kept and the socket's reading paused: a later
+        loop turn (``_take_rest``) goes on where this one stopped, so one venue read never holds the loop for the
+        strategies (docs/strategy-protocol.md 4.6). A slice that raises ends the read: its rest is dropped, as it
+        always was (the caller's ``_fault`` drops the connection).
+        """
+        end = len(data)
+        turn_end = start + READ_TURN_BYTES
+        while start < end:
+            self._adapter.data_received(data[start : start + BATCH_BYTES], self._clock())
+            start += BATCH_BYTES
+            self._after_input()
+            if start >= turn_end and start < end and defer:
+                transport = self._transport
+                if transport is not None and not transport.is_closing():
+                    self._rest = data
+                    self._rest_start = start
+                    if not self._reading_paused:
+                        self._reading_paused = True
+                        transport.pause_reading()
+                    asyncio.get_running_loop().call_soon(self._take_rest)
+                    return
+        if self._reading_paused:  # the whole read taken: read the socket again
+            self._reading_paused = False
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+        if defer:
+            self._connector.read_taken()
+
+    def _take_rest(self) -> None:
+        """Take the next turn's part of a long read's kept rest (nothing if the connection ended since)."""
+        data = self._rest
+        if data is None:
+            return
+        self._rest = None
+        try:
+            self._take(data, self._rest_start, True)
         except Exception as exc:
             self._fault(exc)
 
@@ -145,6 +205,15 @@ class _VenueProtocol(asyncio.Protocol):
         self._after_input()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        rest = self._rest
+        if rest is not None:  # the venue sent these bytes before the end: the adapter reads them first, in order
+            self._rest = None
+            try:
+                self._take(rest, self._rest_start, False)
+            except Exception as fault:
+                self._fault(fault)
+        if self._connector.protocol is self:
+            self._connector.protocol = None
         self._adapter.set_write_paused(False)
         self._adapter.detach()
         self._adapter.connection_lost(self._clock())
@@ -184,9 +253,13 @@ class VenueConnector:
         """Connection attempts that failed."""
         self.sock: socket.socket | None = None
         self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._late = LateTimer()
         """The poll timer's due time; a late poll waits one loop turn for what arrived during the stall."""
+        self.protocol: _VenueProtocol | None = None
+        """The current connection's protocol (None between connections)."""
+        self._poll_waits = False
+        """The poll timer fired while a long read's rest was kept: it runs once that read is all taken."""
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -286,6 +359,10 @@ class VenueConnector:
         self._timer = None
         if self._transport is None:
             return
+        protocol = self.protocol
+        if protocol is not None and protocol.rest_kept():  # the venue's bytes are here, not yet read: after them
+            self._poll_waits = True
+            return
         loop = asyncio.get_running_loop()
         if self._late.wait_for_input(loop):  # stalled: read what waits before judging any timeout
             self._timer = loop.call_later(AFTER_INPUT_S, self._on_timer)
@@ -295,7 +372,14 @@ class VenueConnector:
         if self._transport is not None:
             self._schedule_poll(next_ns)
 
+    def read_taken(self) -> None:
+        """A long read is all taken: run the poll that came due while its rest was kept (``_on_timer``)."""
+        if self._poll_waits:  # (not within the read: a fault of the poll is a timer's, as ever)
+            self._poll_waits = False
+            self._timer = asyncio.get_running_loop().call_soon(self._on_timer)
+
     def _cancel_timer(self) -> None:
+        self._poll_waits = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
