@@ -54,7 +54,7 @@ from gateway.journal_read import MMAP_MAGIC
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.ref_lookup import RefHigh, note_session, ref_number
 from gateway.replay import MARK_MASK, JournalMarks, mark_position
-from gateway.strategy_session import ANSWER_TEXT_MAX, bounded_message
+from gateway.strategy_session import journaled_form
 from gateway.strategy_state import StrategyState
 from gateway.venue_apply import apply_venue_event
 from model.exactly_once import ExactlyOnce, ResumePoint, ResumeTracker, UnansweredRequest
@@ -247,9 +247,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             assert isinstance(rec, JStrategyEvent)
             st = _strategy(out, rec.strategy_id)
             before = st.next_seq
-            answer_text = getattr(rec.event, "text", "")
-            # an answer an earlier version journaled with an unbounded text (stratecho57): kept, and replayed, bounded
-            st.events.append(rec.event if len(answer_text) <= ANSWER_TEXT_MAX else bounded_message(rec.event))
+            # an answer an earlier version journaled with an unbounded text (stratecho57): kept, and replayed, bounded,
+            # by the rule the replay read from the journal follows too (ReplayJob)
+            st.events.append(journaled_form(rec.event))
             st.next_seq = rec.event.seq + 1
             if indexed:
                 _mark(out, st, before)

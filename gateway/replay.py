@@ -68,6 +68,7 @@ from gateway.journal import (
 )
 from gateway.journal_scan import may_add_order, order_record_wanted, record_wanted, skip_order_records, skip_records
 from gateway.protocol.messages import OrderEvent
+from gateway.strategy_session import journaled_form
 from gateway.venue_apply import apply_venue_event
 from model.order import (
     IllegalTransition,
@@ -318,7 +319,7 @@ class ReplayJob:
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             if rec.strategy_id == self.strategy_id:
-                self._take(rec.event)
+                self._take(journaled_form(rec.event))  # as recovery keeps it: the same bytes from either
         elif kind is JOrderSent:
             assert isinstance(rec, JOrderSent)
             if rec.strategy_id == self.strategy_id:

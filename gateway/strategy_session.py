@@ -132,8 +132,11 @@ ECHO_MAX: Final = 32
 and its first ``ECHO_MAX`` characters, escaped (stratecho57: a 20,000-character ``side`` made an 80 KB answer)."""
 ANSWER_TEXT_MAX: Final = EVENT_MAX_TEXT
 """Characters of any text the session builds for an answer or an Error (``bounded_answer_text``): as venue texts."""
-_QUOTED = re.compile(r"(Invalid (?:enum )?value )('.*'|\".*\")( - at `[^`]*`)?\Z", re.DOTALL)
-"""msgspec's message quoting a bad value (Python's repr of it: control characters escaped) and its path."""
+_QUOTED = re.compile(
+    rf"(Invalid (?:enum )?value )('.*'|\".*\")( - at `[^`]*`)?((?:{re.escape(NO_PLACE)})?)\Z", re.DOTALL
+)
+"""msgspec's message quoting a bad value (Python's repr of it: control characters escaped) and its path; in an
+answer an earlier version journaled, with the field's name for the path and maybe ``NO_PLACE`` after it."""
 
 
 def bounded_answer_text(text: str) -> str:
@@ -146,30 +149,35 @@ def bounded_answer_text(text: str) -> str:
 
 def clip_quoted_value(detail: str) -> str:
     """Return msgspec's ``detail`` with a quoted bad value longer than ``ECHO_MAX`` characters named by its length
-    and its first ``ECHO_MAX`` characters (escaped), not quoted whole; any other ``detail`` as it is."""
-    if len(detail) <= 2 * ECHO_MAX + 40:  # short enough as it is (error path: no regex for it)
-        return detail
+    and its first ``ECHO_MAX`` characters (escaped), not quoted whole; any other ``detail`` as it is.
+
+    The value's own length counts (after unescaping its repr), not its escaped form's: 18 ``\\x01`` are quoted,
+    33 ``X`` are named by their length (echo57b). An earlier version's answer (``journaled_form``) goes through
+    this too, so its long value gets the same form as a new answer's, never an escape cut in half."""
     match = _QUOTED.match(detail)
     if match is None:
         return detail
     quoted = match.group(2)
-    if len(quoted) <= ECHO_MAX + 2:
+    if len(quoted) <= ECHO_MAX + 2:  # a repr: two quotes and at least one character per character of the value
         return detail
     try:
         value: object = ast.literal_eval(quoted)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         value = None
     if isinstance(value, str):
+        if len(value) <= ECHO_MAX:
+            return detail
         shown = f"of {len(value):,} characters, starting {value[:ECHO_MAX]!r}"
     else:
         shown = f"{quoted[:ECHO_MAX]}… ({len(quoted):,} characters quoted)"
-    return f"{match.group(1)}{shown}{match.group(3) or ''}"
+    return f"{match.group(1)}{shown}{match.group(3) or ''}{match.group(4)}"
 
 
 def bounded_message(message: _S) -> _S:
     """Return ``message`` with every string that could make its frame too large bounded: a venue id longer than
-    ``EVENT_MAX_ID`` in its bounded form (``bounded_id``), any other string clipped to ``ANSWER_TEXT_MAX``
-    characters (``StrategySession.send``'s last guard: an event journaled by an earlier version, replayed)."""
+    ``EVENT_MAX_ID`` in its bounded form (``bounded_id``), any other string longer than ``ANSWER_TEXT_MAX``
+    characters with a quoted bad value named by its length (``clip_quoted_value``), then clipped to
+    ``ANSWER_TEXT_MAX`` (``StrategySession.send``'s last guard, ``journaled_form``)."""
     changes: dict[str, str] = {}
     for name in message.__struct_fields__:
         value = getattr(message, name)
@@ -178,8 +186,22 @@ def bounded_message(message: _S) -> _S:
                 if len(value) > EVENT_MAX_ID:
                     changes[name] = bounded_id(value)
             elif len(value) > ANSWER_TEXT_MAX:
-                changes[name] = bounded_answer_text(value)
+                changes[name] = bounded_answer_text(clip_quoted_value(value))
     return msgspec.structs.replace(message, **changes) if changes else message
+
+
+def journaled_form(event: _S) -> _S:
+    """Return the form in which a strategy event read from the journal is kept and replayed.
+
+    As it was journaled, unless its ``text`` is longer than ``ANSWER_TEXT_MAX`` characters (an answer an earlier
+    version journaled, before stratecho57): then bounded (``bounded_message``). Recovery (the replay from memory)
+    and ``ReplayJob`` (the replay read from the journal) both use it, so an event has the same bytes however it is
+    replayed (echo57b: a 10,033-character text was replayed clipped from memory, whole from the journal).
+    """
+    text = getattr(event, "text", None)
+    if type(text) is str and len(text) > ANSWER_TEXT_MAX:
+        return bounded_message(event)
+    return event
 
 
 _MSGPACK_TYPE_NAMES: Final = {"object": "map", "None": "nil", "null": "nil", "bytes": "bin"}
@@ -487,9 +509,9 @@ class StrategySession:
         self.last_req_seq = 0
         """(Version 3) The highest ``req_seq`` processed for this strategy id (set by ``welcome``)."""
         self.duplicates = 0
+        """Requests at or below ``last_req_seq`` received on this connection (not carried out)."""
         self.oversize_replaced = 0
         """Messages whose frame would have been above ``MAX_FRAME_SIZE``, sent bounded instead (``send``)."""
-        """Requests at or below ``last_req_seq`` received on this connection (not carried out)."""
         self.pending_close: tuple[str, str] | None = None
         """A fatal Error decided while reading, sent by ``end_of_read`` after the read is answered."""
         self._partial_since: int | None = None

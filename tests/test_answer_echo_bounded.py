@@ -164,8 +164,8 @@ async def test_restart_when_an_earlier_version_journaled_an_unbounded_answer_the
         (kept,) = gateway.engine.strategies["S1"].events
         assert isinstance(kept, OrderRejected)
         assert len(kept.text) <= EVENT_MAX_TEXT, len(kept.text)
-        assert kept.text.endswith(f"… [clipped: {len(whole):,} characters]")
-        assert whole.startswith(kept.text[:1000])
+        # as a new version answers it (echo57b: before, clipped, ending `\x01\x… [clipped: 80,033 characters]`)
+        assert kept.text == f"Invalid enum value of 20,000 characters, starting {chr(1) * 32!r} - at `side`", kept.text
         again = await RawClient(str(gateway.path)).connect()
         welcome = await again.hello("S1", version=3, last_seq=0)
         assert welcome[5] == 1 and welcome[6] == 1
@@ -178,6 +178,23 @@ async def test_restart_when_an_earlier_version_journaled_an_unbounded_answer_the
     finally:
         gateway.stop()
         gateway.engine.journal.close()
+
+
+def test_journaled_form_when_an_earlier_answer_is_long_then_its_quoted_value_is_named_by_length() -> None:
+    """The rule for an earlier version's answer (recovery and the journal read): a long quoted value gets the form a
+    new answer has, also when the text says the request took no place (``NO_PLACE``); any other long text is
+    clipped; a text within ``ANSWER_TEXT_MAX`` stays as it was journaled, byte for byte."""
+    value = "\u2028" * 3_000
+    old = f"Invalid value {value!r} - at `tif`{session_module.NO_PLACE}"
+    event = OrderRejected(3, "A1", RejectSource.GATEWAY, "INVALID_FIELD", old)
+    assert session_module.journaled_form(event).text == (
+        f"Invalid value of 3,000 characters, starting {value[:32]!r} - at `tif`{session_module.NO_PLACE}"
+    )
+    other = OrderRejected(4, "A2", RejectSource.GATEWAY, "INVALID_FIELD", "y" * 3_000)
+    marker = "… [clipped: 3,000 characters]"
+    assert session_module.journaled_form(other).text == "y" * (EVENT_MAX_TEXT - len(marker)) + marker
+    within = OrderRejected(5, "A3", RejectSource.GATEWAY, "INVALID_FIELD", f"Invalid enum value {'Z' * 200!r}")
+    assert session_module.journaled_form(within) is within
 
 
 @pytest.mark.parametrize(
@@ -212,3 +229,119 @@ def test_send_when_a_message_would_make_a_frame_above_the_maximum_then_sent_boun
     assert session.oversize_replaced == 2
     lines = [r.getMessage() for r in caplog.records if "above the protocol's" in r.getMessage()]
     assert len(lines) == 1, lines  # the first on the connection; the next counted
+
+
+def _frame_bytes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Keep the bytes of every complete order-event frame the raw client reads (with their length prefix)."""
+    kept: list[bytes] = []
+    split = rawclient.split
+
+    def keeping(buffer: bytearray) -> list[list[Any]]:
+        pos = 0
+        while len(buffer) - pos >= 4:
+            (length,) = struct.unpack_from(">I", buffer, pos)
+            if len(buffer) - pos < 4 + length:
+                break
+            data = bytes(buffer[pos : pos + 4 + length])
+            if rawclient.unpack(data[4:])[0][0] in ORDER_EVENTS:
+                kept.append(data)
+            pos += 4 + length
+        return split(buffer)
+
+    monkeypatch.setattr(rawclient, "split", keeping)
+    return kept
+
+
+async def _replayed_bytes(gateway: Gateway, frames: list[bytes], count: int) -> list[bytes]:
+    """Resume S1 from seq 0 and return the bytes of the ``count`` events replayed."""
+    frames.clear()
+    client = await RawClient(str(gateway.path)).connect()
+    welcome = await client.hello("S1", version=3, last_seq=0)
+    assert welcome[5] == count, welcome
+    await _order_events(client, count)
+    client.close()
+    return list(frames)
+
+
+async def test_replay_when_an_earlier_version_journaled_a_long_answer_then_same_bytes_from_memory_and_journal(
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule for an earlier version's long answer, however it is replayed (echo57b).
+
+    Before, a 10,033-character INVALID_FIELD text (a frame of 10,064 bytes, under the maximum) was replayed clipped
+    to 2,000 characters from memory (recovery's rule) but whole from the journal (``events_kept`` 0: no rule there,
+    and the send guard only acts above 65,536 bytes); and the clip cut an escape in half (``\\x01\\x…``). Now both
+    paths give the answer a new version gives (the value named by its length), before and after another restart.
+    """
+    frames = _frame_bytes(monkeypatch)
+    values = ["\x01" * 2_500, "\x01" * 20_000]  # texts of 10,033 and 80,033 characters
+    with monkeypatch.context() as older:  # the earlier version: msgspec's text as it is, unbounded
+        older.setattr(session_module, "clip_quoted_value", lambda detail: detail, raising=False)
+        older.setattr(session_module, "bounded_answer_text", lambda text: text, raising=False)
+        gateway = Gateway(sock_dir)
+        await gateway.start()
+        client = await RawClient(str(gateway.path)).connect()
+        await client.hello("S1", version=3)
+        await client.send(b"".join(_new_order(f"A{n}", n, side=value) for n, value in enumerate(values, 1)))
+        old = await _order_events(client, len(values))
+        assert [len(answer[5]) for answer in old] == [10_033, 80_033]
+        client.close()
+        gateway.stop()
+        gateway.engine.journal.close()
+
+    seen: list[list[bytes]] = []
+    for _ in range(2):  # the first start after the earlier version, then another restart
+        gateway = Gateway(sock_dir)
+        await gateway.start()
+        try:
+            seen.append(await _replayed_bytes(gateway, frames, len(values)))  # from memory
+            gateway.engine.events_kept = 0
+            assert gateway.engine.strategies["S1"].release_events(0) == len(values)
+            seen.append(await _replayed_bytes(gateway, frames, len(values)))  # read from the journal
+        finally:
+            gateway.stop()
+            gateway.engine.journal.close()
+
+    sizes = [[len(f) - 4 for f in replay] for replay in seen]
+    assert all(replay == seen[0] for replay in seen), sizes  # before: [2033, 2033] from memory, [10064, 2033] read
+    for value, data in zip(values, seen[0], strict=True):
+        answer = rawclient.unpack(data[4:])[0]
+        assert answer[:5] == [ORDER_REJECTED, answer[1], answer[2], "GATEWAY", "INVALID_FIELD"], answer[:5]
+        # as a new version answers it: the value named by its length, no escape cut in half
+        expected = f"Invalid enum value of {len(value):,} characters, starting {value[:32]!r} - at `side`"
+        assert answer[5] == expected, answer[5][-80:]
+
+
+async def test_new_order_when_a_bad_value_is_just_over_or_under_32_characters_then_its_own_length_decides(
+    sock_dir: Path,
+) -> None:
+    """The documented 32 characters are the value's, not its escaped form's (echo57b: before, values of 33 to 71
+    characters were quoted whole, and 18 control characters were named by their length)."""
+    cases = [
+        ("X" * 33, False),
+        ("X" * 71, False),
+        ("€" * 70, False),
+        ("X" * 32, True),
+        ("\x01" * 18, True),
+        ("\u2028" * 20, True),
+        ("\x01" * 32, True),
+    ]
+    gateway = Gateway(sock_dir)
+    await gateway.start()
+    try:
+        client = await RawClient(str(gateway.path)).connect()
+        await client.hello("S1", version=3)
+        await client.send(b"".join(_new_order(f"A{n}", n, side=value) for n, (value, _) in enumerate(cases, 1)))
+        answers = await _order_events(client, len(cases))
+        for (value, quoted), answer in zip(cases, answers, strict=True):
+            assert answer[4] == "INVALID_FIELD", answer
+            if quoted:
+                assert answer[5] == f"Invalid enum value {value!r} - at `side`", answer[5]
+            else:
+                assert answer[5] == (
+                    f"Invalid enum value of {len(value)} characters, starting {value[:32]!r} - at `side`"
+                ), answer[5]
+        client.close()
+    finally:
+        gateway.stop()
+        gateway.engine.journal.close()
