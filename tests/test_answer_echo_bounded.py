@@ -25,9 +25,12 @@ import pytest
 
 import gateway.strategy_session as session_module
 from gateway.client import GatewayClient
+from gateway.journal import FileJournal
+from gateway.journal_records import JRequest, JStrategyEvent
 from gateway.protocol.messages import MAX_FRAME_SIZE, Canceled, CancelRejected, Executed, OrderRejected
 from gateway.strategy_session import StrategySession
 from model.enums import RejectSource
+from model.fsync import FsyncPolicy
 from model.venue_events import EVENT_MAX_TEXT
 from tests import rawclient
 from tests.rawclient import CANCEL, CANCEL_REJECTED, NEW_ORDER, ORDER_EVENTS, ORDER_REJECTED, RawClient, frame
@@ -70,6 +73,19 @@ async def _order_events(client: RawClient, count: int) -> list[list[Any]]:
     while len(out) < count:
         out += [m for m in await client.read(1, 20.0) if m[0] in ORDER_EVENTS]
     return out
+
+
+def _journal_as_an_earlier_version(workdir: Path, values: list[str]) -> list[str]:
+    """Journal S1's NewOrders 1.. refused as a version before stratecho57 refused them: msgspec's text quoting the
+    whole bad ``side`` (written with the journal's own API: the compiled session cannot be patched to be old)."""
+    texts = [f"Invalid enum value {value!r} - at `side`" for value in values]
+    journal = FileJournal(workdir / "j", fsync=FsyncPolicy.NONE)
+    for n, text in enumerate(texts, 1):
+        event = OrderRejected(n, f"A{n}", RejectSource.GATEWAY, "INVALID_FIELD", text)
+        journal.append(JRequest("S1", n, JStrategyEvent("S1", event)))
+    journal.flush()
+    journal.close()
+    return texts
 
 
 async def _sdk_resumes_and_gets_the_next_answer(gateway: Gateway, replayed: int) -> GatewayClient:
@@ -142,22 +158,8 @@ async def test_restart_when_an_earlier_version_journaled_an_unbounded_answer_the
 ) -> None:
     """An earlier version's answer (its whole value quoted) in today's journal: memory and every replay bounded."""
     sizes = _sizes(monkeypatch)
-    with monkeypatch.context() as older:  # the earlier version: msgspec's text as it is, unbounded
-        older.setattr(session_module, "clip_quoted_value", lambda detail: detail, raising=False)
-        older.setattr(session_module, "bounded_answer_text", lambda text: text, raising=False)
-        gateway = Gateway(sock_dir)
-        await gateway.start()
-        client = await RawClient(str(gateway.path)).connect()
-        await client.hello("S1", version=3)
-        await client.send(_new_order("A1", 1, side="\x01" * 20_000))
-        (answer,) = await _order_events(client, 1)
-        whole = answer[5]
-        assert len(whole) > 80_000 and max(sizes) > MAX_FRAME_SIZE  # what it wrote (and journaled)
-        client.close()
-        gateway.stop()
-        gateway.engine.journal.close()
-
-    sizes.clear()
+    (whole,) = _journal_as_an_earlier_version(sock_dir, ["\x01" * 20_000])
+    assert len(whole) == 80_033  # a frame of 80,081 bytes, as the earlier version wrote and journaled it
     gateway = Gateway(sock_dir)  # restarted: recovered from the journal
     await gateway.start()
     try:
@@ -275,19 +277,8 @@ async def test_replay_when_an_earlier_version_journaled_a_long_answer_then_same_
     """
     frames = _frame_bytes(monkeypatch)
     values = ["\x01" * 2_500, "\x01" * 20_000]  # texts of 10,033 and 80,033 characters
-    with monkeypatch.context() as older:  # the earlier version: msgspec's text as it is, unbounded
-        older.setattr(session_module, "clip_quoted_value", lambda detail: detail, raising=False)
-        older.setattr(session_module, "bounded_answer_text", lambda text: text, raising=False)
-        gateway = Gateway(sock_dir)
-        await gateway.start()
-        client = await RawClient(str(gateway.path)).connect()
-        await client.hello("S1", version=3)
-        await client.send(b"".join(_new_order(f"A{n}", n, side=value) for n, value in enumerate(values, 1)))
-        old = await _order_events(client, len(values))
-        assert [len(answer[5]) for answer in old] == [10_033, 80_033]
-        client.close()
-        gateway.stop()
-        gateway.engine.journal.close()
+    old = _journal_as_an_earlier_version(sock_dir, values)
+    assert [len(text) for text in old] == [10_033, 80_033]
 
     seen: list[list[bytes]] = []
     for _ in range(2):  # the first start after the earlier version, then another restart
