@@ -125,8 +125,9 @@ def test_a_standby_host_whose_account_query_goes_unanswered_numbers_above_mass_c
 
     assert venue.violations == []  # before: UserRefNum 6 "not above 8"
     assert [m.cl_ord_id for m in strat2.received() if isinstance(m, OrderAccepted)] == ["n1"]
-    # a block (50 here) above the highest number named (8): the other host's Enters the venue took unanswered may
-    # be live under the numbers right above it (ouchstandby57: before, 9)
-    assert second.venue.status()["last_user_ref_num"] == 8 + 50 + 1
+    # a tenth of a block (50 here: 5) above the highest number named (8): the other host's Enters the venue took
+    # unanswered may be live under the numbers right above it (ouchstandby57: before, 9); not a whole block, where
+    # that host's next reserved block starts (ouchmargin57: before, 59)
+    assert second.venue.status()["last_user_ref_num"] == 8 + 5 + 1
     unanswered = [r.getMessage() for r in caplog.records if "did not say its NextUserRefNum" in r.getMessage()]
-    assert len(unanswered) == 1 and "new UserRefNums start at 59, a margin of 50" in unanswered[0], unanswered
+    assert len(unanswered) == 1 and "new UserRefNums start at 14, a margin of 5" in unanswered[0], unanswered

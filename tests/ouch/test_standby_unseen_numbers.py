@@ -9,8 +9,12 @@ and may leave the Account Query unanswered:
 * F2: a standby host with no record of the day, the other host's last Enter (UserRefNum 5) taken by the venue and
   unanswered, the Account Query unanswered. Before, the standby floored on the highest number the replay named (4):
   its Enter went out as 5 (ignored), and the Cancel of that Enter in doubt canceled the other host's live order,
-  reported to the standby's strategy as its own. Now new numbers start a block above, and the order ids a margin
-  above the highest ClOrdID named.
+  reported to the standby's strategy as its own. Now new numbers start a tenth of a block above, and the order
+  ids a margin above the highest ClOrdID named.
+* The failback after that margin (ouchmargin57, rev57merge3 finding 1): the margin was a whole block, exactly where
+  the primary's next reserved block starts. The primary back the same day sent its Enters below the standby's (the
+  venue ignored them; its strategy had them accepted, then in doubt) and read each of the standby's messages as a
+  number never issued, out of frame: 3 reconnects per message.
 * F3: a session change the same day with the Account Query unanswered restarted the numbers at 1 (ignored by the
   venue); now they continue above the day's.
 * F4: ClOrdIDs of the day entered again: the other host's unanswered Enter's (the venue's NextUserRefNum shows it);
@@ -38,7 +42,7 @@ from tests.harness import LimitRisk, MemoryLink, Rig
 from tests.ouch.harness import DAY, PX, TS, venue_config
 from tests.ouch.test_late_fill_released import wait_until
 from venues.connector import VenueConnector
-from venues.ouch.adapter import UNSEEN_ORDER_ID_MARGIN, OuchVenue
+from venues.ouch.adapter import UNSEEN_ORDER_ID_MARGIN, OuchVenue, unanswered_ref_margin
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import AccountQueryResponse, OrderCanceled
 from venues.ouch.messages import OrderAccepted as OuchAccepted
@@ -246,7 +250,7 @@ async def test_standby_with_no_record_when_the_account_query_is_unanswered_then_
             urn, cl_ord_id = await host.enter(venue, "n1")
             await wait_until(lambda: host.accepted() == ["n1"], "the order accepted")
         assert urn > 5  # before: 5, ignored by the venue (then its Cancel in doubt canceled host A's order 5)
-        assert urn >= 5 + BLOCK
+        assert urn == 5 + unanswered_ref_margin(BLOCK) == 15  # a tenth of a block above the highest named (5)
         assert venue.ignored == []
         assert cl_ord_id not in {"1", "2", "3", "4", "5"}  # before: "5", host A's unanswered Enter's
         assert int(cl_ord_id) > 4 + UNSEEN_ORDER_ID_MARGIN
@@ -254,7 +258,8 @@ async def test_standby_with_no_record_when_the_account_query_is_unanswered_then_
         await wait_until(lambda: urn not in venue.live, "the Cancel at the venue")
         assert 5 in venue.live  # host A's order untouched
         assert not any(m[:1] == b"X" and struct.unpack(">I", m[1:5])[0] == 5 for m in venue.inbound)
-        assert "a margin of 100 above it" in caplog.text
+        assert "new UserRefNums start at 15, a margin of 10 above it" in caplog.text
+        assert "the margin covers up to 10 of them (user_ref_num_block / 10)" in caplog.text
         assert f"a margin of {UNSEEN_ORDER_ID_MARGIN} for their ClOrdIDs" in caplog.text
     finally:
         await host.stop()
@@ -371,3 +376,50 @@ async def test_journal_lost_with_the_store_kept_then_the_replays_clordids_and_an
     finally:
         await again.stop()
         await venue.stop()
+
+
+async def test_primary_back_after_a_standby_took_the_margin_then_its_enters_are_taken_and_it_stays_logged_in(
+    tmp_path: Path,
+) -> None:
+    """rev57merge3 finding 1 (HIGH): A enters 1..3 and stops; standby B (no record, the Account Query unanswered)
+    takes the margin and enters 2 orders; A back with its own journal and store enters above them, stays logged in."""
+    venue = await StrictVenue().start()
+    primary = Host(venue, tmp_path / "a")
+    try:
+        await primary.start()
+        for n in range(3):
+            await primary.enter(venue, f"a{n}")
+        await wait_until(lambda: len(primary.accepted()) == 3, "the primary's orders accepted")
+    finally:
+        await primary.stop()
+    venue.drop()
+    venue.answer_queries = False
+    standby = Host(venue, tmp_path / "b")
+    try:
+        await standby.start()
+        standby_urns = [(await standby.enter(venue, f"b{n}"))[0] for n in range(2)]
+        await wait_until(lambda: len(standby.accepted()) == 2, "the standby's orders accepted")
+    finally:
+        await standby.stop()
+    venue.drop()
+    again = Host(venue, tmp_path / "a")
+    try:
+        await again.start()
+        urn, _cl_ord_id = await again.enter(venue, "a9")
+        assert urn == BLOCK + 1  # its own next reserved block, as before
+        assert urn > max(standby_urns)  # before: 101, not above the standby's 105
+        assert venue.ignored == []  # before: [101], the Enter ignored by the venue
+        await wait_until(lambda: "a9" in again.accepted(), "the order accepted")
+        assert venue.live.get(urn) is not None  # the venue has the order the strategy was told is accepted
+        status = again.venue.status
+        await wait_until(lambda: status()["unknown_user_ref_num"] == 2, "the standby's messages read, unknown")
+        # the standby's numbers are below this host's last issued (its reserved block's end): another host's, not a
+        # stream out of frame (before: 3 refetches, reconnecting, per message: 7 logins here)
+        assert status()["ref_never_issued"] == 0
+        assert status()["logins"] == 1
+        assert again.venue.state is VenueState.UP
+    finally:
+        await again.stop()
+        await venue.stop()
+    margin = unanswered_ref_margin(BLOCK)
+    assert standby_urns == [3 + margin + 1, 3 + margin + 2]  # before: 104, 105 (a whole block above 3)

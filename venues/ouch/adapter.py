@@ -168,6 +168,21 @@ UNSEEN_ORDER_ID_MARGIN: Final = 1 << 22
 NextUserRefNum (or its silence) shows requests the replay did not (the other host's Enters taken, unanswered:
 their ClOrdIDs are unknown): ``gateway.recovery.ORDER_ID_MARGIN``, 4,194,304, more orders than the gateway creates
 in 38 s at its highest measured rate (ouchstandby57)."""
+UNANSWERED_REF_SHARE: Final = 10
+"""A standby takeover whose Account Query goes unanswered starts its UserRefNums ``user_ref_num_block //
+UNANSWERED_REF_SHARE`` (at least 1; 10,000 by default) above the highest number the replay named
+(``unanswered_ref_margin``): that many of the other host's Enters may be live at the venue unanswered and are not
+reused. Well below a block on purpose (ouchmargin57): the other host, a gateway with the same block coming back the
+same day (failback), continues from its own reservation on file, about half a block or more (mostly a whole block)
+above its last number; a margin of a whole block started the standby exactly there, so the primary's next Enters
+went out below the standby's and the venue ignored them (rev57merge3 finding 1)."""
+
+
+def unanswered_ref_margin(block: int) -> int:
+    """Return how far above the replay's highest UserRefNum a takeover with no Account Query answer starts."""
+    return max(block // UNANSWERED_REF_SHARE, 1)
+
+
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _EOD_WRITE_WAIT_S: Final = 1.0
@@ -3632,10 +3647,12 @@ class OuchVenue(VenueAdapter):
 
         ``asked``: the Account Query went out; ``next_user_ref_num``: the venue's answer (None: unanswered). With no
         answer, numbers the earlier traffic (another host's) did not name may be live at the venue: its Enters the
-        venue took but had not answered. The store then starts a margin above the highest named (``user_ref_num_block``
-        numbers: OUCH allows gaps), so no Enter reuses one (the venue would ignore it) and no Cancel of an order in
-        doubt names the other host's order (ouchstandby57 F2: before, the floor was the highest named, and the
-        doubted Enter's Cancel canceled the other host's live order). New order ids likewise start
+        venue took but had not answered. The store then starts a margin above the highest named
+        (``unanswered_ref_margin``: a tenth of ``user_ref_num_block``; OUCH allows gaps), so no Enter reuses one (the
+        venue would ignore it) and no Cancel of an order in doubt names the other host's order (ouchstandby57 F2:
+        before, the floor was the highest named, and the doubted Enter's Cancel canceled the other host's live
+        order). Not a whole block (ouchmargin57): that is where the other host's next reserved block starts, so its
+        Enters after a failback went out below this host's and were ignored. New order ids likewise start
         ``UNSEEN_ORDER_ID_MARGIN`` above the highest ClOrdID named when the venue's NextUserRefNum (or no answer)
         shows requests the replay did not (F4). The floor and the last sequence number of the earlier traffic are
         written to the store's file (``UserRefNumStore.floor``): a restart the same day, before this gateway sent
@@ -3655,15 +3672,21 @@ class OuchVenue(VenueAdapter):
         unseen = asked and earlier > 0 and (next_user_ref_num is None or next_user_ref_num - 1 > earlier)
         margin = asked and next_user_ref_num is None and self.counters["earlier_traffic"] > 0
         if margin:
-            store.ensure_above(min(earlier + store.block, MAX_USER_REF_NUM))
+            gap = unanswered_ref_margin(store.block)
+            store.ensure_above(min(earlier + gap, MAX_USER_REF_NUM))
             log.error(
                 "venue %s: the venue did not say its NextUserRefNum after earlier traffic of another host (highest "
                 "UserRefNum named %d): new UserRefNums start at %d, a margin of %d above it, since that host's last "
-                "Enters may be live at the venue unanswered (OUCH allows gaps)",
+                "Enters may be live at the venue unanswered (OUCH allows gaps): the margin covers up to %d of them "
+                "(user_ref_num_block / %d); should that host come back today, its next UserRefNums start at its "
+                "own next reserved block and are ignored by the venue once this host's pass them (ops guide: the "
+                "primary back)",
                 self.name,
                 earlier,
                 store.last_issued + 1,
-                store.block,
+                gap,
+                gap,
+                UNANSWERED_REF_SHARE,
             )
         else:
             store.ensure_above(earlier)
