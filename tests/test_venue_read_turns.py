@@ -242,3 +242,45 @@ async def test_poll_due_while_rest_kept_then_it_runs_once_the_read_is_all_taken(
         assert connector.protocol is not None and not connector.protocol.rest_kept()
     finally:
         await rig.close()
+
+
+async def test_venue_keeps_its_socket_full_then_the_poll_still_runs_between_its_reads() -> None:
+    """rev57merge5 HIGH: a venue that keeps the socket full (a flood, a long replay) starved the poll under uvloop.
+
+    fairvenue57 ran the waiting poll with ``call_soon`` once a long read was all taken; uvloop runs that after its
+    next I/O poll, when a new long read had kept a rest again, so the poll waited again for as long as the venue sent:
+    no heartbeat for 23.6 s against a 1 s interval (a SoupBinTCP server drops a silent client after ~15 s). Now the
+    waiting poll runs as the read is all taken, before the socket is read again. Counted by the bytes read, not timed.
+    """
+    timeline: list[Any] = []
+    venue = _Venue(timeline)
+    venue.poll_ns = 1_000_000  # due 1 ms after each poll: it waits behind every long read
+    flood = 48 << 20
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    connector = VenueConnector(venue, "127.0.0.1", port, after_input=lambda: None)
+    connector.start()
+    loop = asyncio.get_running_loop()
+    conn, _ = await loop.run_in_executor(None, listener.accept)
+    try:
+        await _until(lambda: connector.sock is not None, "the venue connection")
+        before = len(venue.polls)
+
+        def keep_full() -> None:  # another thread, as a venue host: the socket buffer never drains
+            chunk = bytes(range(256)) * 1024
+            for _ in range(flood // len(chunk)):
+                conn.sendall(chunk)
+
+        sending = loop.run_in_executor(None, keep_full)
+        while len(venue.read) < flood:
+            await asyncio.sleep(0.01)
+        await sending
+        during = [read for read in venue.polls[before:] if read < flood]
+        # before the fix: 0 to 2 polls while 48 MB were read (each one waiting behind the next long read)
+        assert len(during) >= 10, (len(during), len(venue.polls))
+    finally:
+        await connector.stop()
+        conn.close()
+        listener.close()

@@ -155,13 +155,13 @@ class _VenueProtocol(asyncio.Protocol):
                         transport.pause_reading()
                     asyncio.get_running_loop().call_soon(self._take_rest)
                     return
+        if defer:  # before the socket is read again: a venue that keeps it full must not keep the poll waiting
+            self._connector.read_taken()
         if self._reading_paused:  # the whole read taken: read the socket again
             self._reading_paused = False
             transport = self._transport
             if transport is not None and not transport.is_closing():
                 transport.resume_reading()
-        if defer:
-            self._connector.read_taken()
 
     def _take_rest(self) -> None:
         """Take the next turn's part of a long read's kept rest (nothing if the connection ended since)."""
@@ -373,10 +373,30 @@ class VenueConnector:
             self._schedule_poll(next_ns)
 
     def read_taken(self) -> None:
-        """A long read is all taken: run the poll that came due while its rest was kept (``_on_timer``)."""
-        if self._poll_waits:  # (not within the read: a fault of the poll is a timer's, as ever)
-            self._poll_waits = False
-            self._timer = asyncio.get_running_loop().call_soon(self._on_timer)
+        """A long read is all taken: run the poll that came due while its rest was kept, now.
+
+        Now, before the socket is read again (lead57c): scheduled with ``call_soon`` instead (fairvenue57), uvloop ran
+        it only after its next I/O poll, by which time a venue that kept its socket full (a flood, a long replay) had
+        made a new long read keep a rest, so the poll waited again, for as long as the venue sent: no heartbeat went
+        out (rev57merge5: 23.6 s without one against a 1 s interval; a SoupBinTCP server drops a silent client after
+        ~15 s, Cboe after 5 s). The venue's bytes are all read, so the stall check (``LateTimer``) has nothing to wait
+        for. A fault of the poll is a timer's, as ever: reported to the loop's exception handler, not a read fault.
+        """
+        if not self._poll_waits:
+            return
+        self._poll_waits = False
+        if self._transport is None:
+            return
+        try:
+            next_ns = self.adapter.poll(self.clock())
+            self.after_input()
+        except Exception as exc:
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": f"venue {self.adapter.name}: poll failed", "exception": exc}
+            )
+            return
+        if self._transport is not None and self._timer is None:
+            self._schedule_poll(next_ns)
 
     def _cancel_timer(self) -> None:
         self._poll_waits = False
