@@ -83,8 +83,8 @@ def _tail(path: Path, limit: int) -> tuple[int, bytes]:
 def _records(path: Path, limit: int) -> Iterator[Any]:
     """Yield the decoded records of the last ``limit`` bytes of ``path`` that may be ``trading_state`` records.
 
-    A line that is not one whole record (a record cut short; before audittorn57 the next one could be written glued
-    onto it on the same line) is not skipped: its whole records are recovered (``risk.audit.records_in_line``), and
+    A line that is not one whole record (a record cut short; a version before audittorn57 wrote the next one on
+    the same line) is not skipped: its whole records are recovered (``risk.audit.records_in_line``), and
     one WARNING names the damaged lines (byte offset; line number when the file was read from its start). A line read
     from its middle (the first, when the file is longer than ``limit``) is searched for whole records too, without a
     warning.
@@ -108,9 +108,9 @@ def _records(path: Path, limit: int) -> Iterator[Any]:
     if damaged:
         log.warning(
             "risk audit log %s: %d lines are not one whole record (a record cut short by a full disk or a crash; "
-            "before audittorn57 the next record was written on the same line): %s; the whole records in them were "
-            "read for the kill switches to re-apply, the rest skipped (docs/reliability.md 2.3a); the lines stay in "
-            "the file, so this is logged at every start until the file is rotated",
+            "an earlier version of the gateway wrote the next record on the same line): %s; the whole records in them "
+            "were read for the kill switches to re-apply, the rest skipped (docs/reliability.md 2.3a); the lines stay "
+            "in the file, so this is logged at every start until the file is rotated",
             path,
             len(damaged),
             "; ".join(damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else ""),
