@@ -234,8 +234,8 @@ def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
             offset += len(line)
     if damaged:
         log.warning(
-            "risk audit log %s: %d lines are not one whole record (a record cut short; before audittorn57 the next "
-            "record was written on the same line): %s; the rest of those lines skipped",
+            "risk audit log %s: %d lines are not one whole record (a record cut short; an earlier version of the "
+            "gateway wrote the next record on the same line): %s; the rest of those lines skipped",
             path,
             len(damaged),
             "; ".join(damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else ""),

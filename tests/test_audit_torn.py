@@ -242,6 +242,8 @@ def test_read_audit_log_reads_around_a_damaged_line(tmp_path: Path, caplog: pyte
         records = read_audit_log(path)  # the old code: msgspec.DecodeError
     assert [(r["account"], r.get("late", False)) for r in records] == [("ACC1", False), (None, True), ("ACC3", False)]
     assert "line 2 (byte offset" in caplog.text and "1 whole records recovered" in caplog.text
+    assert "an earlier version of the gateway wrote the next record on the same line" in caplog.text
+    assert "audittorn57" not in caplog.text  # worded for operators: no internal branch name (rev57merge2)
 
 
 def test_record_cut_short_by_a_crash_then_the_next_on_its_own_line_is_worded_so_at_each_start(
@@ -263,5 +265,6 @@ def test_record_cut_short_by_a_crash_then_the_next_on_its_own_line_is_worded_so_
         (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
         text = warning.getMessage()
         assert "byte offset 0, line 1: 0 whole records recovered" in text
-        assert "before audittorn57 the next record was written on the same line" in text
+        assert "an earlier version of the gateway wrote the next record on the same line" in text
+        assert "audittorn57" not in text  # worded for operators: no internal branch name (rev57merge2)
         assert "logged at every start until the file is rotated" in text
