@@ -215,3 +215,29 @@ async def test_gateway_keeps_the_owed_copy_at_the_watch_tick_or_at_a_clean_stop(
     keeping: Any = process._risk_keeping
     assert keeping is None
     risk.close()
+
+
+def test_held_back_note_not_written_then_written_once_it_can_be_and_a_restart_holds_the_file_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mirror case: the watch's note of a file modified in place could not be written (state_dir full)."""
+    limits = e2e_limits(tmp_path, ["S1"])
+    keep = tmp_path / "state" / f"gw-{COPY}"
+    audit = tmp_path / "audit.jsonl"
+    engine = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    old = engine.status()["sha256"]
+
+    def refused(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr("risk.inforce._write_atomically", refused)
+    _limits(limits, 200)  # in place: held back, its note not written
+    engine.changed_files()
+    assert InForceCopy(keep).noted() is None and engine.copies_owed
+    monkeypatch.undo()
+    assert engine.keep_owed()
+    assert InForceCopy(keep).noted() is not None
+    engine.close()
+    restarted = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    assert restarted.status()["sha256"] == old  # the file modified in place stays NOT APPLIED
+    restarted.close()
