@@ -115,6 +115,8 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.1
 RISK_WATCH_INTERVAL_S = 1.0
+RISK_STOP_WAIT_S = 5.0
+"""How long a stop waits for a reload, or the owed copies being written, before its last try to keep them."""
 JOURNAL_FILE_CHECK_S = 0.25
 DESCRIPTOR_CHECK_S = DESCRIPTOR_CHECK_INTERVAL_S
 """How often the journal's path is compared with the open file (an fstat and a stat; docs/reliability.md 2.3d)."""
@@ -709,6 +711,8 @@ class GatewayProcess:
         """The reload asked for that has not started yet (trigger, who asked, its task): later ones join it."""
         self._risk_reading: Any = None
         """The reload whose files are being read (a ``PendingReload``): the stop ends its reader process."""
+        self._risk_keeping: asyncio.Task[Any] | None = None
+        """The copies in force a failed write left owed, being written again off the loop (``_keep_owed_copies``)."""
         self.status_slices = SLICE_ITEMS
         """Items per loop iteration a reload stages the new limits' status parts in (``_stage_status``); 0: none
         staged, built after the switch in one callback (before stop 54; ``benchmarks/bench_risk_reload.py``)."""
@@ -1692,7 +1696,7 @@ class GatewayProcess:
         back a limits edit; the limits file itself must be quiet, and a file that just started changing waits.
         """
         assert self.risk is not None
-        if self._risk_reload is not None:
+        if self._risk_reload is not None or self._risk_keeping is not None:
             return  # a reload is reading the files: it judges what it read once applied
         changed = self.risk.changed_files()
         settling = self._risk_files_settling
@@ -1701,6 +1705,53 @@ class GatewayProcess:
         settling.update(changed)
         if settled and not fresh and "limits" not in changed:
             self._start_risk_reload("file changed on disk", "file watch")
+        self._keep_owed_copies()
+
+    def _keep_owed_copies(self) -> None:
+        """Write again, off the loop, the copies in force a state directory that could not be written left owed.
+
+        Only while one is owed (``copies_owed``: a reload applied or a start while ``state_dir`` was full,
+        read-only or immutable), at each watch tick, never while a reload runs (a reload waits for it): a restart
+        must not find a stale copy, nor a held-back note of a file reloaded since (riskcopy57).
+        """
+        risk: Any = self.risk
+        if self._risk_reload is not None or self._risk_keeping is not None or not getattr(risk, "copies_owed", False):
+            return
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(risk.keep_owed))
+        self._risk_keeping = task
+        task.add_done_callback(self._owed_copies_kept)
+
+    def _owed_copies_kept(self, task: asyncio.Task[Any]) -> None:
+        if self._risk_keeping is task:
+            self._risk_keeping = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("risk cannot write the copies in force again: %r", exc)
+        elif task.result():
+            risk: Any = self.risk
+            risk.copies_kept_again()
+
+    async def _keep_owed_copies_at_stop(self) -> None:
+        """At a clean stop, a last try to keep the copies in force still owed; say if they are not."""
+        risk: Any = self.risk
+        if risk is None or not getattr(risk, "copies_owed", False):
+            return
+        running = [task for task in (self._risk_reload, self._risk_keeping) if task is not None]
+        if running:
+            await asyncio.wait(running, timeout=RISK_STOP_WAIT_S)
+        if self._risk_reload is not None or self._risk_keeping is not None or not risk.copies_owed:
+            return  # still running (the stop does not wait longer), or kept meanwhile (said)
+        if risk.keep_owed():
+            risk.copies_kept_again()
+            return
+        log.error(
+            "stop: the copies of the files in force in the state directory are still NOT kept (it cannot be "
+            "written): the next start knows which limits were in force from the risk audit log only (its "
+            "`reload_copy_not_kept` record, in the log or its previous file `<log>.1`); make the state directory "
+            "writable before the restart"
+        )
 
     def _on_sighup(self, sender: str) -> None:
         """Reload on SIGHUP; ``sender`` (pid, process name, uid) is the audit record's ``who``."""
@@ -1740,6 +1791,8 @@ class GatewayProcess:
                 await asyncio.gather(previous, return_exceptions=True)
             if self._risk_reload_next is not None and self._risk_reload_next[2] is task:
                 self._risk_reload_next = None  # started: a request from now on reads the files after this one
+            if self._risk_keeping is not None:  # owed copies being written: this reload's copies come after
+                await asyncio.gather(self._risk_keeping, return_exceptions=True)
             assert self.risk is not None
             self._risk_files_settling.clear()  # this reload reads the files as they are now
             asked = _joined_who(whos)
@@ -2364,6 +2417,7 @@ class GatewayProcess:
             self.engine.flush()
         for venue in self.venues:
             venue.close()
+        await self._keep_owed_copies_at_stop()
         self._close_journal()
         if self._started:
             log.info("gateway %s stopped", config.gateway_id)

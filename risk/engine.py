@@ -274,13 +274,28 @@ def assemble_trading_scopes(wire: dict[str, Any], raw: Any) -> TradingScopes:
     return {"firm": int(firm_runtime != 0), "account": killed}, rows, accounts
 
 
-def _kept(copy: InForceCopy, prepared: bool) -> str:
-    """Commit ``copy`` after a switch; return why it is not kept: whatever it raises is that, not the reload's fate."""
+def _kept(copy: InForceCopy, prepared: bool, raw: bytes | None) -> str:
+    """Commit ``copy`` after a switch; return why it is not kept: whatever it raises is that, not the reload's fate.
+
+    ``raw``: what the copy should hold (None: no copy), written again once it can be (``InForceCopy.owed``).
+    """
     try:
-        return copy.commit(prepared)
+        return copy.commit(prepared, raw)
     except Exception as exc:  # the limits are in force: never answered refused for their copy (riskreload57)
-        log.exception("risk cannot keep the copy of the limits in force %s", copy.path)
-        return f"cannot keep the copy of the limits in force {copy.path}: {type(exc).__name__}: {exc}"
+        log.exception("risk cannot keep %s in force %s", copy.what, copy.path)
+        copy.owed_copy = (raw,)
+        return f"cannot keep {copy.what} in force {copy.path}: {type(exc).__name__}: {exc}"
+
+
+def _unnoted(copy: InForceCopy) -> str:
+    """Remove a held-back note left beside ``copy`` (its file was applied); return why it is left there ("")."""
+    if not copy.note_path.exists() and copy.owed_note is None:
+        return ""
+    try:
+        return copy.clear_note()
+    except Exception as exc:  # never the reload's fate (``_kept``)
+        copy.owed_note = (None,)
+        return f"the note {copy.note_path} cannot be removed: {type(exc).__name__}: {exc}"
 
 
 def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
@@ -506,6 +521,8 @@ class RiskEngine:
         self._copy: InForceCopy | None = None
         """The copy of the limits in force kept in the state directory (``load(keep=...)``), or None."""
         self._copies: dict[str, InForceCopy] = {}
+        self._kept_copies: tuple[InForceCopy, ...] = ()
+        """Every copy kept in the state directory: those a failed write left owed are written again (``keep_owed``)."""
         """``"limits"`` / ``"reference"`` -> the copy of that file in force (``load(keep=...)``)."""
         self._noted_ids: dict[str, int] = {}
         """Per file (``"limits"``, ``"reference"``): the file id held back as noted beside its copy."""
@@ -626,23 +643,24 @@ class RiskEngine:
         copy_problems = []
         if copy is not None and (held is None or signature is None):
             copy_problems.append(copy.save(limits.raw))  # logged; never raised: the limits are in force
-            copy.clear_note()
+            copy_problems.append(copy.clear_note())
         if copies is not None:
             copy_problems.append(
                 engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
             )
+            copy_problems.append(engine._start_positions(limits, copies, day, kept, today, warnings))
+            if engine._positions_notice is not None:
+                extra["start_positions"] = engine._positions_notice
+            engine._kept_copies = tuple(copies)
         copy_problem = "; ".join(problem for problem in copy_problems if problem)
         if copy_problem:  # the next start knows the copies left are stale (``copy_not_kept``; riskreload57)
             extra["copy_problem"] = copy_problem
             warnings.append(
-                f"the copy of the limits in force in the state directory is NOT kept ({copy_problem}): a restart "
-                "while a limits file is NOT APPLIED would refuse to start; make the state directory writable "
-                "again and run `gateway risk reload`"
+                f"the copy of the limits in force in the state directory is NOT kept ({copy_problem}): the gateway "
+                "writes it again as soon as the state directory can be written (at the file watch's next tick, and "
+                "at a clean stop: `risk the copies in force are kept again`); until then a restart while a file is "
+                "NOT APPLIED may refuse to start; make the state directory writable again"
             )
-        if copies is not None:
-            engine._start_positions(limits, copies, day, kept, today, warnings)
-            if engine._positions_notice is not None:
-                extra["start_positions"] = engine._positions_notice
         engine._write_audit(
             {
                 "event": "startup",
@@ -681,9 +699,8 @@ class RiskEngine:
             warnings.append(message)
             return ""
         parsed = limits.reference_parsed
-        problem = copy.commit(copy.prepare(parsed.raw) if parsed is not None else False)
-        copy.clear_note()
-        return problem
+        problem = copy.commit(copy.prepare(parsed.raw) if parsed is not None else False, parsed.raw if parsed else None)
+        return "; ".join(p for p in (problem, copy.clear_note()) if p)
 
     def _start_positions(
         self,
@@ -693,8 +710,10 @@ class RiskEngine:
         kept: KeptPositions | None,
         today: str,
         warnings: list[str],
-    ) -> None:
-        """Say which start-of-day positions are in force if not those the day's first start read; note them."""
+    ) -> str:
+        """Say which start-of-day positions are in force if not those the day's first start read; note them.
+
+        Returns why their copy is not kept ("" if it is: ``keep_positions``)."""
         outcome = positions_outcome(limits, day, kept, copies.positions.path)
         if outcome.warning:
             log.warning("risk %s", outcome.warning)
@@ -709,7 +728,7 @@ class RiskEngine:
                 f"{kept.note.get('since', '?')} are in force; mv a complete file over the path, it is read at the "
                 "next start",
             }
-        keep_positions(limits, day, kept, copies, today, utc_text(self._wall_clock()))
+        return keep_positions(limits, day, kept, copies, today, utc_text(self._wall_clock()))
 
     @property
     def limits_file(self) -> LimitsFile:
@@ -1433,10 +1452,15 @@ class RiskEngine:
         """
         pending = step.pending
         copy_problems = []
-        if self._copy is not None:  # a restart puts these limits in force, not a file held back
-            copy_problems.append(_kept(self._copy, pending.copy_ready))
-        if pending.reference_copy is not None and not step.kept:  # and these reference prices
-            copy_problems.append(_kept(pending.reference_copy, pending.reference_ready))
+        limits = step.limits
+        if self._copy is not None and limits is not None:  # a restart puts these limits in force, not a file held back
+            copy_problems.append(_kept(self._copy, pending.copy_ready, limits.raw))
+            copy_problems.append(_unnoted(self._copy))
+        if pending.reference_copy is not None and not step.kept and limits is not None:  # and these reference prices
+            reference = limits.reference_parsed
+            raw = reference.raw if reference is not None else None
+            copy_problems.append(_kept(pending.reference_copy, pending.reference_ready, raw))
+            copy_problems.append(_unnoted(pending.reference_copy))
         step.copy_problem = "; ".join(problem for problem in copy_problems if problem)
         if step.copy_problem and step.result is not None:
             step.copy_record = {
@@ -2358,6 +2382,47 @@ class RiskEngine:
             except OSError:
                 pass
         return len(self._late)
+
+    @property
+    def copies_owed(self) -> bool:
+        """True while a copy in the state directory (or a note beside one) is not what is in force: a write failed.
+
+        Cheap (the file watch asks at each tick): the copies kept, four at most.
+        """
+        return any(copy.owed for copy in self._kept_copies)
+
+    def keep_owed(self) -> bool:
+        """Write again the copies and notes a state directory that could not be written left owed (riskcopy57).
+
+        In any thread, never at once with a reload's ``keep_copies`` (the gateway runs one after the other). Quiet
+        while the state directory still cannot be written (tried at each file watch tick); True when the last one
+        owed was kept now: then ``copies_kept_again`` (on the loop) says so, once.
+        """
+        owed = [copy for copy in self._kept_copies if copy.owed]
+        if not owed:
+            return False
+        problems = [copy.keep_owed() for copy in owed]
+        return not any(problems)
+
+    def copies_kept_again(self) -> None:
+        """Say (log, ``copies_kept`` audit record, status) that the copies in force are kept again."""
+        kept = self._kept_copies[0].path.parent if self._kept_copies else ""
+        log.warning(
+            "risk the copies in force are kept again in %s (the state directory can be written again): a restart "
+            "puts the limits in force now (sha256 %s) back in force",
+            kept,
+            self._file.sha256[:12],
+        )
+        self._write_audit(
+            {
+                "event": "copies_kept",
+                "trigger": "state directory writable again",
+                "who": WATCH_WHO,
+                **self._file_fields(self._file),
+            }
+        )
+        if self._last_reload is not None:
+            self._last_reload.pop("copy_problem", None)
 
     def close(self) -> None:
         """Close the audit log (and the files the watch holds open)."""

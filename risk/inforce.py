@@ -58,15 +58,23 @@ def _sync_directory(directory: Path) -> None:
 class InForceCopy:
     """The copy of the limits in force at ``path`` and the held-back note beside it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "the copy of the limits") -> None:
         self.path = path
+        self.what = what
+        """How messages name this copy (``the copy of the reference prices``, ...)."""
         self.note_path = path.with_name(path.name + ".not-applied.json")
         self._prepared = path.with_name(path.name + ".next")
         self._prepare_problem = ""
+        self._prepared_raw: bytes | None = None
+        self.owed_copy: tuple[bytes | None] | None = None
+        """What the copy should hold (``(None,)``: no copy) where writing it failed; None: nothing owed."""
+        self.owed_note: tuple[dict[str, Any] | None] | None = None
+        """What the note should say (``(None,)``: no note) where writing or removing it failed; None: nothing owed."""
 
     def prepare(self, raw: bytes) -> bool:
         """Write ``raw`` beside the copy, flushed (a reload's worker thread); False (logged) if it fails."""
         self._prepare_problem = ""
+        self._prepared_raw = raw
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._prepared.open("wb") as handle:
@@ -74,14 +82,19 @@ class InForceCopy:
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            log.error("risk cannot write the copy of the limits %s: %s", self._prepared, exc)
-            self._prepare_problem = f"cannot write the copy of the limits {self._prepared}: {exc}"
+            log.error("risk cannot write %s %s: %s", self.what, self._prepared, exc)
+            self._prepare_problem = f"cannot write {self.what} {self._prepared}: {exc}"
             with contextlib.suppress(OSError):  # a partial copy would hold a full disk's last bytes (rev55ops)
                 self._prepared.unlink(missing_ok=True)
             return False
         return True
 
-    def commit(self, prepared: bool) -> str:
+    @property
+    def owed(self) -> bool:
+        """True while what a failed write left here is not what is in force (``keep_owed``)."""
+        return self.owed_copy is not None or self.owed_note is not None
+
+    def commit(self, prepared: bool, raw: bytes | None = None) -> str:
         """Make the prepared bytes the copy in force; without them remove the copy (never keep a stale one).
 
         Returns why the copy in force is not kept ("" if it is, or if there was nothing to keep): the
@@ -89,7 +102,17 @@ class InForceCopy:
         logged). Never raises an ``OSError``: it runs after the limits are put in force, so whatever the disk
         answers (full, ``EPERM`` of an immutable directory, ``EROFS``) the clean-up is tried and what is left is
         said (riskreload57: a second ``unlink`` in the handler raised out, and the reload was answered refused).
+        ``raw``: what the copy should hold (None: the bytes prepared, or no copy), owed (``owed_copy``) if it is not
+        kept: written again once the state directory can be (riskcopy57).
         """
+        if raw is None and prepared:
+            raw = self._prepared_raw
+        self._prepared_raw = None
+        problems = self._commit(prepared)
+        self.owed_copy = (raw,) if problems else None
+        return problems
+
+    def _commit(self, prepared: bool) -> str:
         problem, self._prepare_problem = self._prepare_problem, ""
         problems = [problem] if problem else []
         if not prepared:
@@ -98,16 +121,16 @@ class InForceCopy:
         try:
             os.replace(self._prepared, self.path)
         except OSError as exc:
-            log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
-            problems.append(f"cannot keep the copy of the limits in force {self.path}: {exc}")
+            log.error("risk cannot keep %s in force %s: %s", self.what, self.path, exc)
+            problems.append(f"cannot keep {self.what} in force {self.path}: {exc}")
             problems += self._remove(self._prepared, "the new copy")
             problems += self._remove(self.path, "the old copy")
             return "; ".join(problems)
         try:
             _sync_directory(self.path.parent)
         except OSError as exc:
-            log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
-            problems.append(f"cannot keep the copy of the limits in force {self.path}: {exc}")
+            log.error("risk cannot keep %s in force %s: %s", self.what, self.path, exc)
+            problems.append(f"cannot keep {self.what} in force {self.path}: {exc}")
             problems += self._remove(self.path, "the new copy")  # its rename may not be on disk
         return "; ".join(problems)
 
@@ -123,35 +146,78 @@ class InForceCopy:
 
     def save(self, raw: bytes) -> str:
         """Write ``raw`` as the copy in force (a load at start-up); return why it is not kept ("" if it is)."""
-        return self.commit(self.prepare(raw))
+        return self.commit(self.prepare(raw), raw)
 
-    def note(self, file: str, file_id: int, since: str, sha256: str, in_force: str, **extra: str) -> None:
-        """Note that ``file`` (``file_id``) is held back since ``since``; a failure is logged."""
+    def note(self, file: str, file_id: int, since: str, sha256: str, in_force: str, **extra: str) -> dict[str, Any]:
+        """Note that ``file`` (``file_id``) is held back since ``since``; return the note if it is not kept ({}).
+
+        A failure is logged; the gateway writes the note again once it can (``keep_again``).
+        """
         record = {"file": file, "file_id": file_id, "since": since, "sha256": sha256, "in_force_sha256": in_force}
         record.update(extra)
         try:
             _write_atomically(self.note_path, json.dumps(record).encode())
         except OSError as exc:
             log.error("risk cannot note the held-back limits file in %s: %s", self.note_path, exc)
+            self.owed_note = (record,)
+            return record
+        self.owed_note = None
+        return {}
 
-    def write_note(self, record: dict[str, Any]) -> None:
-        """Write ``record`` as the note beside the copy; a failure is logged."""
+    def write_note(self, record: dict[str, Any]) -> str:
+        """Write ``record`` as the note beside the copy; return why it is not kept ("" if it is; logged)."""
         try:
             _write_atomically(self.note_path, json.dumps(record).encode())
         except OSError as exc:
             log.error("risk cannot write the note %s: %s", self.note_path, exc)
+            self.owed_note = (record,)
+            return f"cannot write the note {self.note_path}: {exc}"
+        self.owed_note = None
+        return ""
 
-    def forget(self) -> None:
-        """Remove the copy and its note (nothing to keep)."""
-        self.commit(False)
-        self.clear_note()
+    def keep_owed(self) -> str:
+        """Write what is owed here (``owed_copy``, ``owed_note``), quietly; "" once kept (nothing owed).
 
-    def clear_note(self) -> None:
-        """Remove the held-back note (nothing is held back)."""
+        For the copies a state directory that could not be written left stale or missing (riskcopy57): tried at
+        the file watch's ticks while one is owed, so a failure is returned, not logged (the first one was).
+        """
+        try:
+            if self.owed_copy is not None:
+                raw = self.owed_copy[0]
+                if raw is None:
+                    self.path.unlink(missing_ok=True)
+                else:
+                    _write_atomically(self.path, raw)
+                self.owed_copy = None
+            if self.owed_note is not None:
+                note = self.owed_note[0]
+                if note is None:
+                    self.note_path.unlink(missing_ok=True)
+                else:
+                    _write_atomically(self.note_path, json.dumps(note).encode())
+                self.owed_note = None
+        except OSError as exc:
+            for left in (self.path, self.note_path):  # a partial temporary file would hold a full disk's bytes
+                with contextlib.suppress(OSError):
+                    left.with_name(left.name + ".tmp").unlink(missing_ok=True)
+            return str(exc)
+        return ""
+
+    def forget(self) -> str:
+        """Remove the copy and its note (nothing to keep); return why either is left there ("" if removed)."""
+        problems = [self.commit(False, None), self.clear_note()]
+        return "; ".join(problem for problem in problems if problem)
+
+    def clear_note(self) -> str:
+        """Remove the held-back note (nothing is held back); return why it is left there ("" if removed; logged)."""
         try:
             self.note_path.unlink(missing_ok=True)
         except OSError as exc:
             log.error("risk cannot remove %s: %s", self.note_path, exc)
+            self.owed_note = (None,)
+            return f"the note {self.note_path} cannot be removed ({exc}): it is left there"
+        self.owed_note = None
+        return ""
 
     def noted(self) -> dict[str, Any] | None:
         """Return the held-back note, None if there is none."""

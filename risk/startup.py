@@ -40,7 +40,7 @@ MAX_LISTED = 20
 AUDIT_TAIL_BYTES = 4 << 20
 """How much of the risk audit log's end a start reads for the last word on the limits in force (``copy_not_kept``)."""
 
-_LIMITS_EVENTS = ("startup", "reload", "reload_copy_not_kept")
+_LIMITS_EVENTS = ("startup", "reload", "reload_copy_not_kept", "copies_kept")
 
 
 class Copies(NamedTuple):
@@ -57,11 +57,12 @@ class Copies(NamedTuple):
     def beside(cls, keep: Path) -> Copies:
         """Return the copies kept beside ``keep`` (the limits copy, ``<gateway_id>-risk-in-force.yaml``)."""
         stem = keep.name.removesuffix(".yaml")
+        positions = "the copy of the start-of-day positions"
         return cls(
             InForceCopy(keep),
-            InForceCopy(keep.with_name(f"{stem}-reference.yaml")),
-            InForceCopy(keep.with_name(f"{stem}-start-positions.yaml")),
-            InForceCopy(keep.with_name(f"{stem}-start-positions-latest.yaml")),
+            InForceCopy(keep.with_name(f"{stem}-reference.yaml"), "the copy of the reference prices"),
+            InForceCopy(keep.with_name(f"{stem}-start-positions.yaml"), positions),
+            InForceCopy(keep.with_name(f"{stem}-start-positions-latest.yaml"), positions),
         )
 
 
@@ -80,23 +81,33 @@ def copy_not_kept(audit_log: str | os.PathLike[str] | None, gateway_id: str | No
     That record follows a reload applied while the copies in the state directory could not be kept (riskreload57):
     a copy left there is then stale, and the record's ``sha256`` / ``reference_sha256`` are what was in force; so
     does a ``startup`` record with ``copy_problem`` (a start that could not keep them). None: no audit log, none
-    such in its last ``AUDIT_TAIL_BYTES``, or a later ``startup`` or ``reload`` of this gateway whose copies were
-    kept. Cold: read once at a start.
+    such in its last ``AUDIT_TAIL_BYTES``, or a later ``startup``, ``reload`` or ``copies_kept`` of this gateway
+    whose copies were kept. Where the audit log has no word of this gateway (rotated since: the guide's ``mv`` or
+    ``logrotate``), its previous file ``<audit_log>.1`` is read (riskcopy57). Cold: read once at a start.
     """
     if audit_log is None:
         return None
+    for path in (os.fspath(audit_log), f"{os.fspath(audit_log)}.1"):
+        found, record = _last_word(path, gateway_id)
+        if found:
+            return record
+    return None
+
+
+def _last_word(path: str, gateway_id: str | None) -> tuple[bool, dict[str, Any] | None]:
+    """Return (found, the record if it says a copy is stale) for this gateway's last limits record in ``path``."""
     try:
-        with open(audit_log, "rb") as handle:
+        with open(path, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
             handle.seek(max(0, size - AUDIT_TAIL_BYTES))
             tail = handle.read()
     except OSError:
-        return None
+        return False, None
     lines = tail.split(b"\n")
     if size > AUDIT_TAIL_BYTES:
         lines = lines[1:]  # the first line is cut
     for line in reversed(lines):
-        if b'"event":"startup"' not in line and b'"event":"reload' not in line:
+        if b'"event":"startup"' not in line and b'"event":"reload' not in line and b'"event":"copies_kept"' not in line:
             continue  # the audit writer's compact JSON: no other line needs parsing
         for record in reversed(records_in_line(line)[0]):  # a torn line's whole records too (audittorn57)
             if record.get("gateway_id") != gateway_id:
@@ -104,8 +115,8 @@ def copy_not_kept(audit_log: str | os.PathLike[str] | None, gateway_id: str | No
             event = record.get("event")
             if event in _LIMITS_EVENTS:
                 stale = event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem"))
-                return record if stale and isinstance(record.get("sha256"), str) else None
-    return None
+                return True, record if stale and isinstance(record.get("sha256"), str) else None
+    return False, None
 
 
 def held_reference(
@@ -313,20 +324,21 @@ def positions_outcome(
 
 def keep_positions(
     limits: LimitsFile, day: DayPositions, kept: KeptPositions | None, copies: Copies, today: str, now: str
-) -> None:
+) -> str:
     """Note what this start read: the day's first start's copy is kept all day; a later start's other positions too.
 
     The day's first read stays in ``copies.positions`` for the whole session date (the journal's fills were
     counted on it); positions a later start puts in force that differ from it are kept in
-    ``copies.positions_latest`` (a file modified in place after that start is caught by its note).
+    ``copies.positions_latest`` (a file modified in place after that start is caught by its note). Returns why a
+    copy or note is not kept ("" if all are; riskcopy57: it was ignored, the start said nothing).
     """
     if kept is not None:
-        return  # what a start of the day read is in force, and noted
+        return ""  # what a start of the day read is in force, and noted
     path = limits.positions_path
     parsed = limits.positions_parsed
     file_id = _file_id(path) if path is not None else None
     if path is not None and (parsed is None or file_id is None):
-        return
+        return ""
     record: dict[str, Any] = {
         "file": str(path) if path is not None else None,
         "file_id": file_id,
@@ -336,21 +348,19 @@ def keep_positions(
         "day": today,
     }
     same = ("file", "file_id", "sha256")
+    problems = []
     if day.first is None:
         target = copies.positions
-        copies.positions_latest.forget()
+        problems.append(copies.positions_latest.forget())
     elif all(day.first.get(k) == record[k] for k in same):
-        copies.positions_latest.forget()
-        return
+        return copies.positions_latest.forget()
     elif day.latest is not None and all(day.latest.get(k) == record[k] for k in same):
-        return  # that start's read, noted
+        return ""  # that start's read, noted
     else:
         target = copies.positions_latest
-    if parsed is not None:
-        target.save(parsed.raw)
-    else:
-        target.commit(False)
-    target.write_note(record)
+    problems.append(target.save(parsed.raw) if parsed is not None else target.commit(False, None))
+    problems.append(target.write_note(record))
+    return "; ".join(problem for problem in problems if problem)
 
 
 class DownChanges(NamedTuple):
@@ -374,8 +384,11 @@ def changes_while_down(
     if previous is None:
         return None
     if not_kept is not None and _sha(previous) != not_kept["sha256"]:
-        return _stale_copy(limits, copies, reference_kept, not_kept)
+        return _stale_copy(limits, copies.limits.path, reference_kept, not_kept)
     previous_reference = None if reference_kept else copies.reference.read_copy()
+    noted_reference = not_kept.get("reference_sha256") if not_kept is not None else None
+    if not_kept is not None and previous_reference is not None and _sha(previous_reference) != (noted_reference or ""):
+        return _stale_copy(limits, copies.reference.path, reference_kept, not_kept)  # riskcopy57
     same_limits = _sha(previous) == limits.sha256
     same_reference = previous_reference is None or _sha(previous_reference) == limits.reference_sha256
     if same_limits and same_reference:
@@ -411,16 +424,16 @@ def changes_while_down(
     return DownChanges(_sha(previous), reference_sha, changes, warning)
 
 
-def _stale_copy(limits: LimitsFile, copies: Copies, reference_kept: bool, not_kept: dict[str, Any]) -> DownChanges:
-    """What changed while down where the copy is stale (not kept after the last reload): the audit log's hashes."""
+def _stale_copy(limits: LimitsFile, copy: Path, reference_kept: bool, not_kept: dict[str, Any]) -> DownChanges:
+    """What changed while down where ``copy`` is stale (not kept after the last reload): the audit log's hashes."""
     in_force, reference = str(not_kept["sha256"]), not_kept.get("reference_sha256")
     reference = reference if isinstance(reference, str) else None
     what = "start" if not_kept.get("event") == "startup" else "reload"
     stale = (
-        f"the copy {copies.limits.path} is stale: the {what} at {not_kept.get('time', '?')} put limits in force but "
+        f"the copy {copy} is stale: the {what} at {not_kept.get('time', '?')} put limits in force but "
         f"its copy was not kept ({not_kept.get('copy_problem', '')}; the audit log's {not_kept.get('event')} record)"
     )
-    if in_force == limits.sha256 and (reference_kept or reference == limits.reference_sha256):
+    if in_force == limits.sha256 and (reference_kept or (reference or "") == (limits.reference_sha256 or "")):
         warning = (
             f"{stale}: the limits in force when the gateway stopped (sha256 {in_force[:12]}) are those of "
             f"{limits.path} now: nothing changed while the gateway was down; the copy is written again"

@@ -134,7 +134,7 @@ async def test_gateway_reload_when_keeping_the_copy_raises_anything_then_still_a
     risk: Any = process.risk
     assert risk is not None
 
-    def broken(self: InForceCopy, prepared: bool) -> str:
+    def broken(self: InForceCopy, prepared: bool, raw: bytes | None = None) -> str:
         raise RuntimeError("unexpected")
 
     _replace(limits, limits.read_text() + "\n# edited\n")

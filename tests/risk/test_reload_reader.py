@@ -286,9 +286,9 @@ async def test_gateway_reload_when_its_audit_write_is_slow_then_the_loop_runs_an
 
     commit = InForceCopy.commit
 
-    def noted_commit(self: InForceCopy, prepared: bool) -> str:
+    def noted_commit(self: InForceCopy, prepared: bool, raw: bytes | None = None) -> str:
         threads["copy"] = threading.get_ident()
-        return commit(self, prepared)
+        return commit(self, prepared, raw)
 
     monkeypatch.setattr(AuditLog, "write", slow_write)
     monkeypatch.setattr(InForceCopy, "commit", noted_commit)
