@@ -1039,20 +1039,15 @@ class GatewayProcess:
             self.risk.set_trading_state(
                 TradingState[lost.state], lost.account, lost.who + FROM_AUDIT, lost.reason, trigger
             )
-            last = held.get(lost.account)
-            holds = last is not None and journal_holds(lost, records)
             mark = journal_file.tell() + journal_file.pending_bytes
-            # a re-apply standing in for a dropped record is journaled as it (the same who: ``journal_holds`` counts
-            # it); a halt again of a kill the journal holds is a new record of its own (who marked FROM_AUDIT, not
-            # counted: rev57merge6, else a later kill by the same who and reason, dropped, was judged held)
-            who = lost.who + FROM_AUDIT if holds else lost.who
-            journal_file.append(JTradingState(lost.account or "", lost.state, who, lost.reason))
+            journal_file.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
             resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
+            last = held.get(lost.account)
             kill = lost.state == "HALTED" and trigger == "kill"
             if kill:
                 scope = f"account {lost.account}" if lost.account else "all trading"
                 self._kills_pending.append((scope, mark))  # named by a stop that drops it again (``_kills_dropped``)
-            if holds:
+            if last is not None and journal_holds(lost, records):
                 log.error(
                     "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s) and holds "
                     "nothing for it after that, while the journal holds this same record followed by a resume (the "

@@ -197,8 +197,7 @@ def journal_holds(found: AuditedState, journaled: Iterable[tuple[str, str, str, 
     ``journaled``: (account, state, who, reason) of the journal's trading-state records (account "" the firm). The
     journal holds it when it holds, for the scope, as many records setting that state with that ``who`` and reason
     as the audit log holds up to ``found`` (``found.repeat``): a kill journaled when it was set (and carried out
-    then) or journaled by an earlier start that re-applied it (``who`` journaled without ``FROM_AUDIT``); a start that
-    halted again a kill the journal held journals its halt with ``FROM_AUDIT`` (not counted: lead57d). A kill
+    then) or journaled by an earlier start that re-applied it (``who`` journaled without ``FROM_AUDIT``). A kill
     whose journal record a stop or crash dropped is one more in the audit log than in the journal, also when an
     earlier kill by the same ``who`` gave the same reason. Only the current audit file is read: after a rotation
     during the day between two kills with the same ``who`` (which names the CLI's pid) and reason, a dropped second
