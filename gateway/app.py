@@ -43,7 +43,7 @@ from gateway.admin import (
     start_admin_server,
 )
 from gateway.admin_commands import admin_handlers
-from gateway.audit_kills import FROM_AUDIT, audited_states, journal_holds, journal_last, stricter_than_journal
+from gateway.audit_kills import FROM_AUDIT, audited_states, journal_last, stricter_than_journal
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
 from gateway.descriptors import (
@@ -1006,10 +1006,6 @@ class GatewayProcess:
         its record, are queued for every open order of the scope behind the HALTED record (``Engine.cancel_all``:
         held, journaled, for venues not UP yet) and leave as each venue's session is UP; a halt of the gateway's own
         (``internal_error``) cancels nothing, as when it was set. The record is named by a stop that drops it again.
-
-        A kill the journal holds (``journal_holds``: the same who, reason and scope), followed there by a resume whose
-        audit record is missing (written late, then lost with the process), was carried out when it was set: the
-        scope is halted again (fail closed: the audit log's last word) but nothing is canceled again (killresume57).
         """
         from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
 
@@ -1029,7 +1025,6 @@ class GatewayProcess:
             )
             return
         states = [(rec.account, rec.state) for rec in journaled]
-        records = [(rec.account, rec.state, rec.who, rec.reason) for rec in journaled]
         held = journal_last(states)
         engine = self.engine
         assert engine is not None
@@ -1041,38 +1036,9 @@ class GatewayProcess:
             )
             mark = journal_file.tell() + journal_file.pending_bytes
             journal_file.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
-            resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
-            last = held.get(lost.account)
-            kill = lost.state == "HALTED" and trigger == "kill"
-            if kill:
+            if lost.state == "HALTED" and trigger == "kill":
                 scope = f"account {lost.account}" if lost.account else "all trading"
                 self._kills_pending.append((scope, mark))  # named by a stop that drops it again (``_kills_dropped``)
-            if last is not None and journal_holds(lost, records):
-                log.error(
-                    "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s) and holds "
-                    "nothing for it after that, while the journal holds this same record followed by a resume (the "
-                    "journal's last state for it is %s) whose audit record is missing (written late while the risk "
-                    "audit log could not be written, then lost when the gateway stopped or crashed: "
-                    "docs/reliability.md 2.3a); %s again (fail closed) and journaled; %s. To trade again once "
-                    "checked (the resume's audit record is written this time): `%s`",
-                    lost.scope,
-                    lost.state,
-                    audit,
-                    lost.state,
-                    lost.time,
-                    lost.who,
-                    lost.trigger,
-                    lost.reason or "no reason given",
-                    last,
-                    lost.state,
-                    "the kill was carried out when it was set, so nothing is canceled again (the open orders, "
-                    "those sent after the resume included, are left as they are)"
-                    if kill
-                    else "its open orders are left as they are",
-                    resume,
-                )
-                continue
-            if kill:
                 count = engine.cancel_all(lost.account)  # held for venues not UP, behind the HALTED record
                 carried = (
                     f", and carried out: the cancels of its {count} open orders are queued, sent as each venue's "
@@ -1082,12 +1048,14 @@ class GatewayProcess:
                 )
             else:
                 carried = " (its open orders are left as they are: it canceled none when it was set)"
+            resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
+            last = held.get(lost.account)
             journal = (
                 "a record the journal does not hold (it holds no trading state for it: a stop or crash while the "
                 "journal could not be written dropped it"
                 if last is None
-                else f"while the journal's last state for it is {last}, set before this kill (a stop or crash while "
-                "the journal could not be written dropped this record from the journal"
+                else f"while the journal's last state for it is {last} (a stop or crash while the journal could not "
+                f"be written dropped this record from the journal, or the audit record of that {last} was lost"
             )
             log.error(
                 "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), %s: "

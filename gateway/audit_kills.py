@@ -17,9 +17,7 @@ make the resume look older. Where that state is stricter than the
 journal's last for the scope (``stricter_than_journal``), the scope starts in it: applied, journaled again, and
 named in one ERROR with the audit record and the remedy (``gateway resume``). Never the other way: a resume the
 audit log holds and the journal does not (its audit record written, then the journal lost it) is not applied, the
-journal's stricter state stays. Fail closed. A kill the journal holds, followed there by a resume whose audit record
-was lost (written late, then the process ended), is halted again but not carried out again (``journal_holds``,
-killresume57): it was carried out when it was set.
+journal's stricter state stays. Fail closed.
 
 Only the current audit log file is read, its last ``TAIL_BYTES`` at most (a rotation during the day leaves the
 earlier records in the rotated file). A line that does not decode as one record is not silence: a record cut short
@@ -34,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -67,9 +65,6 @@ class AuditedState:
     reason: str
     time: str
     time_ns: int
-    repeat: int = 1
-    """How many of the records read for the scope set this state with this ``who`` and reason, this one included
-    (``journal_holds``: the journal must hold as many for this one to be among them)."""
 
     @property
     def scope(self) -> str:
@@ -135,14 +130,11 @@ def audited_states(
     decode as one are read (``_records``: fail closed, a kill glued onto a torn line counts), with a WARNING.
     """
     last: dict[str | None, AuditedState] = {}
-    seen: dict[tuple[str | None, str, str, str], int] = {}
     try:
         for record in _records(path, limit):
             found = _audited(record, gateway_id)
             if found is not None and same_day(found.time_ns):
-                key = (found.account, found.state, found.who, found.reason)
-                seen[key] = repeat = seen.get(key, 0) + 1
-                last[found.account] = found if repeat == 1 else replace(found, repeat=repeat)
+                last[found.account] = found
     except FileNotFoundError:
         return {}
     return last
@@ -189,26 +181,6 @@ def stricter_than_journal(
         for account, found in sorted(audited.items(), key=lambda item: (item[0] is not None, item[0] or ""))
         if _STRICTNESS[found.state] > _STRICTNESS.get(last.get(account, "ACTIVE"), 0)
     ]
-
-
-def journal_holds(found: AuditedState, journaled: Iterable[tuple[str, str, str, str]]) -> bool:
-    """Return True if the journal holds the very state change ``found`` records (killresume57).
-
-    ``journaled``: (account, state, who, reason) of the journal's trading-state records (account "" the firm). The
-    journal holds it when it holds, for the scope, as many records setting that state with that ``who`` and reason
-    as the audit log holds up to ``found`` (``found.repeat``): a kill journaled when it was set (and carried out
-    then) or journaled by an earlier start that re-applied it (``who`` journaled without ``FROM_AUDIT``). A kill
-    whose journal record a stop or crash dropped is one more in the audit log than in the journal, also when an
-    earlier kill by the same ``who`` gave the same reason. Only the current audit file is read: after a rotation
-    during the day between two kills with the same ``who`` (which names the CLI's pid) and reason, a dropped second
-    one would count as held (its halt re-applied, its cancels not).
-    """
-    held = sum(
-        1
-        for account, state, who, reason in journaled
-        if (account or None) == found.account and state == found.state and who == found.who and reason == found.reason
-    )
-    return held >= found.repeat
 
 
 def journal_last(journaled: Iterable[tuple[str, str]]) -> dict[str | None, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.audit_kills import FROM_AUDIT, audited_states, journal_holds, stricter_than_journal
+from gateway.audit_kills import FROM_AUDIT, audited_states, stricter_than_journal
 from risk.audit import AuditLog, read_audit_log, utc_text
 from risk.engine import RESTORED, RiskEngine
 from risk.model import TradingState
@@ -172,40 +172,3 @@ def test_every_record_the_risk_engine_writes_names_its_gateway(tmp_path: Path) -
     found = audited_states(tmp_path / "a.jsonl", _today, GW)
     assert {account: state.state for account, state in found.items()} == {None: "ACTIVE", "ACC1": "HALTED"}
     assert audited_states(tmp_path / "a.jsonl", _today, "another") == {}
-
-
-def test_kill_the_journal_holds_before_a_resume_whose_audit_record_was_lost_then_held(tmp_path: Path) -> None:
-    """killresume57 (rev57merge2 finding 2): the journal holds this kill and its resume, the audit log the kill only
-    (the resume's record, written late, lost with the process). The kill was carried out when it was set: the
-    start halts again but must not cancel again. The same who, reason and scope name the same record."""
-    path = _log(tmp_path, _state(TODAY + 1, "HALTED", "ACC1", who="root (cli pid 7)", reason="drill"))
-    (lost,) = stricter_than_journal(audited_states(path, _today, GW), [("ACC1", "HALTED"), ("ACC1", "ACTIVE")])
-    journaled = [("ACC1", "HALTED", "root (cli pid 7)", "drill"), ("ACC1", "ACTIVE", "root (cli pid 9)", "checked")]
-    assert journal_holds(lost, journaled)
-    assert not journal_holds(lost, [("ACC1", "HALTED", "root (cli pid 8)", "drill"), journaled[1]])  # another kill
-    assert not journal_holds(lost, [("ACC1", "HALTED", "root (cli pid 7)", "other"), journaled[1]])
-    assert not journal_holds(lost, [("", "HALTED", "root (cli pid 7)", "drill"), journaled[1]])  # the firm's
-    assert not journal_holds(lost, [])
-
-
-def test_second_kill_with_the_same_who_and_reason_dropped_then_not_held(tmp_path: Path) -> None:
-    """A kill dropped from the journal after an earlier one with the same who and reason was resumed: the audit log
-    holds two, the journal one, so the second is not held (re-applied and carried out)."""
-    path = _log(
-        tmp_path,
-        _state(TODAY + 1, "HALTED"),
-        _state(TODAY + 2, "ACTIVE"),
-        _state(TODAY + 3, "HALTED"),  # its journal record dropped
-    )
-    (lost,) = stricter_than_journal(audited_states(path, _today, GW), [("", "HALTED"), ("", "ACTIVE")])
-    assert lost.repeat == 2
-    assert not journal_holds(lost, [("", "HALTED", "ops", "drill"), ("", "ACTIVE", "ops", "drill")])
-    # re-applied by a start (journaled with the kill's own who), then resumed, that resume's audit record lost
-    assert journal_holds(lost, [("", "HALTED", "ops", "drill"), ("", "ACTIVE", "ops", "drill")] * 2)
-
-
-def test_firm_kill_held_then_firm_scope_matched(tmp_path: Path) -> None:
-    path = _log(tmp_path, _state(TODAY + 1, "HALTED", reason=""))
-    (lost,) = stricter_than_journal(audited_states(path, _today, GW), [("", "HALTED"), ("", "ACTIVE")])
-    assert journal_holds(lost, [("", "HALTED", "ops", ""), ("", "ACTIVE", "ops", "")])
-    assert not journal_holds(lost, [("ACC1", "HALTED", "ops", ""), ("", "ACTIVE", "ops", "")])
