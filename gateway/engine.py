@@ -96,6 +96,7 @@ from gateway.strategy_state import (
     ReleasedIds,
     StrategyLink,
     StrategyState,
+    group_opened,
 )
 from gateway.venue_apply import (
     NEXT_STATE,
@@ -2776,7 +2777,7 @@ class Engine:
         self.open_orders[key] = order
         st.open_orders[key] = order
         if st.groups is not None:
-            self._group_opened(st.groups, order)
+            group_opened(st.groups, order)
         self.risk.on_order_opened(order)
         if self._wire_first is None:
             self._wire_first = order
@@ -3341,16 +3342,6 @@ class Engine:
                         del group.todo[key]
                 except KeyError:  # (not there: nothing to forget)
                     pass
-
-    @staticmethod
-    def _group_opened(groups: dict[tuple[str, str, str], OrderGroup], order: Order) -> None:
-        """Put a newly open ``order`` in its group (``StrategyState.groups``): a MassCancel looks at it again."""
-        group_key = (order.account, order.venue, order.symbol)
-        group = groups.get(group_key)
-        if group is None:
-            group = groups[group_key] = OrderGroup()
-        group.orders[order.order_id] = order
-        group.todo[order.order_id] = order
 
     def _release(self) -> None:
         """Release terminal orders and events beyond their windows (the journal has been written).

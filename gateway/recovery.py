@@ -186,6 +186,18 @@ def _unwrap(records: Iterable[JournalRecord], out: Recovered, indexed: bool) -> 
             yield rec
 
 
+def _note_ref(highs: dict[str, int], lows: dict[str, int], venue: str, venue_ref: str) -> None:
+    """Note a numeric reference sent to ``venue``: its session's highest and lowest so far (``Recovered.ref_highs``,
+    ``Recovered.ref_lows``; a reference that is not a number is neither)."""
+    number = ref_number(venue_ref)
+    if number > (high := highs.get(venue, -1)):
+        highs[venue] = number
+        if high < 0:
+            lows[venue] = number
+    elif 0 <= number < lows[venue]:
+        lows[venue] = number
+
+
 def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Recovered:
     out = Recovered()
     indexed = scan is not None
@@ -280,13 +292,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             if indexed and not rec.order_id & MARK_MASK:
                 out.order_marks.add(rec.order_id, out.position)
             mark_sent(order, rec.venue_ref)
-            number = ref_number(rec.venue_ref)
-            if number > (high := highs.get(rec.venue, -1)):
-                highs[rec.venue] = number
-                if high < 0:
-                    lows[rec.venue] = number
-            elif 0 <= number < lows[rec.venue]:
-                lows[rec.venue] = number
+            _note_ref(highs, lows, rec.venue, rec.venue_ref)
             open_orders[order.order_id] = order
             st.open_orders[order.order_id] = order
             out.exposure.append((order, 0, 0))
@@ -294,13 +300,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             assert isinstance(rec, JSentNew)
             order = orders[rec.order_id]
             mark_sent(order, rec.venue_ref)
-            number = ref_number(rec.venue_ref)
-            if number > (high := highs.get(order.venue, -1)):
-                highs[order.venue] = number
-                if high < 0:
-                    lows[order.venue] = number
-            elif 0 <= number < lows[order.venue]:
-                lows[order.venue] = number
+            _note_ref(highs, lows, order.venue, rec.venue_ref)
             unanswered.pop(order.order_id, None)
             open_orders[order.order_id] = order
             out.strategies[order.strategy_id].open_orders[order.order_id] = order
@@ -312,13 +312,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             follow_order_record(order, rec)
             if kind is JSentReplace:
                 assert isinstance(rec, JSentReplace)
-                number = ref_number(rec.venue_ref)
-                if number > (high := highs.get(order.venue, -1)):
-                    highs[order.venue] = number
-                    if high < 0:
-                        lows[order.venue] = number
-                elif 0 <= number < lows[order.venue]:
-                    lows[order.venue] = number
+                _note_ref(highs, lows, order.venue, rec.venue_ref)
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)

@@ -103,6 +103,16 @@ class OrderGroup:
         again when its Cancel is refused or dropped (``StrategyState.unsettle``): it can be canceled again."""
 
 
+def group_opened(groups: dict[tuple[str, str, str], OrderGroup], order: Order) -> None:
+    """Put an open ``order`` in its group (``StrategyState.groups``): a MassCancel looks at it (again)."""
+    group_key = (order.account, order.venue, order.symbol)
+    group = groups.get(group_key)
+    if group is None:
+        group = groups[group_key] = OrderGroup()
+    group.orders[order.order_id] = order
+    group.todo[order.order_id] = order
+
+
 class StrategyState:
     """Everything the gateway keeps about one strategy id across its connections.
 
@@ -215,12 +225,7 @@ class StrategyState:
         if groups is None:
             groups = self.groups = {}
             for order in self.open_orders.values():
-                key = (order.account, order.venue, order.symbol)
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = OrderGroup()
-                group.orders[order.order_id] = order
-                group.todo[order.order_id] = order
+                group_opened(groups, order)
         return groups
 
     def unsettle(self, order: Order) -> None:

@@ -122,6 +122,24 @@ def split(buffer: bytearray) -> list[list[Any]]:
     return out
 
 
+def sized_split(sizes: list[int]) -> Any:
+    """Return ``split`` noting each complete frame's length in ``sizes`` first (this client reads any length; a test
+    puts it in place of ``split`` to see the frames' sizes)."""
+    inner = split
+
+    def sized(buffer: bytearray) -> list[list[Any]]:
+        pos = 0
+        while len(buffer) - pos >= 4:
+            (length,) = struct.unpack_from(">I", buffer, pos)
+            if len(buffer) - pos < 4 + length:
+                break
+            sizes.append(length)
+            pos += 4 + length
+        return inner(buffer)
+
+    return sized
+
+
 class RawClient:
     """One strategy connection over a non-blocking Unix socket, driven from the test's event loop."""
 

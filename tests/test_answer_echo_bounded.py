@@ -52,19 +52,7 @@ def _new_order(cl_ord_id: str, req_seq: int, *, side: str = "B", tif: str = "0")
 def _sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Note the length of every complete frame the raw client reads (it reads any length, as a lenient client)."""
     sizes: list[int] = []
-    split = rawclient.split
-
-    def sized(buffer: bytearray) -> list[list[Any]]:
-        pos = 0
-        while len(buffer) - pos >= 4:
-            (length,) = struct.unpack_from(">I", buffer, pos)
-            if len(buffer) - pos < 4 + length:
-                break
-            sizes.append(length)
-            pos += 4 + length
-        return split(buffer)
-
-    monkeypatch.setattr(rawclient, "split", sized)
+    monkeypatch.setattr(rawclient, "split", rawclient.sized_split(sizes))
     return sizes
 
 

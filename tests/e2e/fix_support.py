@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.prices import to_fixed
 from model.venue_events import VenueState
 from simulators.fix.simulator import FixSimulator
-from tests import rawclient
 from tests.e2e.support import e2e_limits, gateway_config, wait_for
 from tests.rawclient import RawClient, order_events
 
@@ -77,20 +75,3 @@ async def next_order_events(client: RawClient, count: int, timeout_s: float = 30
     while len(out) < count:
         out += order_events(await client.read(1, timeout_s))
     return out
-
-
-def sized_split(sizes: list[int]) -> Any:
-    """Return ``rawclient.split`` noting each complete frame's length in ``sizes`` (the client reads any length)."""
-    split = rawclient.split
-
-    def sized(buffer: bytearray) -> list[list[Any]]:
-        pos = 0
-        while len(buffer) - pos >= 4:
-            (length,) = struct.unpack_from(">I", buffer, pos)
-            if len(buffer) - pos < 4 + length:
-                break
-            sizes.append(length)
-            pos += 4 + length
-        return split(buffer)
-
-    return sized

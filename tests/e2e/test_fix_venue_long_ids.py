@@ -27,7 +27,7 @@ from gateway.protocol.prices import to_fixed
 from model import venue_events
 from simulators.fix.simulator import FixSimulator
 from tests import rawclient
-from tests.e2e.fix_support import fix_gateway, next_order_events, sized_split, started
+from tests.e2e.fix_support import fix_gateway, next_order_events, started
 from tests.e2e.support import gateway_metrics, short_tmp, wait_for
 from tests.rawclient import CANCEL, CANCELED, EXECUTED, NEW_ORDER, ORDER_ACCEPTED, RawClient, frame
 from venues.fix import fields as f
@@ -72,7 +72,7 @@ async def test_fix_ids_when_100kb_then_bounded_in_legal_frames_two_stay_two_a_re
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     sizes: list[int] = []
-    monkeypatch.setattr(rawclient, "split", sized_split(sizes))
+    monkeypatch.setattr(rawclient, "split", rawclient.sized_split(sizes))
     workdir = short_tmp()
     async with fix_gateway(workdir, _long_order_ids, max_body_length=1 << 20) as (config, sim):
         process = await started(config, sim)

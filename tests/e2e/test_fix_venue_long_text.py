@@ -21,7 +21,7 @@ from gateway.protocol.messages import MAX_FRAME_SIZE
 from gateway.protocol.prices import to_fixed
 from model.venue_events import EVENT_MAX_TEXT
 from tests import rawclient
-from tests.e2e.fix_support import fix_gateway, next_order_events, sized_split, started
+from tests.e2e.fix_support import fix_gateway, next_order_events, started
 from tests.e2e.support import gateway_metrics, short_tmp, wait_for
 from tests.rawclient import CANCELED, NEW_ORDER, ORDER_ACCEPTED, RawClient, frame
 from venues.fix.fields import MsgType
@@ -50,7 +50,7 @@ async def test_venue_cancel_when_its_text_is_near_64k_or_above_then_clipped_read
     venue_settings: dict[str, object],
 ) -> None:
     sizes: list[int] = []
-    monkeypatch.setattr(rawclient, "split", sized_split(sizes))
+    monkeypatch.setattr(rawclient, "split", rawclient.sized_split(sizes))
     workdir = short_tmp()
     async with fix_gateway(workdir, None, **venue_settings) as (config, sim):
         process = await started(config, sim)
