@@ -19,7 +19,10 @@ killstop56b); one written after the audit log refused it (its change took effect
 
 A record the disk took only in part (a short write: the disk filled) is blanked out, its bytes overwritten with
 spaces and a newline, so the next record is not glued onto it (audittorn57); where that fails, or a crash cut a
-record short, the next record starts with a newline. Readers (``read_audit_log``, ``records_in_line``) recover
+record short, the next record starts with a newline. A short write that missed only the final newline left the
+whole record on disk: it is a written record (fsynced, never reported failed; the next record starts with a
+newline), not blanked out (audit58: one whose blank-out failed became whole with the next record's newline, a
+reload refused yet recorded as applied, a kill written twice). Readers (``read_audit_log``, ``records_in_line``) recover
 the whole records of a line that does not decode as one.
 """
 
@@ -63,7 +66,8 @@ class AuditLog:
         self._readable = True
         """The file is open for reading too (``_ends_torn`` reads its last byte)."""
         self._torn = False
-        """A short write's bytes could not be blanked out: the next record starts with a newline."""
+        """The file does not end with a newline we wrote (a short write's bytes could not be blanked out, or a
+        record was written whole but its newline): the next record starts with a newline."""
         self._fd = self._open()
         self._lock = threading.Lock()
         """One writer at a time (a reload's record is written in a worker thread): lines never interleave."""
@@ -108,10 +112,18 @@ class AuditLog:
         if after_torn:  # the last record in the file was cut short: this one starts on a line of its own
             line = b"\n" + line
         written = os.write(self._fd, line)
-        if written != len(line):
+        if written == len(line) - 1:  # the whole record but its newline: written (audit58), the next starts a line
+            self._torn = True
+            log.warning(
+                "risk audit log %s: the disk took the record but not its newline (full?): the record is written, "
+                "the next one starts on a new line",
+                self.path,
+            )
+        elif written != len(line):
             repaired = self._blank(written, after_torn)
             raise OSError(f"short write to the audit log {self.path}: {written} of {len(line)} bytes; {repaired}")
-        self._torn = False
+        else:
+            self._torn = False
         os.fsync(self._fd)
 
     def _ends_torn(self) -> bool:

@@ -25,7 +25,8 @@ import pytest
 from gateway.audit_kills import audited_states, stricter_than_journal
 from risk.audit import AuditLog, read_audit_log, records_in_line, utc_text
 from risk.engine import RiskEngine
-from tests.risk.support import write_limits
+from risk.model import TradingState
+from tests.risk.support import replace_file, write_limits
 
 GW = "gw1"
 DAY_NS = 86_400 * 10**9
@@ -268,3 +269,111 @@ def test_record_cut_short_by_a_crash_then_the_next_on_its_own_line_is_worded_so_
         assert "an earlier version of the gateway wrote the next record on the same line" in text
         assert "audittorn57" not in text  # worded for operators: no internal branch name (rev57merge2)
         assert "logged at every start until the file is rotated" in text
+
+
+def _refuse_blank_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy-on-write file system on a full disk: no room to overwrite the bytes a short write left."""
+
+    def refused(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", refused)
+
+
+@pytest.mark.parametrize("after_torn", [False, True], ids=["after-whole", "after-cut"])
+def test_short_write_missing_only_the_newline_is_a_written_record_and_the_next_starts_a_new_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, after_torn: bool
+) -> None:
+    """audit58 (rev58diff F1): the disk took the whole record but its final newline, and the blank-out was refused:
+    ``write`` raised "could not be blanked out" while the record was whole on disk, and the next record's leading
+    newline made it a whole line: a write reported failed, read back as written. Now it is written (no error), the
+    next record on a line of its own; after a record a crash cut short (``after-cut``) too."""
+    path = tmp_path / "audit.jsonl"
+    first = _line(_state(TODAY + 1, "ACTIVE", "ACC1"))
+    path.write_bytes(first[:50] if after_torn else first)
+    audit = AuditLog(path)
+    record = _state(TODAY + 2, "HALTED", "ACC2")
+    wanted = len(_line(record)) + (1 if after_torn else 0)  # a newline first after a cut record
+    _short_writes(monkeypatch, audit._fd, wanted - 1)
+    _refuse_blank_out(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="risk"):
+        audit.write(record)  # the old code: OSError "short write ... could not be blanked out"
+    monkeypatch.undo()
+    assert "the disk took the record but not its newline" in caplog.text
+    assert not path.read_bytes().endswith(b"\n")
+    audit.write(_state(TODAY + 3, "ACTIVE", "ACC2"))
+    audit.close()
+    lines = path.read_bytes().splitlines()
+    assert lines[-2:] == [_line(record).strip(), _line(_state(TODAY + 3, "ACTIVE", "ACC2")).strip()]
+    assert [(r["account"], r["new"]) for r in read_audit_log(path)] == [("ACC1", "ACTIVE")] * (not after_torn) + [
+        ("ACC2", "HALTED"),
+        ("ACC2", "ACTIVE"),
+    ]
+
+
+@pytest.mark.parametrize("short_by", [2, 3], ids=["no-brace", "no-quote"])
+@pytest.mark.parametrize("blank", [True, False], ids=["blanked", "blank-refused"])
+def test_short_write_missing_more_than_the_newline_is_still_reported_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short_by: int, blank: bool
+) -> None:
+    """The other partial lengths, down to the closing brace, are no record: blanked out (or, refused, left on a line
+    of their own) and reported failed as before."""
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path)
+    record = _state(TODAY + 2, "HALTED", "ACC2")
+    _short_writes(monkeypatch, audit._fd, len(_line(record)) - short_by)
+    if not blank:
+        _refuse_blank_out(monkeypatch)
+    with pytest.raises(OSError, match="blanked out" if blank else "could not be blanked out"):
+        audit.write(record)
+    monkeypatch.undo()
+    audit.write(_state(TODAY + 3, "ACTIVE", "ACC2"))
+    audit.close()
+    assert [(r["account"], r["new"]) for r in read_audit_log(path)] == [("ACC2", "ACTIVE")]
+
+
+def _missing_only_the_newline(monkeypatch: pytest.MonkeyPatch, fd: int) -> None:
+    """Every write to ``fd`` takes all but its last byte (the newline), and no blank-out can be written."""
+    real_write = os.write
+
+    def short(to: int, data: bytes) -> int:
+        return real_write(to, bytes(data)[:-1]) if to == fd else real_write(to, data)
+
+    monkeypatch.setattr(os, "write", short)
+    _refuse_blank_out(monkeypatch)
+
+
+def test_reload_whose_record_missed_only_its_newline_is_applied_as_its_record_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev58diff F1: the reload was refused (old limits in force) while its whole ``reload`` record was on disk,
+    read back as applied (the start's last word on the limits in force). Now the record is written: applied."""
+    limits = write_limits(tmp_path / "limits.yaml")
+    engine = RiskEngine.load(limits, audit_log_path=tmp_path / "a.jsonl", gateway_id=GW)
+    assert engine._audit is not None
+    replace_file(limits, limits.read_text().replace("max_qty: 1000", "max_qty: 2000", 1))
+    _missing_only_the_newline(monkeypatch, engine._audit._fd)
+    result = engine.reload("gateway risk reload", "ops")
+    monkeypatch.undo()
+    assert result.ok, result.message  # the old code: refused, "could not be blanked out"
+    engine.halt(None, "ops", "next record")
+    engine.close()
+    records = read_audit_log(tmp_path / "a.jsonl")
+    assert [r["event"] for r in records] == ["startup", "reload", "trading_state"]
+    assert records[1]["sha256"] == result.sha256 == engine.status()["sha256"]
+
+
+def test_kill_whose_record_missed_only_its_newline_is_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev58diff F1: the kill's record was whole on disk yet kept as failed and written again late: twice."""
+    engine = RiskEngine.load(write_limits(tmp_path / "limits.yaml"), audit_log_path=tmp_path / "a.jsonl", gateway_id=GW)
+    assert engine._audit is not None
+    _missing_only_the_newline(monkeypatch, engine._audit._fd)
+    engine.halt(None, "ops", "drill")
+    monkeypatch.undo()
+    assert engine.reload_metrics()["risk_audit_records_late"] == 0  # the old code: 1, written again later
+    engine.set_trading_state(TradingState.ACTIVE, None, "ops", "after")
+    engine.close()
+    kills = [(r["new"], r.get("late")) for r in read_audit_log(tmp_path / "a.jsonl") if r["event"] == "trading_state"]
+    assert kills == [("HALTED", None), ("ACTIVE", None)]
