@@ -571,7 +571,7 @@ class RiskEngine:
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
         copies = Copies.beside(Path(keep)) if keep is not None else None
         copy = copies.limits if copies is not None else None
-        not_kept = copy_not_kept(audit_log_path, gateway_id) if copies is not None else None
+        not_kept = copy_not_kept(audit_log_path, gateway_id, copies) if copies is not None else None
         stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
         held = copy.held_back(limits_path, signature[2] if signature else None, stale) if copy is not None else None
         held_ref = held_reference(copies.reference, stale_ref) if copies is not None else None
@@ -1446,7 +1446,7 @@ class RiskEngine:
 
         Right after the switch rather than before it: a ``status`` asked once the audit record is on disk sees the
         limits it names (the rename and the directory fsync took 10-40 ms here). A restart in between finds the
-        previous copy, which is used only for a limits file held back (modified in place), as before the reload.
+        previous copy, which the start judges stale by the ``reload`` record's ``sha256`` (``copy_not_kept``, audit58).
         The limits are in force whatever happens here: a failure is the outcome's ``copy_problem`` (applied, the
         copy not kept), never an exception (riskreload57: one escaped and the reload was answered refused).
         """
@@ -1476,7 +1476,9 @@ class RiskEngine:
     def write_copy_record(self, step: PendingSwitch) -> None:
         """Write the ``reload_copy_not_kept`` record ``keep_copies`` made, if any, in any thread (``hold_audit``).
 
-        Not required (the limits are in force): one the audit log refuses is kept and written late.
+        Not required (the limits are in force: refusing the reload now could only answer "refused" for limits in
+        force): one the audit log refuses is kept and written late. A crash before then loses it; the next start
+        still knows the copy is stale, from the ``reload`` record's ``sha256`` (``copy_not_kept``, audit58).
         """
         if step.copy_record:
             self._append_audit(step.copy_record, self._wall_clock(), required=False)

@@ -75,27 +75,59 @@ def _file_id(path: Path) -> int | None:
     return signature[2] if signature is not None else None
 
 
-def copy_not_kept(audit_log: str | os.PathLike[str] | None, gateway_id: str | None) -> dict[str, Any] | None:
-    """Return this gateway's ``reload_copy_not_kept`` record if it is the last word on the limits in force.
+def copy_not_kept(
+    audit_log: str | os.PathLike[str] | None, gateway_id: str | None, copies: Copies | None = None
+) -> dict[str, Any] | None:
+    """Return this gateway's last record on the limits in force if it says a copy in the state directory is stale.
 
-    That record follows a reload applied while the copies in the state directory could not be kept (riskreload57):
-    a copy left there is then stale, and the record's ``sha256`` / ``reference_sha256`` are what was in force; so
-    does a ``startup`` record with ``copy_problem`` (a start that could not keep them). None: no audit log, none
-    such in its last ``AUDIT_TAIL_BYTES``, or a later ``startup``, ``reload`` or ``copies_kept`` of this gateway
-    whose copies were kept. Where the audit log has no word of this gateway (rotated since: the guide's ``mv`` or
-    ``logrotate``), its previous file ``<audit_log>.1`` is read (riskcopy57). Cold: read once at a start.
+    A ``reload_copy_not_kept`` record follows a reload applied while the copies in the state directory could not be
+    kept (riskreload57): a copy left there is then stale, and the record's ``sha256`` / ``reference_sha256`` are
+    what was in force; so does a ``startup`` record with ``copy_problem`` (a start that could not keep them). With
+    ``copies`` (those kept beside the limits copy), a last ``reload`` record whose ``sha256`` is not the limits
+    copy's, or whose ``reference_sha256`` is not the reference-price copy's, proves that copy stale too, whatever
+    record saying so was lost (audit58: ``reload_copy_not_kept`` is not required, and a full disk refusing it, then
+    a crash, lost it; or a crash came before the copies were written): that record is returned with a
+    ``copy_problem`` saying so. None: no audit log, none such in its last ``AUDIT_TAIL_BYTES``, or a later
+    ``startup``, ``reload`` or ``copies_kept`` of this gateway whose copies were kept. Where the audit log has no
+    word of this gateway (rotated since: the guide's ``mv`` or ``logrotate``), its previous file ``<audit_log>.1``
+    is read (riskcopy57). Cold: read once at a start.
     """
     if audit_log is None:
         return None
     for path in (os.fspath(audit_log), f"{os.fspath(audit_log)}.1"):
         found, record = _last_word(path, gateway_id)
-        if found:
+        if not found:
+            continue
+        if record is None or not isinstance(record.get("sha256"), str):
+            return None
+        event = record.get("event")
+        if event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem")):
             return record
+        if event == "reload" and copies is not None:
+            return _not_the_reloads(record, copies)
+        return None
     return None
 
 
+def _not_the_reloads(record: dict[str, Any], copies: Copies) -> dict[str, Any] | None:
+    """Return ``record`` (a ``reload``, the last word) with ``copy_problem`` if a copy kept is not what it applied."""
+    stale = []
+    limits = copies.limits.read_copy()
+    if limits is not None and _sha(limits) != record["sha256"]:
+        stale.append(f"{copies.limits.path} sha256 {_sha(limits)[:12]}, the reload's {record['sha256'][:12]}")
+    reference = copies.reference.read_copy()
+    in_force = record.get("reference_sha256")
+    if reference is not None and _sha(reference) != (in_force if isinstance(in_force, str) else ""):
+        reload_reference = in_force[:12] if isinstance(in_force, str) else "none"
+        stale.append(f"{copies.reference.path} sha256 {_sha(reference)[:12]}, the reload's {reload_reference}")
+    if not stale:
+        return None
+    problem = f"{'; '.join(stale)}: not written before a crash, or the record saying so lost"
+    return {**record, "copy_problem": problem}
+
+
 def _last_word(path: str, gateway_id: str | None) -> tuple[bool, dict[str, Any] | None]:
-    """Return (found, the record if it says a copy is stale) for this gateway's last limits record in ``path``."""
+    """Return (found, the record) for this gateway's last limits record in ``path``."""
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
@@ -112,10 +144,8 @@ def _last_word(path: str, gateway_id: str | None) -> tuple[bool, dict[str, Any] 
         for record in reversed(records_in_line(line)[0]):  # a torn line's whole records too (audittorn57)
             if record.get("gateway_id") != gateway_id:
                 continue
-            event = record.get("event")
-            if event in _LIMITS_EVENTS:
-                stale = event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem"))
-                return True, record if stale and isinstance(record.get("sha256"), str) else None
+            if record.get("event") in _LIMITS_EVENTS:
+                return True, record
     return False, None
 
 
