@@ -43,7 +43,7 @@ from gateway.admin import (
     start_admin_server,
 )
 from gateway.admin_commands import admin_handlers
-from gateway.audit_kills import FROM_AUDIT, audited_states, journal_last, stricter_than_journal
+from gateway.audit_kills import FROM_AUDIT, audited_records, journal_last, lost_states
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
 from gateway.descriptors import (
@@ -205,8 +205,8 @@ class ReloadableRisk(RiskGate, Protocol):
         """Return which files (``"limits"``, ``"reference"``) changed content on disk since the last call."""
         ...
 
-    def halt(self, account: str | None, who: str, reason: str = "") -> Any:
-        """Set HALTED globally or for one account."""
+    def halt(self, account: str | None, who: str, reason: str = "", state_id: int = 0) -> Any:
+        """Set HALTED globally or for one account (``state_id``: the change's identity, in its audit record)."""
         ...
 
     def set_trading_state(
@@ -218,9 +218,10 @@ class ReloadableRisk(RiskGate, Protocol):
         trigger: str = "admin",
         *,
         restored: bool = False,
+        state_id: int = 0,
     ) -> Any:
         """Set ACTIVE / REDUCING / HALTED globally or for one account (``trigger``: the audit record's;
-        ``restored``: re-applied from the journal)."""
+        ``restored``: re-applied from the journal; ``state_id``: the change's identity, in its audit record)."""
         ...
 
     def status(self) -> dict[str, Any]:
@@ -662,6 +663,8 @@ class GatewayProcess:
         self._kills_pending: list[tuple[str, int]] = []
         """(scope, journal offset of its HALTED record) of each kill set while the journal could not be written."""
         """The journal whose open marker this process created (``gateway.recovery.mark_journal_open``)."""
+        self._state_id = 0
+        """The last trading-state identity given or read at the start (``_new_state_id``)."""
         self.started_at = time.time()
         self._servers: list[asyncio.AbstractServer] = []
         self._timers: list[asyncio.TimerHandle] = []
@@ -986,6 +989,7 @@ class GatewayProcess:
 
         assert self.risk is not None
         for rec in trading_states:
+            self._state_id = max(self._state_id, rec.state_id)
             self.risk.set_trading_state(
                 TradingState[rec.state],
                 rec.account or None,
@@ -993,14 +997,25 @@ class GatewayProcess:
                 rec.reason,
                 INTERNAL_ERROR_TRIGGER if rec.who == INTERNAL_ERROR_WHO else "admin",
                 restored=True,
+                state_id=rec.state_id,
             )
+
+    def _new_state_id(self) -> int:
+        """Return a new trading-state identity (``JTradingState.state_id``, kill58): the Unix ns time, raised past
+        every identity given before or read at the start from the journal and the risk audit log, so unique per
+        gateway through a wall clock stepped back and two changes in one ns."""
+        self._state_id = max(time.time_ns(), self._state_id + 1)
+        return self._state_id
 
     def _restore_audited_kills(self, journaled: list[JTradingState], day: dt.date, venues: list[Any]) -> None:
         """Re-apply a kill the risk audit log holds for the journal's day and the journal does not (killstop56).
 
         A kill pending on a full journal is dropped by a stop or a crash; its audit record was written and fsynced
-        first (``gateway.audit_kills``). The scope starts as strict as the audit log's last word: applied, journaled
-        with the kill's ``who`` and reason, one ERROR naming the record and the remedy. Never less strict.
+        first (``gateway.audit_kills``). Which the journal lost is judged by identity (``lost_states``, kill58: the
+        audit records after the last the journal holds, whose ``state_id`` it does not hold), or by state for a
+        journal written before identities. The scope starts in the lost state: applied, journaled with the kill's
+        ``who``, reason and identity (a second start finds it held: done), one ERROR naming the record and the
+        remedy. Never less strict.
 
         A kill switch (trigger ``kill``) is carried out again as ``kill`` does (killcancel57): its cancels, dropped with
         its record, are queued for every open order of the scope behind the HALTED record (``Engine.cancel_all``:
@@ -1014,7 +1029,7 @@ class GatewayProcess:
         zone = config.journal.timezone
         audit = config.path(config.risk_audit_log)
         try:
-            found = audited_states(audit, lambda ns: journal_day(zone, venues, lambda: ns) == day, config.gateway_id)
+            found = audited_records(audit, lambda ns: journal_day(zone, venues, lambda: ns) == day, config.gateway_id)
         except OSError as exc:
             log.error(
                 "cannot read the risk audit log %s (%s): a kill switch the last stop or crash dropped from the journal "
@@ -1024,18 +1039,24 @@ class GatewayProcess:
                 exc,
             )
             return
-        states = [(rec.account, rec.state) for rec in journaled]
-        held = journal_last(states)
+        self._state_id = max([self._state_id, *(record.state_id for record in found)])
+        held = journal_last((rec.account, rec.state) for rec in journaled)
         engine = self.engine
         assert engine is not None
         journal_file = self.journal
-        for lost in stricter_than_journal(found, states):
+        for lost, by_identity in lost_states(found, [(rec.account, rec.state, rec.state_id) for rec in journaled]):
             trigger = lost.trigger or "kill"
             self.risk.set_trading_state(
-                TradingState[lost.state], lost.account, lost.who + FROM_AUDIT, lost.reason, trigger
+                TradingState[lost.state],
+                lost.account,
+                lost.who + FROM_AUDIT,
+                lost.reason,
+                trigger,
+                state_id=lost.state_id,
             )
             mark = journal_file.tell() + journal_file.pending_bytes
-            journal_file.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
+            # the original's identity: the next start finds it held (done), however many starts re-apply it
+            journal_file.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason, lost.state_id))
             if lost.state == "HALTED" and trigger == "kill":
                 scope = f"account {lost.account}" if lost.account else "all trading"
                 self._kills_pending.append((scope, mark))  # named by a stop that drops it again (``_kills_dropped``)
@@ -1050,13 +1071,21 @@ class GatewayProcess:
                 carried = " (its open orders are left as they are: it canceled none when it was set)"
             resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
             last = held.get(lost.account)
-            journal = (
-                "a record the journal does not hold (it holds no trading state for it: a stop or crash while the "
-                "journal could not be written dropped it"
-                if last is None
-                else f"while the journal's last state for it is {last} (a stop or crash while the journal could not "
-                f"be written dropped this record from the journal, or the audit record of that {last} was lost"
-            )
+            if last is None:
+                journal = (
+                    "a record the journal does not hold (it holds no trading state for it: a stop or crash while the "
+                    "journal could not be written dropped it"
+                )
+            elif by_identity:
+                journal = (
+                    f"a record the journal does not hold (its last state for it, {last}, is older: a stop or crash "
+                    "while the journal could not be written dropped this one"
+                )
+            else:
+                journal = (
+                    f"while the journal's last state for it is {last} (a stop or crash while the journal could not "
+                    f"be written dropped this record from the journal, or the audit record of that {last} was lost"
+                )
             log.error(
                 "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), %s: "
                 "docs/reliability.md 2.3a); re-applied and journaled%s. To trade again once checked: `%s`",
@@ -1954,19 +1983,21 @@ class GatewayProcess:
         if engine.journal_error:
             raise ResumeRefusedError(_resume_refused(engine.journal_error))
         mark = journal.tell() + journal.pending_bytes
-        journal.append(JTradingState(account or "", "ACTIVE", who, reason))
+        state_id = self._new_state_id()  # in the journal's record and the audit record: the same change (kill58)
+        journal.append(JTradingState(account or "", "ACTIVE", who, reason, state_id))
         try:
             journal.flush()
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
             if not journal.take_back(mark):
                 # the record may be on disk (its sync failed): re-state the current state after it, so a
-                # restart replays ACTIVE then this, and stays as strict as now
+                # restart replays ACTIVE then this, and stays as strict as now (an identity of its own, no audit
+                # record: the audit log's kills before it are held or older)
                 now = self.risk.trading_state(account).name
-                journal.append(JTradingState(account or "", now, who, "resume refused"))
+                journal.append(JTradingState(account or "", now, who, "resume refused", self._new_state_id()))
             engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
             raise ResumeRefusedError(_resume_refused(error)) from None
-        return self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
+        return self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason, state_id=state_id)
 
     def held_by(self, account: str | None) -> list[str]:
         """Name what keeps the scope stricter than ACTIVE: ``"file"`` (the limits file), ``"firm"`` (a firm halt)."""
@@ -1989,10 +2020,11 @@ class GatewayProcess:
 
         assert self.risk is not None
         for account in accounts:
+            state_id = self._new_state_id()
             self.risk.set_trading_state(
-                TradingState.HALTED, account, INTERNAL_ERROR_WHO, reason, INTERNAL_ERROR_TRIGGER
+                TradingState.HALTED, account, INTERNAL_ERROR_WHO, reason, INTERNAL_ERROR_TRIGGER, state_id=state_id
             )
-            self.journal.append(JTradingState(account, "HALTED", INTERNAL_ERROR_WHO, reason))
+            self.journal.append(JTradingState(account, "HALTED", INTERNAL_ERROR_WHO, reason, state_id))
 
     def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:
         """Halt trading (globally or for one account) and cancel every matching open order.
@@ -2004,10 +2036,11 @@ class GatewayProcess:
         assert self.engine is not None and self.risk is not None
         if account is not None:
             self.require_known_account(account)
-        self.risk.halt(account, who, reason)
+        state_id = self._new_state_id()  # in the audit record and the journal's record: the same kill (kill58)
+        self.risk.halt(account, who, reason, state_id)
         journal = self.journal
         mark = journal.tell() + journal.pending_bytes
-        journal.append(JTradingState(account or "", "HALTED", who, reason))
+        journal.append(JTradingState(account or "", "HALTED", who, reason, state_id))
         engine = self.engine
         count = engine.cancel_all(account)  # queues the cancels behind the HALTED record, then flushes both
         scope = f"account {account}" if account else "all trading"

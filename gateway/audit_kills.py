@@ -13,11 +13,27 @@ be shared by gateways (two configs in one directory both default to ``var/audit/
 names its ``gateway_id`` (killstop56b), and another gateway's, or one written before records carried it, is not
 this gateway's kill. File order, not ``time_ns``: the audit writer writes records in the order they happened (one
 written late goes before the next record), while a wall clock stepped back between a kill and its resume would
-make the resume look older. Where that state is stricter than the
-journal's last for the scope (``stricter_than_journal``), the scope starts in it: applied, journaled again, and
-named in one ERROR with the audit record and the remedy (``gateway resume``). Never the other way: a resume the
-audit log holds and the journal does not (its audit record written, then the journal lost it) is not applied, the
-journal's stricter state stays. Fail closed.
+make the resume look older.
+
+Which of them the journal lost is judged by identity (kill58): every change of a trading state (a kill, a resume, a
+halt after an internal error) carries a ``state_id``, written in its audit record and in its journal record
+(``JTradingState.state_id``): the Unix ns time it was made, raised past every identity the gateway wrote before
+(read at the start), so unique per gateway. For each scope the audit records after the last one the journal holds
+(in file order), whose identity the journal does not hold and that are not a resume, were dropped from the journal
+(``lost_states``); the strictest of them (a kill before another halt as strict: it has cancels) starts in force
+where it is stricter than the journal's last state, or as strict and a kill switch (the journal's HALTED by an
+internal error or an earlier kill does not carry out this kill's cancels: before kill58, states were compared and
+such a kill was not seen). A kill the journal holds is done; a resume the journal holds after it stands even if the
+resume's audit record was lost (before kill58 the start halted again and canceled the orders sent after it). It is
+applied, journaled again with the original's identity (a later start finds it held: not applied twice), and named
+in one ERROR with the audit record and the remedy (``gateway resume``). Never the other way: a resume the audit log
+holds and the journal does not (its audit record written, then the journal lost it) is not applied, the journal's
+stricter state stays. Fail closed.
+
+Where the journal's last record for the scope carries no identity (written by an earlier version) or the journal
+holds none for it, the audit log's last word is also compared with the journal's last state, as before kill58
+(``stricter_than_journal``): stricter, it starts in force; a resume of an earlier version whose audit record was
+lost then halts again (fail closed), as do audit records without identity.
 
 Only the current audit log file is read, its last ``TAIL_BYTES`` at most (a rotation during the day leaves the
 earlier records in the rotated file). A line that does not decode as one record is not silence: a record cut short
@@ -34,7 +50,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from risk.audit import RECORD_START, records_in_line
 
@@ -65,6 +81,8 @@ class AuditedState:
     reason: str
     time: str
     time_ns: int
+    state_id: int = 0
+    """The change's identity (``JTradingState.state_id``, kill58); 0: written before records carried one."""
 
     @property
     def scope(self) -> str:
@@ -117,26 +135,41 @@ def _records(path: Path, limit: int) -> Iterator[Any]:
         )
 
 
-def audited_states(
+def audited_records(
     path: Path, same_day: Callable[[int], bool], gateway_id: str, limit: int = TAIL_BYTES
-) -> dict[str | None, AuditedState]:
-    """Return, per scope, the last ``trading_state`` record ``gateway_id`` wrote in ``path`` on the journal's day.
+) -> list[AuditedState]:
+    """Return the ``trading_state`` records ``gateway_id`` wrote in ``path`` on the journal's day, in file order.
 
     ``same_day(time_ns)``: the record's time is on the journal's trading day. Records of another gateway, or with
     no ``gateway_id`` (written before records carried it), and records a start wrote re-applying a state
-    (``RESTORED_MARKS``) are left out. The last is the last in the file: records are written in the order they
-    happened (one written late, after the audit log refused it, goes before the next), whatever their ``time_ns``
-    says after a step of the wall clock. A missing file holds nothing; the whole records of a line that does not
-    decode as one are read (``_records``: fail closed, a kill glued onto a torn line counts), with a WARNING.
+    (``RESTORED_MARKS``) are left out. File order is the order they happened: one written late, after the audit log
+    refused it, goes before the next, whatever their ``time_ns`` says after a step of the wall clock. A missing file
+    holds nothing; the whole records of a line that does not decode as one are read (``_records``: fail closed, a
+    kill glued onto a torn line counts), with a WARNING.
     """
-    last: dict[str | None, AuditedState] = {}
+    found: list[AuditedState] = []
     try:
         for record in _records(path, limit):
-            found = _audited(record, gateway_id)
-            if found is not None and same_day(found.time_ns):
-                last[found.account] = found
+            state = _audited(record, gateway_id)
+            if state is not None and same_day(state.time_ns):
+                found.append(state)
     except FileNotFoundError:
-        return {}
+        return []
+    return found
+
+
+def audited_states(
+    path: Path, same_day: Callable[[int], bool], gateway_id: str, limit: int = TAIL_BYTES
+) -> dict[str | None, AuditedState]:
+    """Return, per scope, the last of ``audited_records`` (the last in the file, not the latest ``time_ns``)."""
+    return last_per_scope(audited_records(path, same_day, gateway_id, limit))
+
+
+def last_per_scope(records: Iterable[AuditedState]) -> dict[str | None, AuditedState]:
+    """Return the last of ``records`` (in order) per scope (``None`` the firm)."""
+    last: dict[str | None, AuditedState] = {}
+    for record in records:
+        last[record.account] = record
     return last
 
 
@@ -157,6 +190,7 @@ def _audited(record: Any, gateway_id: str) -> AuditedState | None:
         return None
     if record.get("scope") == "firm":
         account = None
+    state_id = record.get("state_id")
     return AuditedState(
         account or None,
         str(state),
@@ -165,6 +199,7 @@ def _audited(record: Any, gateway_id: str) -> AuditedState | None:
         str(record.get("reason") or ""),
         str(record.get("time") or ""),
         time_ns,
+        state_id if isinstance(state_id, int) and not isinstance(state_id, bool) and state_id > 0 else 0,
     )
 
 
@@ -189,3 +224,64 @@ def journal_last(journaled: Iterable[tuple[str, str]]) -> dict[str | None, str]:
     for account, state in journaled:
         last[account or None] = state
     return last
+
+
+class LostState(NamedTuple):
+    """A state the start re-applies (``lost_states``): the audit record, and how it was judged lost."""
+
+    found: AuditedState
+    by_identity: bool
+    """True: the journal's records carry identities and none is this record's (it holds records of the scope
+    the audit log has before this one, or none); False: judged by state, as before identities (the journal's last
+    record for the scope carries none: written by an earlier version)."""
+
+
+def lost_states(audited: Iterable[AuditedState], journaled: Iterable[tuple[str, str, int]]) -> list[LostState]:
+    """Return, per scope (the firm first), the audited state the journal lost and the start re-applies, if any.
+
+    ``audited``: ``audited_records`` (file order); ``journaled``: (account, state, state_id) of the journal's
+    trading-state records in order (account "" the firm; ``state_id`` 0: written by an earlier version).
+
+    By identity (kill58): the audit records carrying one, newer than the last the journal holds (by identity, in
+    file order; none held: all), whose identity the journal does not hold, that are not a resume, were lost from
+    the journal. Of them the strictest (a kill switch before another halt of the same
+    strictness: it has cancels to carry out; then the last) is re-applied if it is stricter than the journal's last
+    state, or as strict and a kill (the journal's HALTED, an internal-error halt or an earlier kill, does not carry
+    this kill's cancels out). A kill the journal holds is done; a resume it holds after it stands, whether or not
+    its audit record was written. A resume the audit log holds and the journal does not is never applied.
+
+    By state too, as before (``stricter_than_journal``), where the journal's last record for the scope carries no
+    identity (written by an earlier version) or the journal holds none for it: the audit log's last word, if
+    stricter than the journal's last state (fail closed: audit records with an identity were written after such a
+    journal record, by this version, so a kill among them not held is lost whatever the audit log's last word).
+    """
+    records: dict[str | None, list[tuple[str, int]]] = {}
+    for journal_account, state, state_id in journaled:
+        records.setdefault(journal_account or None, []).append((state, state_id))
+    by_scope: dict[str | None, list[AuditedState]] = {}
+    for found in audited:
+        by_scope.setdefault(found.account, []).append(found)
+    lost: list[LostState] = []
+    for account in sorted(by_scope, key=lambda name: (name is not None, name or "")):
+        scope = by_scope[account]
+        journal = records.get(account, [])
+        last = journal[-1][0] if journal else "ACTIVE"
+        strictness = _STRICTNESS.get(last, 0)
+        held = {state_id for _, state_id in journal if state_id}
+        with_id = [found for found in scope if found.state_id]
+        since = max((at for at, found in enumerate(with_id) if found.state_id in held), default=-1)
+        newer = [found for found in with_id[since + 1 :] if found.state_id not in held and found.state != "ACTIVE"]
+        if newer:
+            pick = max(
+                enumerate(newer), key=lambda item: (_STRICTNESS[item[1].state], item[1].trigger == "kill", item[0])
+            )[1]
+            stricter = _STRICTNESS[pick.state] - strictness
+            if stricter > 0 or (stricter == 0 and pick.trigger in ("kill", "")):
+                lost.append(LostState(pick, True))
+                continue
+        if journal and journal[-1][1]:
+            continue  # the journal's last carries an identity: judged by it alone
+        word = scope[-1]
+        if _STRICTNESS[word.state] > strictness:
+            lost.append(LostState(word, False))
+    return lost

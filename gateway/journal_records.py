@@ -148,12 +148,21 @@ class JReplaceRejected(_Record, tag=9, frozen=True):
 
 
 class JTradingState(_Record, tag=10, frozen=True):
-    """The kill switch or a resume changed the run-time trading state (``account`` "" = firm-wide)."""
+    """The kill switch or a resume changed the run-time trading state (``account`` "" = firm-wide).
+
+    ``state_id``: the change's identity, also in its ``trading_state`` risk audit record (kill58): unique per
+    gateway (the Unix ns time it was made, raised past every identity the gateway wrote before), so the start tells
+    exactly which of the audit log's kills the journal holds (``gateway.audit_kills.lost_states``). A state a start
+    re-applies from the audit log keeps the original's. Journals written before have no such field and read as 0
+    (no identity: judged by state, as before); a journal with it reads in earlier versions (msgspec ignores the
+    extra trailing field).
+    """
 
     account: str
     state: str
     who: str
     reason: str
+    state_id: int = 0
 
 
 class JCancelRefused(_Record, tag=12, frozen=True):

@@ -7,7 +7,8 @@ Records (field ``event``):
 * ``reload_refused``: a reload was asked for but the file was invalid; ``errors`` lists why.
 * ``not_applied``: the file watch saw a limits or reference file modified in place (possibly half-written) and
   did not apply it.
-* ``trading_state``: the kill switch or an admin changed a trading state at run time.
+* ``trading_state``: the kill switch or an admin changed a trading state at run time; the gateway adds
+  ``state_id``, the change's identity, also in its journal record (kill58, ``gateway.audit_kills``).
 * ``new_day``: the daily credit counters were reset.
 * ``venue_reconnect`` / ``venue_set_seq``: an operator's ``gateway venue reconnect`` / ``gateway venue set-seq``
   (its ``--reason``), fixfix54b.

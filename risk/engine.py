@@ -1872,12 +1872,13 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ trading state, kill switch
 
-    def halt(self, account: str | None = None, who: str = "", reason: str = "") -> TradingState:
+    def halt(self, account: str | None = None, who: str = "", reason: str = "", state_id: int = 0) -> TradingState:
         """Set HALTED at run time, firm-wide or for ``account`` (the kill switch); the core mass-cancels.
 
-        Takes effect before the audit record is written, so a full disk cannot stop a kill.
+        Takes effect before the audit record is written, so a full disk cannot stop a kill. ``state_id``: as in
+        ``set_trading_state``.
         """
-        return self.set_trading_state(TradingState.HALTED, account, who, reason, trigger="kill")
+        return self.set_trading_state(TradingState.HALTED, account, who, reason, trigger="kill", state_id=state_id)
 
     def set_trading_state(
         self,
@@ -1888,6 +1889,7 @@ class RiskEngine:
         trigger: str = "admin",
         *,
         restored: bool = False,
+        state_id: int = 0,
     ) -> TradingState:
         """Set the run-time state (firm-wide or one account); return the account's effective state.
 
@@ -1897,6 +1899,10 @@ class RiskEngine:
         ``restored``: the gateway re-applies a journaled kill or resume at start-up (``who`` as journaled).
         The audit record and the log say so (``who`` ends in ``RESTORED``); a restored kill's refusal text
         stays the kill's (``kill switch by <who>: <reason>``).
+
+        ``state_id``: the change's identity, written in the audit record (``state_id``, after ``reason``) and by the
+        gateway in the journal's record of it (``JTradingState.state_id``), so the next start tells which changes the
+        journal holds (``gateway.audit_kills``, kill58); 0: none (the field is left out).
         """
         state = TradingState(state)
         said_who = who + RESTORED if restored else who
@@ -1937,6 +1943,7 @@ class RiskEngine:
                 "new": state.name,
                 "effective": effective.name,
                 "reason": reason,
+                **({"state_id": state_id} if state_id else {}),
             }
         )
         return effective

@@ -197,17 +197,29 @@ def test_two_gateways_share_the_audit_log_then_one_gateways_kill_does_not_halt_t
         shutil.rmtree(other, ignore_errors=True)
 
 
-def test_resume_whose_audit_record_was_lost_then_the_error_names_the_journals_last_state(
+def test_resume_whose_audit_record_was_lost_then_the_resume_stands_and_the_orders_sent_after_it_keep_working(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
-    """docs/reliability.md 2.3a: the journal holds the kill and its resume, the audit log only the kill (the resume's
-    record lost with the process). The start halts again (fail closed); its ERROR said "a record the journal does not
-    hold", though the journal holds it: it names the journal's last state now (killstop56b)."""
+    """The journal holds the kill and its resume, the audit log only the kill (the resume's record lost with the
+    process). The start halted again (fail closed, docs/reliability.md 2.3a until kill58) and canceled the orders
+    sent after the resume: the states were compared. Now the journal holds the kill's identity (``state_id``, in
+    both records): the kill is done, the journal's resume after it stands, nothing is halted or canceled."""
     gateway = Gateway(workdir, write_config(workdir, sim.port))
     gateways.append(gateway)
     gateway.start()
     assert gateway.cli("kill", "--reason", "drill").returncode == 0
     assert gateway.cli("resume", "--reason", "checked").returncode == 0
+
+    async def flow() -> None:
+        client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="A")
+        await client.connect()
+        handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price_ticks=RESTING)
+        await handle.wait_accepted(10)
+        await client.close()
+
+    asyncio.run(flow())
+    working = _working_at_venue(sim)
+    assert list(working.values()) == [100]
     assert gateway.stop() == 0
     audit = workdir / "audit.jsonl"
     lines = audit.read_bytes().splitlines(keepends=True)
@@ -215,11 +227,13 @@ def test_resume_whose_audit_record_was_lost_then_the_error_names_the_journals_la
     audit.write_bytes(b"".join(lines[:resume] + lines[resume + 1 :]))
     seen = len(gateway.log_text())
     gateway.start()
-    assert gateway.firm_state() == "HALTED"
-    (said,) = [line for line in gateway.log_text()[seen:].splitlines() if "starts HALTED" in line]
-    assert "the journal's last state for it is ACTIVE" in said, said  # the old code: "a record the journal does not
-    assert "does not hold" not in said, said  # hold (a stop or crash ... dropped it)"
-    assert "(it has no open order to cancel)" in said, said  # carried out (killcancel57): nothing open to cancel
+    after = gateway.log_text()[seen:]
+    assert gateway.firm_state() == "ACTIVE", after  # the old code: HALTED again
+    assert "starts HALTED" not in after, after
+    assert _open_orders(gateway) == 1
+    assert gateway.stop() == 0
+    assert _working_at_venue(sim) == working and _cancels_received(sim) == 0  # the old code: canceled
+    assert _trading_states(workdir / "journal") == ["HALTED", "ACTIVE"]  # nothing re-applied
 
 
 @pytest.mark.parametrize("storage", ["mmap", "file"])
