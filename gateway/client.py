@@ -224,6 +224,15 @@ def _check_str(name: str, value: object, *, optional: bool = False) -> None:
         raise ValueError(f"{name} must not be empty")
 
 
+def _check_filter(name: str, value: object) -> None:
+    """Check a MassCancel filter: a str of 0 (any) to 32 UTF-8 bytes, else raise (TypeError / ValueError)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_STR_BYTES:
+        raise ValueError(f"{name} filter is {size} bytes in UTF-8; the gateway reads 0 (any) to {MAX_STR_BYTES}")
+
+
 def _check_int(name: str, value: object) -> None:
     if type(value) is not int:  # not bool, not numpy.int64: the wire takes a plain int
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}); convert it with int()")
@@ -1004,7 +1013,7 @@ class GatewayClient:
         its own Canceled event); ``MassCancelRejected`` says why nothing was done.
         """
         for name, value in (("account", account), ("venue", venue), ("symbol", symbol)):
-            _check_str(name, value, optional=True)
+            _check_filter(name, value)  # the gateway would refuse a longer one INVALID_FIELD: nothing sent
         await self._writable.wait()
         request_id = check_cl_ord_id(f"{self._prefix}M{next(self._counter)}", "request_id")
         answer: asyncio.Future[MassCancelAck | MassCancelRejected] = asyncio.get_running_loop().create_future()

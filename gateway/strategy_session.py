@@ -20,7 +20,9 @@ Bad-input policy (documented in docs/strategy-protocol.md, section 4):
 * after the Hello, a NewOrder / Cancel / Replace whose tag and ``cl_ord_id`` can be read
   (leniently: other fields may be missing, mistyped or not UTF-8) but that breaks a field
   rule becomes an ``InvalidRequest``, which the engine answers with OrderRejected /
-  CancelRejected ``INVALID_FIELD`` (a version-2 MassCancel: MassCancelRejected);
+  CancelRejected ``INVALID_FIELD`` (a version-2 MassCancel: MassCancelRejected, by its ``request_id`` however
+  malformed the filters before it: ``lenient_element``); a frame with tag 1 is a second Hello
+  (``ALREADY_LOGGED_IN``), whatever its fields;
   anything else is a non-fatal Error (``BAD_FRAME``, ``INVALID_MESSAGE``) and is skipped;
   the Error is returned in frame order for the engine to send among its answers;
 * each of those counts against ``max_errors``. Once the count goes above it, the rest of
@@ -322,6 +324,22 @@ def peek_elements(frame: bytes | memoryview, count: int) -> tuple[list[int | byt
         if value is None:
             break
     return out, length
+
+
+def lenient_element(frame: bytes | memoryview, position: int) -> int | bytes | None:
+    """Return element ``position`` (0: the tag) of a request frame that does not decode, where ``peek_elements``
+    stops short of it: an int, or the raw bytes of a string (one far longer than an id: None), else None.
+
+    Every element before it must be well formed, of any type and size (a 500-byte string, an array, a map:
+    a MassCancel's filters before its ``request_id``, strat58); what follows it is not read. The work is one pass
+    over the elements before it, bounded by the frame (at most ``MAX_FRAME_SIZE`` bytes), as ``lenient_req_seq``'s.
+    """
+    data = bytes(frame)
+    start = _array_start(data, position)
+    if start < 0:
+        return None
+    elements, _ = peek_elements(b"\x91" + data[start : start + 95], 1)  # alone, as a one-element array
+    return elements[0] if elements else None
 
 
 def readable_id(value: int | bytes | None) -> str | None:
@@ -703,10 +721,7 @@ class StrategySession:
         if kind is Heartbeat:
             return
         if kind is Hello:
-            text = "Hello received on an open session; ignored"
-            if self.protocol_version >= REQ_SEQ_VERSION:
-                text += NOT_A_REQUEST
-            self._error("ALREADY_LOGGED_IN", text, out)
+            self._second_hello(out)
             return
         req_seq: int = getattr(msg, "req_seq", 0) if self.protocol_version >= REQ_SEQ_VERSION else 0
         problem = too_long_field(msg)
@@ -734,6 +749,13 @@ class StrategySession:
             return
         out.append(msg)  # type: ignore[arg-type]
 
+    def _second_hello(self, out: list[StrategyRequest]) -> None:
+        """A Hello after the Welcome: ignored, whatever its fields, even ones that break a rule (strat58)."""
+        text = "Hello received on an open session; ignored"
+        if self.protocol_version >= REQ_SEQ_VERSION:
+            text += NOT_A_REQUEST
+        self._error("ALREADY_LOGGED_IN", text, out)
+
     def _on_invalid(self, frame: bytes | memoryview, detail: str, out: list[StrategyRequest]) -> None:
         """A frame that is MessagePack but not a valid message: answer it by its id if it has one.
 
@@ -753,7 +775,9 @@ class StrategySession:
         if self.state is StrategySessionState.AWAITING_HELLO:
             self._refuse_first_frame(tag, elements, detail)
             return
-        if not self._answer_by_id(frame, tag, elements, detail, out):
+        if tag == 1:  # a second Hello breaking a rule (a 40-byte id, heartbeat_ms 50) is a second Hello all the same
+            self._second_hello(out)
+        elif not self._answer_by_id(frame, tag, elements, detail, out):
             self._skip_frame("INVALID_MESSAGE", detail, frame, tag, out)
 
     def _on_undecodable(self, frame: bytes | memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
@@ -768,7 +792,9 @@ class StrategySession:
             else:
                 self._refuse_first_frame(tag, elements, detail)
             return
-        if not self._answer_by_id(frame, tag, elements, detail, out):
+        if tag == 1:  # a second Hello, its MessagePack broken after its tag (a first one: BAD_HELLO, not BAD_FRAME)
+            self._second_hello(out)
+        elif not self._answer_by_id(frame, tag, elements, detail, out):
             self._skip_frame("BAD_FRAME", detail, frame, tag, out)
 
     def _refuse_first_frame(self, tag: int | None, elements: list[int | bytes | None], detail: str) -> None:
@@ -807,9 +833,9 @@ class StrategySession:
         if kind == "MassCancel":
             if self.protocol_version < 2:  # a version-1 session has no MassCancel answer
                 return False
-            raw = elements[4] if len(elements) > 4 else b""
-            request_id = readable_id(raw) if raw else ""
-            self._invalid(kind, request_id or "", detail, out, req_seq)
+            # behind three filters of any form (a long string, an array, a map), which peek_elements stops at
+            raw = elements[4] if len(elements) > 4 else lenient_element(frame, 4)
+            self._invalid(kind, readable_id(raw) or "", detail, out, req_seq)
             return True
         cl_ord_id = readable_id(elements[1]) if len(elements) > 1 else None
         if cl_ord_id is None:

@@ -28,7 +28,7 @@ from gateway.client import (
     OrderStatus,
     RequestRefusedError,
 )
-from gateway.protocol.messages import OrderAccepted
+from gateway.protocol.messages import MassCancelRejected, OrderAccepted
 from model.enums import Side, TimeInForce
 from model.venue_events import VenueState
 from tests.socket_gateway import Gateway, wait_for
@@ -121,6 +121,27 @@ async def test_unreadable_cl_ord_id_when_submitting_then_refused_up_front_with_n
         assert client.req_seq == 0 and client.orders == {}
     with pytest.raises(ValueError, match="cl_ord_id_prefix"):
         GatewayClient(gateway.path, "S1", cl_ord_id_prefix="p" * 32)
+    gateway.stop()
+
+
+async def test_mass_cancel_when_a_filter_is_longer_than_32_bytes_then_value_error_with_nothing_sent(
+    sock_dir: Path,
+) -> None:
+    """Fails on the old code: ``mass_cancel(account="A" * 500)`` was sent, and waited out its timeout although the
+    gateway had answered it (its MassCancelRejected had request_id '': rev58strat MEDIUM 2)."""
+    gateway = Gateway(sock_dir)
+    await gateway.start()
+    async with GatewayClient(gateway.path, "S1") as client:
+        with pytest.raises(ValueError, match=r"account filter is 500 bytes in UTF-8; .* 0 \(any\) to 32"):
+            await client.mass_cancel(account="A" * 500, timeout=3)
+        with pytest.raises(ValueError, match="symbol filter is 33 bytes"):
+            await client.mass_cancel(symbol="\u20ac" * 11)
+        with pytest.raises(TypeError, match="venue must be a str"):
+            await client.mass_cancel(venue=["V1"])  # type: ignore[arg-type]
+        assert client.req_seq == 0 and client._writer.buffer == bytearray() and not client._unprocessed
+        refused = await client.mass_cancel(account="A" * 32, timeout=15)  # 32 bytes: sent, and answered
+        assert isinstance(refused, MassCancelRejected) and refused.code == "ACCOUNT_NOT_PERMITTED"
+        assert client.req_seq == 1 and client.errors == []
     gateway.stop()
 
 

@@ -25,10 +25,12 @@ from gateway.protocol.messages import Cancel, Error, GatewayMessage, Hello, Mass
 from gateway.strategy_session import (
     DEFAULT_MAX_ERRORS,
     NO_PLACE,
+    NOT_A_REQUEST,
     InvalidRequest,
     StrategySession,
     UnreadableRequest,
     describe_validation_error,
+    lenient_element,
     lenient_req_seq,
 )
 from model.clock import FakeClock
@@ -164,6 +166,100 @@ def test_receive_when_after_hello_frame_is_not_a_message_then_non_fatal_invalid_
     assert isinstance(err, Error) and (err.code, err.fatal) == ("INVALID_MESSAGE", False)
     assert err.text.startswith("frame 2: ")  # the Hello was frame 1
     assert cancel == Cancel("C1", 0, 1) and not session.is_closed()
+
+
+def _filters(*values: object) -> bytes:
+    """Three MassCancel filters, each encoded as MessagePack."""
+    return b"".join(msgspec.msgpack.encode(value) for value in values)
+
+
+_BAD_FILTERS: dict[str, bytes] = {
+    "account-500-bytes": _filters("A" * 500, "", ""),
+    "symbol-an-array": _filters("", "", ["x"]),
+    "venue-a-map": _filters("", {"k": 1}, ""),
+    "symbol-600-bytes-of-utf8": _filters("", "", "\u20ac" * 200),
+    "account-nested-20000-deep": b"\x91" * 20_000 + b"\x90" + _filters("", ""),  # deeper than msgspec decodes
+    "symbol-60000-small-ints": _filters("", "", list(range(100)) * 600),
+}
+
+
+@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("stray", [b"", b"\xc1"], ids=["valid-msgpack", "stray-byte"])
+@pytest.mark.parametrize("filters", list(_BAD_FILTERS.values()), ids=list(_BAD_FILTERS))
+def test_receive_when_mass_cancel_filters_malformed_then_rejected_by_the_request_id_behind_them(
+    filters: bytes, stray: bytes, version: int
+) -> None:
+    """Fails on the old code: answered with request_id '' (peek_elements stopped at the first filter it could not
+    read, or after 416 bytes), which a version-2 client, with no req_seq, cannot match (rev58strat MEDIUM 2)."""
+    clock = FakeClock()
+    session = _session(clock, version=version)
+    head = b"\x96\x05" if version == 3 else b"\x95\x05"
+    payload = head + filters + msgspec.msgpack.encode("REQ-B") + (b"\x01" if version == 3 else b"") + stray
+    assert len(payload) <= 65_536
+    (req,) = session.receive_data(_frame(payload), clock())
+    assert isinstance(req, InvalidRequest)
+    assert (req.kind, req.cl_ord_id, req.code) == ("MassCancel", "REQ-B", "INVALID_FIELD")
+    assert req.req_seq == (1 if version == 3 else 0) and session.errors == 1
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ["R" * 33, "\u20ac" * 11, 7, ["REQ"], None],
+    ids=["33-bytes", "33-bytes-of-utf8", "an-int", "an-array", "nil"],
+)
+def test_receive_when_mass_cancel_request_id_behind_bad_filters_is_unreadable_then_answered_with_empty_id(
+    request_id: object,
+) -> None:
+    """An id the answer cannot carry (its ``request_id`` is at most 32 bytes) is never echoed: '' as before."""
+    clock = FakeClock()
+    session = _session(clock, version=2)
+    (req,) = session.receive_data(_frame(msgspec.msgpack.encode([5, "A" * 500, "", "", request_id])), clock())
+    assert isinstance(req, InvalidRequest)
+    assert (req.kind, req.cl_ord_id, req.code) == ("MassCancel", "", "INVALID_FIELD")
+
+
+@pytest.mark.parametrize(
+    ("payload", "value"),
+    [
+        (msgspec.msgpack.encode([5, "A" * 500, [1, {"a": [2]}], b"bin", "REQ"]), b"REQ"),
+        (msgspec.msgpack.encode([5, "", "", "", 42]), 42),
+        (msgspec.msgpack.encode([5, "", "", "", "R" * 200]), None),  # longer than what is read
+        (msgspec.msgpack.encode([5, "", "", ""]), None),  # missing
+        (msgspec.msgpack.encode([5, "A" * 500, "", ""])[:-1], None),  # cut short before it
+        (bytes.fromhex("95 05 a0 c1 a0 a152"), None),  # malformed before it
+        (b"", None),
+    ],
+)
+def test_lenient_element_when_elements_before_are_any_msgpack_then_reads_it(payload: bytes, value: object) -> None:
+    assert lenient_element(payload, 4) == value
+
+
+_SECOND_HELLOS = {
+    "strategy-id-40-bytes": msgspec.msgpack.encode([1, "x" * 40, 3, 0, 1000]),
+    "heartbeat-50": msgspec.msgpack.encode([1, "S1", 3, 0, 50]),
+    "strategy-id-20000-control-chars": msgspec.msgpack.encode([1, "\x01" * 20_000, 3, 0, 1000]),
+    "version-9-heartbeat-50": msgspec.msgpack.encode([1, "S1", 9, 0, 50]),
+    "tag-only": msgspec.msgpack.encode([1]),
+    "strategy-id-not-utf8": bytes.fromhex("9501 a2fffe 03 00 cd03e8"),
+    "stray-byte": msgspec.msgpack.encode([1, "S1", 3, 0, 1000]) + b"\xc1",
+    "malformed-after-tag": bytes.fromhex("9501 c1"),
+}
+
+
+@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("payload", list(_SECOND_HELLOS.values()), ids=list(_SECOND_HELLOS))
+def test_receive_when_second_hello_breaks_a_rule_then_already_logged_in_like_any_second_hello(
+    payload: bytes, version: int
+) -> None:
+    """Fails on the old code: INVALID_MESSAGE (or BAD_FRAME), where doc 7.2 and 8.6 say a second Hello gets
+    ALREADY_LOGGED_IN (rev58strat LOW 3). Its fields are not read: it is ignored, whatever they hold."""
+    clock = FakeClock()
+    session = _session(clock, version=version)
+    (well_formed,) = session.receive_data(encode_frame(Hello("S1", version, 0, 1000)), clock())
+    err, cancel = session.receive_data(_frame(payload) + encode_frame(Cancel("C1", 0, 1)), clock())
+    assert isinstance(err, Error) and (err.code, err.fatal) == ("ALREADY_LOGGED_IN", False), err
+    assert err == well_formed and err.text.endswith(NOT_A_REQUEST) == (version == 3)
+    assert cancel == Cancel("C1", 0, 1) and session.errors == 2 and not session.is_closed()
 
 
 def test_error_budget_when_default_then_the_101st_error_is_the_last_non_fatal_one_then_fatal() -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from gateway.admin import AdminError, admin_request, start_admin_server
@@ -35,6 +36,17 @@ from gateway.protocol.messages import (
 from gateway.server import SocketInUseError, start_strategy_server
 from model.enums import Side
 from tests.harness import Rig
+from tests.rawclient import (
+    ERROR,
+    HELLO,
+    MASS_CANCEL,
+    MASS_CANCEL_ACK,
+    MASS_CANCEL_REJECTED,
+    VENUE_STATUS,
+    RawClient,
+    frame,
+    raw_frame,
+)
 from tests.socket_gateway import wait_for
 
 
@@ -382,6 +394,60 @@ async def test_mass_cancel_when_called_then_returns_the_gateways_answer(rig: Rig
         assert isinstance(ack, MassCancelAck) and ack.count == 1
         refused = await client.mass_cancel(account="ACC2")
         assert isinstance(refused, MassCancelRejected) and refused.code == "ACCOUNT_NOT_PERMITTED"
+
+
+async def _answers(client: RawClient, count: int) -> list[list[Any]]:
+    """Return the next ``count`` messages that are not a VenueStatus (one per venue follows the Welcome)."""
+    got: list[list[Any]] = []
+    while len(got) < count:
+        got += [m for m in await client.read(1) if m[0] != VENUE_STATUS]
+        assert not client.closed, got
+    return got
+
+
+async def test_mass_cancel_when_v2_filters_malformed_then_rejected_by_its_request_id_over_the_socket(
+    socket_path: Path,
+) -> None:
+    """A version-2 client, written from the doc, has only the request_id to match a MassCancel's answer by.
+
+    Fails on the old code: the three answers came with request_id '' (rev58strat MEDIUM 2).
+    """
+    client = await RawClient(str(socket_path)).connect()
+    try:
+        await client.hello("S1", version=2)
+        await client.send(
+            frame(MASS_CANCEL, "A" * 500, "", "", "REQ-B")
+            + frame(MASS_CANCEL, "", "", ["x"], "REQ-C")
+            + raw_frame(msgspec.msgpack.encode([MASS_CANCEL, "", {"k": 1}, "", "REQ-D"]))
+            + frame(MASS_CANCEL, "A" * 500, "", "", "R" * 33)  # an id the answer cannot carry: '' as before
+            + frame(MASS_CANCEL, "", "", "", "REQ-E")
+        )
+        answers = await _answers(client, 5)
+        assert [(m[0], m[1], m[2]) for m in answers] == [
+            (MASS_CANCEL_REJECTED, "REQ-B", "INVALID_FIELD"),
+            (MASS_CANCEL_REJECTED, "REQ-C", "INVALID_FIELD"),
+            (MASS_CANCEL_REJECTED, "REQ-D", "INVALID_FIELD"),
+            (MASS_CANCEL_REJECTED, "", "INVALID_FIELD"),
+            (MASS_CANCEL_ACK, "REQ-E", 0),
+        ], answers
+        assert "`account`" in answers[0][3] and "`symbol`" in answers[1][3] and "`venue`" in answers[2][3]
+    finally:
+        client.close()
+
+
+async def test_second_hello_when_it_breaks_a_rule_then_already_logged_in_over_the_socket(socket_path: Path) -> None:
+    """Fails on the old code: INVALID_MESSAGE, where the doc (7.2, 8.6) says a second Hello gets ALREADY_LOGGED_IN."""
+    client = await RawClient(str(socket_path)).connect()
+    try:
+        await client.hello("S1", version=3)
+        await client.send(
+            frame(HELLO, "S1", 3, 0, 1000) + frame(HELLO, "x" * 40, 3, 0, 1000) + frame(HELLO, "S1", 3, 0, 50)
+        )
+        answers = await _answers(client, 3)
+        assert [(m[0], m[1], m[3]) for m in answers] == [(ERROR, "ALREADY_LOGGED_IN", False)] * 3, answers
+        assert answers[0] == answers[1] == answers[2]
+    finally:
+        client.close()
 
 
 async def test_submit_when_cl_ord_id_sent_again_then_same_handle_and_the_duplicate_answer_does_not_end_it(
