@@ -2364,7 +2364,7 @@ class OuchVenue(VenueAdapter):
         if urn <= 0 or urn > self._store.last_issued:
             if self._no_record:
                 return self._earlier_traffic(seq, message, urn)
-            if urn > 0 and self._replaying and seq != self._session.refetch_sequence:
+            if urn > 0 and self._replaying and self._others_possible() and seq != self._session.refetch_sequence:
                 self._other_host(seq, kind, urn)  # another host's number in a login's replay (a failback)
                 return False  # counted unknown, its ClOrdID noted (``_unknown``)
             if self._never_issued(seq, kind, urn):
@@ -2534,6 +2534,15 @@ class OuchVenue(VenueAdapter):
             self._session.refetch_repeats,
         )
         return False
+
+    def _others_possible(self) -> bool:
+        """Return True if a number above the store's in this login's replay is another host's (``_other_host``).
+
+        Not while the venue's NextUserRefNum is asked for another reason (the store's file lost: the journal's own
+        numbers are above it; the session changed), unless such a number was seen already: that query floors the
+        store all the same, and this host's own numbers would read as another host's.
+        """
+        return bool(self._other_max) or not self._query_refnums
 
     def _other_host(self, seq: int, kind: int, urn: int) -> None:
         """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
@@ -3027,7 +3036,7 @@ class OuchVenue(VenueAdapter):
                 if urn:
                     self._earlier_max = max(self._earlier_max, urn)
                     self._earlier_id(message)  # a Broken Trade's ClOrdID
-            elif self._replaying:  # another host's numbers, these too (a Broken Trade, a Mass Cancel Response...)
+            elif self._replaying and self._others_possible():  # another host's numbers (a Broken Trade, ...)
                 urn = getattr(decoded, "user_ref_num", 0)
                 if urn > self._store.last_issued:
                     self._other_host(sequence, message[0], urn)
