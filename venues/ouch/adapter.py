@@ -2055,7 +2055,7 @@ class OuchVenue(VenueAdapter):
             if self._no_record:  # a first start of the day: nothing of the session's earlier traffic came
                 self._go_live(f"logged in to session {self._session.session!r}; no earlier traffic in the replay")
             else:
-                self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
+                self._go_live(f"logged in to session {self._session.session!r}; replay read, nothing unanswered")
             return
         self._query_sent_ns = self._clock() or 1
         self._session.out += _ACCOUNT_QUERY_PACKET
