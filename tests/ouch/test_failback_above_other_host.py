@@ -244,3 +244,36 @@ async def test_order_between_login_accepted_and_the_replays_end_then_refused_not
     finally:
         await again.stop()
         await venue.stop()
+
+
+async def test_reconnect_after_the_other_host_traded_meanwhile_then_the_same_process_enters_above_its_numbers(
+    tmp_path: Path,
+) -> None:
+    """No restart: the primary's connection drops, the other host trades 4..153 meanwhile, the primary logs in again.
+
+    Before: the reconnect went UP at Login Accepted, read each of the other host's numbers above 100 as out of frame
+    (3 reconnects per message), and entered under 4 (its store's next number), ignored by the venue.
+    """
+    venue = await StrictVenue().start()
+    primary = Host(venue, tmp_path / "a")
+    try:
+        await primary.start()
+        for n in range(3):
+            await primary.enter(venue, f"a{n}")
+        await wait_until(lambda: len(primary.accepted()) == 3, "the primary's orders accepted")
+        logins = primary.venue.status()["logins"]
+        assert isinstance(logins, int)
+        venue.drop()
+        highest = _other_host_passes(venue)  # before the primary's reconnect: in the replay of its next login
+        await wait_until(lambda: primary.venue.status()["logins"] == logins + 1, "the login again")
+        await wait_until(lambda: primary.venue.state is VenueState.UP, "UP again")
+        urn, cl_ord_id = await primary.enter(venue, "a9")
+        await wait_until(lambda: "a9" in primary.accepted(), "the order accepted")
+        assert urn == highest + 1  # before: 4, the store's next number, ignored by the venue
+        assert venue.ignored == []
+        assert int(cl_ord_id) > highest
+        status = primary.venue.status()
+        assert status["logins"] == logins + 1 and status["refetches"] == 0
+    finally:
+        await primary.stop()
+        await venue.stop()
