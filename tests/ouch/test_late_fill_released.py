@@ -233,6 +233,8 @@ async def test_fill_when_no_order_was_sent_under_its_user_ref_num_then_unknown_a
         assert gw.engine.counters.venue_events_unknown_order == unknown + 2
         assert (gw.engine.counters.late_fills, gw.venue.counters["executions_after_end"]) == (0, 0)
         assert gw.engine.ref_lookups == 0  # both above the store's mark: not searched (ouchflood42; before, 2)
-        assert gw.venue.counters["ref_never_issued"] == 2
+        # the first asked for again (out of frame?) then given up; the second, read in the replay of that login, is
+        # another host's number (above the store's in a login's replay: ouchfail58), not asked for again either
+        assert (gw.venue.counters["ref_never_issued"], gw.venue.counters["ref_other_host"]) == (1, 1)
     finally:
         await gw.stop()

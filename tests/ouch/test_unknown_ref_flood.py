@@ -250,7 +250,10 @@ async def test_flood_on_loopback_when_a_late_fill_of_ours_comes_behind_it_then_a
         ]
         assert (engine.ref_lookups, engine.ref_lookups_found) == (13, 13)
         assert venue.after_end_by_type == {"C": 12}
-        assert (venue.counters["ref_never_issued"], venue.counters["unknown_user_ref_num"]) == (5, 5)
+        # the first number never handed out asked for again, then given up; the other 4, read in the replay of that
+        # login, are another host's (above the store's in a login's replay: ouchfail58): none searched
+        counted = ("ref_never_issued", "ref_other_host", "unknown_user_ref_num")
+        assert tuple(venue.counters[name] for name in counted) == (1, 4, 5)
         assert venue.status()["held_now"] == 0
 
         held = venue.counters["held_for_lookup"]

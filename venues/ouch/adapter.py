@@ -453,6 +453,10 @@ class OuchVenue(VenueAdapter):
         """The gateway order ids such earlier traffic used as ClOrdIDs (``_order_id_of``): new order ids start above
         them (``order_ids_above``, ``_end_no_record``; standby53)."""
         self._earlier_foreign = 0
+        self._other_max = 0
+        """The highest UserRefNum a login's replay named above every number this host's store handed out (another
+        host's, which traded the account while this one was away: a failback), until the venue's NextUserRefNum (or,
+        unanswered, a margin above this) floors the store (``_other_host``, ``_end_no_record``; ouchfail58)."""
         self._ids_raised = 0
         """The highest ClOrdID of an unknown UserRefNum's message that raised the order ids once UP (``_foreign_id``)"""
         self._ids_due = False
@@ -615,6 +619,7 @@ class OuchVenue(VenueAdapter):
             "replayed_after_renumbering": 0,
             "internal_errors": 0,
             "earlier_traffic": 0,
+            "ref_other_host": 0,
             "answer_timeouts": 0,
             "outcome_unknown": 0,
         }
@@ -1930,19 +1935,26 @@ class OuchVenue(VenueAdapter):
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
-        # Orders answered in doubt (restored from their file after a restart, or still open at a reconnect) get
-        # their Cancel once the replay is read, not before: the replay may end them (Canceled, Rejected, filled)
-        # and then no Cancel goes out (ouchid54; before, it went out at Login Accepted, ahead of the replay)
-        if self._inflight or self._check_orders or self._query_refnums or self._no_record or self._doubt_cancels:
-            self._replaying = True
-            self._set_state(
-                VenueState.LOGGING_IN,
-                f"logged in to session {session!r} from sequence {sequence}; reading the replay before acting "
-                f"on {len(self._inflight)} unanswered requests"
-                + (f" and {len(self._doubt_cancels)} orders answered in doubt" if self._doubt_cancels else ""),
-            )
-            return
-        self._go_live(f"logged in to session {session!r} from sequence {sequence}")
+        # Every login reads the venue's replay before going UP (new orders and replaces are refused
+        # VENUE_UNAVAILABLE meanwhile, cancels wait). Orders answered in doubt (restored from their file after a
+        # restart, or still open at a reconnect) get their Cancel once the replay is read, not before: the replay may
+        # end them (Canceled, Rejected, filled) and then no Cancel goes out (ouchid54; before, it went out at Login
+        # Accepted, ahead of the replay). And the replay may name UserRefNums of another host that traded the account
+        # while this one was away (a failback), above this host's store: nothing new goes out until the venue's
+        # NextUserRefNum floors the store above them (``_other_host``; ouchfail58: before, a login with nothing
+        # waiting went UP at Login Accepted, and an order sent then took a number the venue had passed, and ignored,
+        # and a ClOrdID of the other host's)
+        self._replaying = True
+        waiting = (
+            f"acting on {len(self._inflight)} unanswered requests"
+            + (f" and {len(self._doubt_cancels)} orders answered in doubt" if self._doubt_cancels else "")
+            if self._inflight or self._doubt_cancels
+            else "going UP"
+        )
+        self._set_state(
+            VenueState.LOGGING_IN,
+            f"logged in to session {session!r} from sequence {sequence}; reading the replay before {waiting}",
+        )
 
     def _replay_window(self, upto: int) -> None:
         """Judge the venue's messages numbered up to ``upto`` (the old high water) by what they say, first.
@@ -2043,7 +2055,7 @@ class OuchVenue(VenueAdapter):
             if self._no_record:  # a first start of the day: nothing of the session's earlier traffic came
                 self._go_live(f"logged in to session {self._session.session!r}; no earlier traffic in the replay")
             else:
-                self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
+                self._go_live(f"logged in to session {self._session.session!r}; replay read, nothing unanswered")
             return
         self._query_sent_ns = self._clock() or 1
         self._session.out += _ACCOUNT_QUERY_PACKET
@@ -2345,12 +2357,16 @@ class OuchVenue(VenueAdapter):
         Accepted/Replaced; a Modified to 0): counted after-end by type (``after_end_by_type``), not unknown.
         Not found (another session's number, another gateway's, never sent): False, the caller counts it unknown.
         A number never issued this session (0, or above the highest handed out) is first asked for again
-        (``_never_issued``): the stream is most likely out of frame.
+        (``_never_issued``): the stream is most likely out of frame; but one above the highest handed out in a login's
+        replay is another host's (``_other_host``: a failback), unless it is the message being asked for again.
         """
         kind = message[0]
         if urn <= 0 or urn > self._store.last_issued:
             if self._no_record:
                 return self._earlier_traffic(seq, message, urn)
+            if urn > 0 and self._replaying and self._others_possible() and seq != self._session.refetch_sequence:
+                self._other_host(seq, kind, urn)  # another host's number in a login's replay (a failback)
+                return False  # counted unknown, its ClOrdID noted (``_unknown``)
             if self._never_issued(seq, kind, urn):
                 return True
         order_id = self._ended_order(urn)
@@ -2518,6 +2534,47 @@ class OuchVenue(VenueAdapter):
             self._session.refetch_repeats,
         )
         return False
+
+    def _others_possible(self) -> bool:
+        """Return True if a number above the store's in this login's replay is another host's (``_other_host``).
+
+        Not while the venue's NextUserRefNum is asked for another reason (the store's file lost: the journal's own
+        numbers are above it; the session changed), unless such a number was seen already: that query floors the
+        store all the same, and this host's own numbers would read as another host's.
+        """
+        return bool(self._other_max) or not self._query_refnums
+
+    def _other_host(self, seq: int, kind: int, urn: int) -> None:
+        """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
+
+        Only this gateway numbers its own Enters, from its store, so such a number in the replay (the session's
+        messages while this host was away) is another host's on the account: the standby back after the primary
+        traded again, a standby that passed the primary's next reserved block, two hosts with different
+        ``user_ref_num_block``s. OUCH 5.0 2.2: the venue ignores an Enter not above every number of the day, so this
+        host's next numbers (from its reservation on file) may be ones it ignores. The venue stays out of UP (new
+        orders and replaces refused ``VENUE_UNAVAILABLE``) until the venue's NextUserRefNum, asked after the replay
+        (Account Query), floors the store above it (``_end_no_record``; on file), or, unanswered, a margin above
+        the highest named. Not a stream out of frame (no login again for it: before ouchfail58, 3 reconnects per
+        message) and not applied (counted ``ref_other_host`` and unknown; logged at WARNING the first time per
+        login).
+        """
+        self.counters["ref_other_host"] += 1
+        if not self._other_max:
+            log.warning(
+                "venue %s: the replay names UserRefNum %d (%s at sequence %d), above every number this host issued "
+                "(%d): another host traded the account since (a failback?); its messages are counted "
+                "(ref_other_host), not applied, and no new order goes out until the venue's NextUserRefNum "
+                "(Account Query, after the replay) puts this host's UserRefNums above them",
+                self.name,
+                urn,
+                outbound_name(kind),
+                seq,
+                self._store.last_issued,
+            )
+        self._other_max = max(self._other_max, urn)
+        if not self._query_refnums:
+            self._query_refnums = True
+            self._query_why = "the replay named UserRefNums of another host above this host's"
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -2979,6 +3036,10 @@ class OuchVenue(VenueAdapter):
                 if urn:
                     self._earlier_max = max(self._earlier_max, urn)
                     self._earlier_id(message)  # a Broken Trade's ClOrdID
+            elif self._replaying and self._others_possible():  # another host's numbers (a Broken Trade, ...)
+                urn = getattr(decoded, "user_ref_num", 0)
+                if urn > self._store.last_issued:
+                    self._other_host(sequence, message[0], urn)
             if handler is not None:
                 handler(sequence, decoded)
             else:
@@ -3663,6 +3724,9 @@ class OuchVenue(VenueAdapter):
         """
         self._ask_unseen = False
         if not self._no_record:
+            other = self._other_max
+            if other:
+                return self._above_other_host(other, next_user_ref_num)
             if self._earlier_ids:
                 self._raise_order_ids()
             return False
@@ -3678,9 +3742,9 @@ class OuchVenue(VenueAdapter):
                 "venue %s: the venue did not say its NextUserRefNum after earlier traffic of another host (highest "
                 "UserRefNum named %d): new UserRefNums start at %d, a margin of %d above it, since that host's last "
                 "Enters may be live at the venue unanswered (OUCH allows gaps): the margin covers up to %d of them "
-                "(user_ref_num_block / %d); should that host come back today, its next UserRefNums start at its "
-                "own next reserved block and are ignored by the venue once this host's pass them (ops guide: the "
-                "primary back)",
+                "(user_ref_num_block / %d); should that host come back today, it numbers from its own next "
+                "reserved block, or above the venue's NextUserRefNum once its replay shows this host's numbers "
+                "past it (ops guide: the primary back)",
                 self.name,
                 earlier,
                 store.last_issued + 1,
@@ -3692,6 +3756,54 @@ class OuchVenue(VenueAdapter):
             store.ensure_above(earlier)
         store.floor(self._earlier_seq, self._order_ids_above_earlier((next_user_ref_num or 0) if unseen else -1))
         return margin
+
+    def _above_other_host(self, other: int, next_user_ref_num: int | None) -> bool:
+        """Put the store above ``other``, the highest UserRefNum of another host a login's replay named, on file.
+
+        Called once the Account Query after the replay is answered (``next_user_ref_num``: the venue's exact next
+        number, taken alone: a number it says it has not seen was read wrong, logged at ERROR) or unanswered within
+        ``server_timeout_ms`` (None), before the venue goes UP. Unanswered, the other host's last Enters may be live
+        at the venue under the numbers right above ``other``, which no replay shows:
+        the store starts ``unanswered_ref_margin`` above it, as a standby's with no record does (ouchstandby57), so
+        no Enter of this host goes out under one (ignored by the venue) and no Cancel of one in doubt names it. The
+        floor is written to the store's file (``reserved``): a restart the same day numbers above it. The other
+        host's ClOrdIDs of this gateway's form raise the order ids (with the margin for those the replay did not
+        show when the venue's number shows requests beyond it, or it did not answer). The margin is logged at ERROR
+        here; True: it was taken (its ERROR says the new numbers).
+        """
+        self._other_max = 0
+        store = self._store
+        unseen = next_user_ref_num is None or next_user_ref_num - 1 > other
+        if next_user_ref_num is not None:  # the venue's word (the Account Query's WARNING says where new numbers start)
+            store.ensure_above(next_user_ref_num - 1)
+            if next_user_ref_num <= other:  # then no host used it: a message read wrong, not a number to number above
+                log.error(
+                    "venue %s: the replay named UserRefNum %d above this host's, but the venue's NextUserRefNum is %d: "
+                    "the venue has not seen that number, so that message was not another host's (read out of "
+                    "frame?); new UserRefNums start at %d; reconcile the account's orders with the venue desk",
+                    self.name,
+                    other,
+                    next_user_ref_num,
+                    store.last_issued + 1,
+                )
+        else:
+            gap = unanswered_ref_margin(store.block)
+            store.ensure_above(min(other + gap, MAX_USER_REF_NUM))
+            log.error(
+                "venue %s: the venue did not say its NextUserRefNum after the replay named another host's UserRefNums "
+                "up to %d, above this host's: new UserRefNums start at %d, a margin of %d above it, since that "
+                "host's last Enters may be live at the venue unanswered (OUCH allows gaps): the margin covers up to "
+                "%d of them (user_ref_num_block / %d); on file in %s",
+                self.name,
+                other,
+                store.last_issued + 1,
+                gap,
+                gap,
+                UNANSWERED_REF_SHARE,
+                store.path,
+            )
+        store.floor(0, self._order_ids_above_earlier((next_user_ref_num or 0) if unseen else -1))
+        return next_user_ref_num is None
 
     def _raise_order_ids(self) -> None:
         """Raise the order ids above the ClOrdIDs noted since the last time, and keep the floor on file."""
