@@ -2627,7 +2627,8 @@ class BoeVenue(VenueAdapter):
         quantity (``VenueReplaced.late_qty``; the strategy gets Replaced after the CancelRejected). An order that
         ended here, or that has another Modify in flight, cannot take it: the core counts the event out of place
         and the order is canceled at Cboe (``BOE_ANSWER_LATE``), so nothing works there that the gateway does not
-        track.
+        track. LeavesQty 0 (an execution crossed the Modify: Cboe applied it and has nothing open) needs nothing
+        sent: ``_late_modified_finished``.
         """
         self.counters["late_answers"] += 1
         order = tracked.order
@@ -2637,7 +2638,10 @@ class BoeVenue(VenueAdapter):
         price = fields.price if fields.price is not None else tracked.lapsed_price or order.price
         total = fields.order_qty if fields.order_qty is not None else tracked.lapsed_qty
         leaves = fields.leaves_qty if fields.leaves_qty is not None else total - order.cum_qty
-        applicable = order.is_open and order.state not in _REPLACING and 0 < leaves <= _CARRIED_QTY
+        if leaves <= 0:  # Cboe holds nothing open of it: a Cancel would only be refused (rev58boe)
+            self._late_modified_finished(tracked, seq, total, price)
+            return
+        applicable = order.is_open and order.state not in _REPLACING and leaves <= _CARRIED_QTY
         if applicable and 0 <= price <= _CARRIED_PRICE:
             log.error(
                 "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: applied "
@@ -2676,6 +2680,46 @@ class BoeVenue(VenueAdapter):
             )
         tracked.late = True
         self._owe_cancel(padded)
+
+    def _late_modified_finished(self, tracked: _Tracked, seq: int, total: int, price: int) -> None:
+        """A late Order Modified (``_late_modified``) with LeavesQty 0: Cboe applied the Modify and has nothing open.
+
+        As on the live path (an Order Modified with LeavesQty 0 ends the order, ``NOTHING_LEFT``), nothing goes to
+        Cboe. An open order ends here: what is open is canceled, ``NOTHING_LEFT`` (the core cannot resize an order
+        to nothing late, so no Replaced comes first). One with another Modify in flight ends at that Modify's
+        refusal (``zero_leaves``, as after an execution with LeavesQty 0). One that ended here needs nothing.
+        Before boe58 each was canceled at Cboe: Cboe refused it (``J``) and an open order stayed open here all day.
+        """
+        order = tracked.order
+        what = (
+            f"Cboe applied its Modify reported refused (quantity {total}, price {price}) after all, with nothing left "
+            "open (LeavesQty 0): the order is over at Cboe, nothing sent to it"
+        )
+        if order.is_terminal:
+            tracked.done = True
+            log.warning(
+                "venue %s: Order Modified (venue_seq %d) for order %d, which has ended here: %s",
+                self.name,
+                seq,
+                order.order_id,
+                what,
+            )
+            return
+        if order.state in _REPLACING:  # Cboe refuses the Modify in flight (nothing open): its refusal ends the order
+            tracked.zero_leaves = True
+            log.error(
+                "venue %s: Order Modified (venue_seq %d) for order %d: %s; the order ends here at the answer to its "
+                "Modify in flight",
+                self.name,
+                seq,
+                order.order_id,
+                what,
+            )
+            return
+        tracked.done = True
+        text = f"{what}; the {order.leaves_qty} shares open here are canceled"
+        log.error("venue %s: Order Modified (venue_seq %d) for order %d: %s", self.name, seq, order.order_id, text)
+        self.event_sink(VenueCanceled(seq, order.order_id, 0, "NOTHING_LEFT", text))
 
     def _set_state(self, state: VenueState, reason: str) -> None:
         changed = state is not self._state
