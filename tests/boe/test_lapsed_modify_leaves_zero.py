@@ -9,11 +9,15 @@ order: Cboe answers ``J`` (too late) and the order stayed LIVE here with 40 open
 ``BOE_NOT_AT_CBOE`` with a reconcile ERROR. The live path with the same messages ends the order ``NOTHING_LEFT``,
 nothing sent; the lapsed path now does the same.
 
+rev58boe finding 2 (LOW): a Cancel owed during a replay and sent for the first time at Replay Complete was logged
+as a WARNING "sent (again)", the line boe.md keeps for a Cancel lost in a crash or a cut.
+
 The sans-IO simulator through a real engine (or the adapter alone, ``Link``), on a fake clock.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -193,3 +197,36 @@ def test_lapsed_modify_applied_with_leaves_0_while_another_modify_is_in_flight_t
     link.pump()
     assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.CANCELED, 60, 0)
     assert _cancels(link) == []
+
+
+def test_cancel_owed_during_the_replay_when_sent_for_the_first_time_then_info_not_the_again_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev58boe finding 2: a New Order answered BOE_SESSION_ENDED at ``D``, acknowledged in the replay, is canceled at
+    Cboe after Replay Complete; that Cancel's first and only send is INFO, not the WARNING "sent (again)"."""
+    link = _link(tmp_path, "O")
+    engine, rig = gateway_over(link, tmp_path / "journal")
+    link.connect()
+    strat = rig.connect("S1")
+    link.core.hold = True
+    rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))
+    _pump(link, engine)
+    order = engine.strategies["S1"].orders["A"]
+    cl_ord_id = split_ref(order.venue_ref)[0]
+    link.disconnect()
+    _refuse_logins_d(link, engine)
+    assert order.state is OrderState.REJECTED
+    link.core.streams.ended = False
+    assert link.core.release_held() == 1
+    assert link.venue.reconnect()
+    with caplog.at_level(logging.INFO, logger="venues.boe.adapter"):
+        link.connect()
+        _pump(link, engine)
+    assert _cancels(link) == ["cancelled"]  # sent once
+    [line] = [r for r in caplog.records if f"ClOrdID {cl_ord_id} sent" in r.getMessage()]
+    assert line.levelno == logging.INFO  # the old code: WARNING
+    assert line.getMessage() == (
+        f"venue cboe: Cancel Order of ClOrdID {cl_ord_id} sent after the replay (Cboe rejects cancels during one): "
+        "Cboe showed the order working after it had ended here"
+    )
+    assert "(again)" not in caplog.text

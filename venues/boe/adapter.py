@@ -515,6 +515,9 @@ class BoeVenue(VenueAdapter):
         """NUL-padded ClOrdID -> SequenceNumber of the Cancel Order the adapter owes Cboe for an order Cboe showed
         working after it ended here (0: not sent yet, it goes at Replay Complete); kept on file (``_owe_cancel``),
         also across trading days (a GTC order outlives the day at Cboe)."""
+        self._owed_unsent: set[bytes] = set()
+        """ClOrdIDs this process put on ``_owed`` while not logged in: their Cancel has never gone out (INFO when it
+        does at Replay Complete; one on file from an earlier process, or sent and lost in a cut: WARNING)."""
         if self._owed and owed_day != self._day:
             self._carried_over(owed_day)
         self._corrections = load_corrections(config.state_dir, config.name, self._day)
@@ -3338,6 +3341,8 @@ class BoeVenue(VenueAdapter):
         self._owed_changed(padded, seq)
         if self._session.ready:
             self._cancel_packer.pack(self._session.out, seq, padded, *self._firm)
+        else:
+            self._owed_unsent.add(padded)
         return True
 
     def _send_owed(self) -> None:
@@ -3345,11 +3350,13 @@ class BoeVenue(VenueAdapter):
 
         A Cancel whose SequenceNumber is at or below Cboe's LastReceivedSequenceNumber reached Cboe: its answer
         was replayed (and settled it) or is still to come. Any other (not sent yet, lost in a cut or a crash, or
-        not sequenced) goes out again: a Cancel cannot cancel twice.
+        not sequenced) goes out again: a Cancel cannot cancel twice. One this process owed during the replay and
+        never sent goes out for the first time: INFO; one sent before or on file from an earlier process: WARNING.
         """
         last = self._last_processed
         sequenced = self.config.sequence_outbound
         session = self._session
+        unsent, self._owed_unsent = self._owed_unsent, set()
         for padded, sent in list(self._owed.items()):
             if sequenced and 0 < sent <= last:
                 del self._owed[padded]
@@ -3358,6 +3365,14 @@ class BoeVenue(VenueAdapter):
             seq = self._owed[padded] = session.allocate_sequence()
             self._owed_changed(padded, seq)
             self._cancel_packer.pack(session.out, seq, padded, *self._firm)
+            if not sent and padded in unsent:
+                log.info(
+                    "venue %s: Cancel Order of ClOrdID %s sent after the replay (Cboe rejects cancels during one): "
+                    "Cboe showed the order working after it had ended here",
+                    self.name,
+                    _unpad(padded),
+                )
+                continue
             log.warning(
                 "venue %s: Cancel Order of ClOrdID %s sent (again) after the replay: Cboe showed the order working "
                 "after it had ended here, and has not answered a Cancel of it yet",
