@@ -230,3 +230,33 @@ def test_cancel_owed_during_the_replay_when_sent_for_the_first_time_then_info_no
         "Cboe showed the order working after it had ended here"
     )
     assert "(again)" not in caplog.text
+
+
+def test_lapsed_modify_applied_with_leaves_0_while_a_cancel_is_in_flight_then_the_canceled_answers_it(
+    tmp_path: Path,
+) -> None:
+    """The strategy's Cancel (under the order's old ClOrdID) waits inside Cboe when the late Order Modified with
+    LeavesQty 0 arrives: the order ends NOTHING_LEFT, which answers the Cancel; Cboe's refusal of it (``O``: no
+    order by that ClOrdID) is then ignored, not a second answer, and nothing else is sent."""
+    link = _link(tmp_path, "O")
+    link.connect()
+    order = make_order(1, price=RESTING)
+    link.send_new(order)
+    old = split_ref(order.venue_ref)[0]
+    link.core.hold = True
+    link.send_replace(order, 50, order.price)
+    new = split_ref(order.pending_ref)[0]
+    _cut_then_copies_refused_first(link)
+    _wait_in_doubt_timeout(link)
+    _fill_then_apply(link, old, new, "O")
+    link.core.hold = True  # the Cancel waits inside Cboe behind the answers above
+    link.send_cancel(order, pump=False)
+    link.venue.flush()
+    link.pump()
+    assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.CANCELED, 60, 0)
+    count = len(link.events)
+    assert link.core.release_held(link.connection) == 1
+    link.pump()
+    assert _cancels(link) == ["cancel-rejected:O"]  # the strategy's own Cancel only
+    assert link.events[count:] == []  # the refusal answers nothing more
+    assert link.venue.status()["late_cancels_waiting"] == 0
