@@ -515,6 +515,9 @@ class BoeVenue(VenueAdapter):
         """NUL-padded ClOrdID -> SequenceNumber of the Cancel Order the adapter owes Cboe for an order Cboe showed
         working after it ended here (0: not sent yet, it goes at Replay Complete); kept on file (``_owe_cancel``),
         also across trading days (a GTC order outlives the day at Cboe)."""
+        self._owed_unsent: set[bytes] = set()
+        """ClOrdIDs this process put on ``_owed`` while not logged in: their Cancel has never gone out (INFO when it
+        does at Replay Complete; one on file from an earlier process, or sent and lost in a cut: WARNING)."""
         if self._owed and owed_day != self._day:
             self._carried_over(owed_day)
         self._corrections = load_corrections(config.state_dir, config.name, self._day)
@@ -2627,7 +2630,8 @@ class BoeVenue(VenueAdapter):
         quantity (``VenueReplaced.late_qty``; the strategy gets Replaced after the CancelRejected). An order that
         ended here, or that has another Modify in flight, cannot take it: the core counts the event out of place
         and the order is canceled at Cboe (``BOE_ANSWER_LATE``), so nothing works there that the gateway does not
-        track.
+        track. LeavesQty 0 (an execution crossed the Modify: Cboe applied it and has nothing open) needs nothing
+        sent: ``_late_modified_finished``.
         """
         self.counters["late_answers"] += 1
         order = tracked.order
@@ -2637,7 +2641,10 @@ class BoeVenue(VenueAdapter):
         price = fields.price if fields.price is not None else tracked.lapsed_price or order.price
         total = fields.order_qty if fields.order_qty is not None else tracked.lapsed_qty
         leaves = fields.leaves_qty if fields.leaves_qty is not None else total - order.cum_qty
-        applicable = order.is_open and order.state not in _REPLACING and 0 < leaves <= _CARRIED_QTY
+        if leaves <= 0:  # Cboe holds nothing open of it: a Cancel would only be refused (rev58boe)
+            self._late_modified_finished(tracked, seq, total, price)
+            return
+        applicable = order.is_open and order.state not in _REPLACING and leaves <= _CARRIED_QTY
         if applicable and 0 <= price <= _CARRIED_PRICE:
             log.error(
                 "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: applied "
@@ -2676,6 +2683,46 @@ class BoeVenue(VenueAdapter):
             )
         tracked.late = True
         self._owe_cancel(padded)
+
+    def _late_modified_finished(self, tracked: _Tracked, seq: int, total: int, price: int) -> None:
+        """A late Order Modified (``_late_modified``) with LeavesQty 0: Cboe applied the Modify and has nothing open.
+
+        As on the live path (an Order Modified with LeavesQty 0 ends the order, ``NOTHING_LEFT``), nothing goes to
+        Cboe. An open order ends here: what is open is canceled, ``NOTHING_LEFT`` (the core cannot resize an order
+        to nothing late, so no Replaced comes first). One with another Modify in flight ends at that Modify's
+        refusal (``zero_leaves``, as after an execution with LeavesQty 0). One that ended here needs nothing.
+        Before boe58 each was canceled at Cboe: Cboe refused it (``J``) and an open order stayed open here all day.
+        """
+        order = tracked.order
+        what = (
+            f"Cboe applied its Modify reported refused (quantity {total}, price {price}) after all, with nothing left "
+            "open (LeavesQty 0): the order is over at Cboe, nothing sent to it"
+        )
+        if order.is_terminal:
+            tracked.done = True
+            log.warning(
+                "venue %s: Order Modified (venue_seq %d) for order %d, which has ended here: %s",
+                self.name,
+                seq,
+                order.order_id,
+                what,
+            )
+            return
+        if order.state in _REPLACING:  # Cboe refuses the Modify in flight (nothing open): its refusal ends the order
+            tracked.zero_leaves = True
+            log.error(
+                "venue %s: Order Modified (venue_seq %d) for order %d: %s; the order ends here at the answer to its "
+                "Modify in flight",
+                self.name,
+                seq,
+                order.order_id,
+                what,
+            )
+            return
+        tracked.done = True
+        text = f"{what}; the {order.leaves_qty} shares open here are canceled"
+        log.error("venue %s: Order Modified (venue_seq %d) for order %d: %s", self.name, seq, order.order_id, text)
+        self.event_sink(VenueCanceled(seq, order.order_id, 0, "NOTHING_LEFT", text))
 
     def _set_state(self, state: VenueState, reason: str) -> None:
         changed = state is not self._state
@@ -3294,6 +3341,8 @@ class BoeVenue(VenueAdapter):
         self._owed_changed(padded, seq)
         if self._session.ready:
             self._cancel_packer.pack(self._session.out, seq, padded, *self._firm)
+        else:
+            self._owed_unsent.add(padded)
         return True
 
     def _send_owed(self) -> None:
@@ -3301,11 +3350,13 @@ class BoeVenue(VenueAdapter):
 
         A Cancel whose SequenceNumber is at or below Cboe's LastReceivedSequenceNumber reached Cboe: its answer
         was replayed (and settled it) or is still to come. Any other (not sent yet, lost in a cut or a crash, or
-        not sequenced) goes out again: a Cancel cannot cancel twice.
+        not sequenced) goes out again: a Cancel cannot cancel twice. One this process owed during the replay and
+        never sent goes out for the first time: INFO; one sent before or on file from an earlier process: WARNING.
         """
         last = self._last_processed
         sequenced = self.config.sequence_outbound
         session = self._session
+        unsent, self._owed_unsent = self._owed_unsent, set()
         for padded, sent in list(self._owed.items()):
             if sequenced and 0 < sent <= last:
                 del self._owed[padded]
@@ -3314,6 +3365,14 @@ class BoeVenue(VenueAdapter):
             seq = self._owed[padded] = session.allocate_sequence()
             self._owed_changed(padded, seq)
             self._cancel_packer.pack(session.out, seq, padded, *self._firm)
+            if not sent and padded in unsent:
+                log.info(
+                    "venue %s: Cancel Order of ClOrdID %s sent after the replay (Cboe rejects cancels during one): "
+                    "Cboe showed the order working after it had ended here",
+                    self.name,
+                    _unpad(padded),
+                )
+                continue
             log.warning(
                 "venue %s: Cancel Order of ClOrdID %s sent (again) after the replay: Cboe showed the order working "
                 "after it had ended here, and has not answered a Cancel of it yet",
