@@ -48,6 +48,8 @@ def test_reload_when_the_copy_of_the_limits_cannot_be_written_then_applied_exit_
     assert copy.exists()
     blocker = copy.with_name(copy.name + ".next")
     blocker.mkdir()  # the copy's new content cannot be written (as on a full state_dir)
+    owed = copy.with_name(copy.name + ".tmp")
+    owed.mkdir()  # nor by the watch tick's rewrite of the owed copy (riskcopy57), before `status` asks
 
     _replace_limits(workdir)
     reloaded = _reload(config)
@@ -70,6 +72,7 @@ def test_reload_when_the_copy_of_the_limits_cannot_be_written_then_applied_exit_
     )
 
     blocker.rmdir()  # room again: the next reload keeps its copy and exits 0
+    owed.rmdir()
     again = _reload(config)
     assert again.returncode == 0, (again.stdout, again.stderr)
     assert again.stderr == ""
