@@ -72,14 +72,18 @@ from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
     NO_DAY,
+    NO_WORD,
     Copies,
     DayPositions,
     KeptPositions,
+    audited_note,
+    audited_reference,
     changes_while_down,
     copy_not_kept,
     day_positions,
     held_reference,
     keep_positions,
+    last_word,
     positions_outcome,
     session_day,
 )
@@ -571,10 +575,19 @@ class RiskEngine:
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
         copies = Copies.beside(Path(keep)) if keep is not None else None
         copy = copies.limits if copies is not None else None
-        not_kept = copy_not_kept(audit_log_path, gateway_id, copies) if copies is not None else None
+        word = last_word(audit_log_path, gateway_id) if copies is not None else NO_WORD
+        not_kept = copy_not_kept(audit_log_path, gateway_id, copies, word) if copies is not None else None
         stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
-        held = copy.held_back(limits_path, signature[2] if signature else None, stale) if copy is not None else None
-        held_ref = held_reference(copies.reference, stale_ref) if copies is not None else None
+        held = (
+            copy.held_back(limits_path, signature[2] if signature else None, stale, audited_note(word, limits_path))
+            if copy is not None
+            else None
+        )
+        held_ref = (
+            held_reference(copies.reference, stale_ref, audited_reference(word, limits_path))
+            if copies is not None
+            else None
+        )
         wall_ns = wall_clock()
         today = trading_day(wall_ns).isoformat() if trading_day is not None else session_day(wall_ns)
         day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
@@ -644,6 +657,8 @@ class RiskEngine:
         if copy is not None and (held is None or signature is None):
             copy_problems.append(copy.save(limits.raw))  # logged; never raised: the limits are in force
             copy_problems.append(copy.clear_note())
+        elif copy is not None and held is not None and held.note is not None:
+            copy_problems.append(copy.write_note(held.note))  # the audit log stood for it (audit58b)
         if copies is not None:
             copy_problems.append(
                 engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
@@ -697,7 +712,7 @@ class RiskEngine:
             )
             log.warning("risk %s", message)
             warnings.append(message)
-            return ""
+            return copy.write_note(back.note) if back.note is not None else ""  # the audit log stood for it
         parsed = limits.reference_parsed
         problem = copy.commit(copy.prepare(parsed.raw) if parsed is not None else False, parsed.raw if parsed else None)
         return "; ".join(p for p in (problem, copy.clear_note()) if p)
@@ -1865,6 +1880,7 @@ class RiskEngine:
                 "file": str(path),
                 "sha256": digest,
                 "in_force_sha256": in_force,
+                "file_id": held_id,  # the start knows the same file by it where the note is not kept (audit58b)
                 "reason": "modified in place (not replaced): " + message.split(": ", 1)[1],
                 **self._on_disk(path if name == "limits" else None, path if name == "reference" else None),
             }
