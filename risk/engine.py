@@ -2381,12 +2381,14 @@ class RiskEngine:
 
     def reload_metrics(self) -> dict[str, float]:
         """Return what ``gateway metrics`` shows of reloads and the audit log (rev54risk: a refused reload or a
-        file not applied was seen only by ``gateway status`` and the log)."""
+        file not applied was seen only by ``gateway status`` and the log); and 1 while a copy of the files in force
+        (or a held-back note) is not kept in the state directory (audit58b: only an ERROR and the status said it)."""
         return {
             "risk_reloads_applied_total": float(self.reloads_applied),
             "risk_reloads_refused_total": float(self.reloads_refused),
             "risk_files_not_applied": float(len(self._in_place)),
             "risk_audit_records_late": float(len(self._late)),
+            "risk_copies_not_kept": 1.0 if self.copies_owed else 0.0,  # state_dir not writable (audit58b)
         }
 
     def flush_late_audit(self) -> int:
