@@ -1851,27 +1851,35 @@ class RiskEngine:
             if copy is not None:
                 copy.clear_note()
 
-    def _keep_note(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
-        """Note the held-back file beside its copy (a restart must not apply it); once per file id."""
+    def _keep_note(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> bool:
+        """Note the held-back file beside its copy (a restart must not apply it); once per file id.
+
+        Returns False if the note could not be written (owed: ``keep_owed``), True otherwise."""
         copy = self._copies.get(name)
         if copy is None or self._noted_ids.get(name) == held_id:
-            return
+            return True
         self._noted_ids[name] = held_id
-        copy.note(str(path), held_id, self._in_place[name]["since"], digest, in_force)
+        return not copy.note(str(path), held_id, self._in_place[name]["since"], digest, in_force)
 
     def _note_in_place(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
-        """Say once (log, audit, status) that ``path`` was modified in place and is not applied."""
-        if name in self._in_place:
-            self._in_place[name]["sha256"] = digest
-            self._keep_note(name, path, digest, in_force, held_id)
-            return
+        """Say once (log, audit, status) that ``path`` was modified in place and is not applied.
+
+        Once more in the audit log for another file written at the path while its note cannot be kept: the next
+        start knows the file held back by its ``not_applied`` record then (``risk.startup.audited_note``, audit58b).
+        """
         message = (
             f"{path} was modified in place and NOT applied: write a copy and mv it over, "
             "or run `gateway risk reload` when the write is complete"
         )
-        log.warning("risk %s", message)
-        self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
-        self._keep_note(name, path, digest, in_force, held_id)
+        if name in self._in_place:
+            self._in_place[name]["sha256"] = digest
+            if self._keep_note(name, path, digest, in_force, held_id):
+                return
+            noted = False
+        else:
+            log.warning("risk %s", message)
+            self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
+            noted = self._keep_note(name, path, digest, in_force, held_id)
         self._write_audit(
             {
                 "event": "not_applied",
@@ -1880,7 +1888,8 @@ class RiskEngine:
                 "file": str(path),
                 "sha256": digest,
                 "in_force_sha256": in_force,
-                "file_id": held_id,  # the start knows the same file by it where the note is not kept (audit58b)
+                "file_id": held_id,  # the start knows the file by these two where the note is not kept (audit58b)
+                "note_kept": noted,
                 "reason": "modified in place (not replaced): " + message.split(": ", 1)[1],
                 **self._on_disk(path if name == "limits" else None, path if name == "reference" else None),
             }

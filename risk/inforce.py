@@ -246,23 +246,18 @@ class InForceCopy:
         (riskreload57: the note and the copy an unwritable state directory left behind).
         ``audited``: the note the audit log's ``not_applied`` record stands for (``risk.startup.audited_note``),
         obeyed where no note here names the file (audit58b: ``state_dir`` could not keep it); ``HeldBack.note`` is
-        then that note, to be written here. A record without ``file_id`` (before audit58b) names the file only if
-        the file's content is the record's.
+        then that note, to be written here.
         """
         note = self.noted()
         if not _names(note, path, file_id):
             note = audited
-            if note is None or file_id is None or note.get("file") != str(path):
-                return None
-            if note.get("file_id", file_id) != file_id:
-                return None  # replaced since the record: another file, read as it is
+            if not _names(note, path, file_id):
+                return None  # none, or replaced since the record: another file, read as it is
         assert note is not None and file_id is not None
         try:
             disk = hashlib.sha256(read_bounded(path)).hexdigest()
         except OSError:
             return None  # the load reports it
-        if note is audited and "file_id" not in note and note.get("sha256") != disk:
-            return None  # an older record (no file id): the content it names is the only sign of the same file
         by = f" ({note['audit']}; its note in the state directory was not kept)" if note is audited else ""
         try:
             raw = read_bounded(self.path)
@@ -282,8 +277,7 @@ class InForceCopy:
             raise LimitsFileError(
                 [self._broken(path, f"is not what was in force (sha256 {sha256}, noted {expected})", by)]
             )
-        kept = {**note, "file_id": file_id} if note is audited else None
-        return HeldBack(raw, sha256, str(note.get("since", "")), disk, kept)
+        return HeldBack(raw, sha256, str(note.get("since", "")), disk, note if note is audited else None)
 
     def _broken(self, path: Path, what: str, by: str = "") -> Problem:
         """Return the problem of a copy that cannot stand for ``path`` held back: reported at the copy."""

@@ -142,24 +142,23 @@ def audited_note(word: LastWord, path: Path | str | None) -> dict[str, Any] | No
     A file the watch held back (modified in place) is noted beside its copy in the state directory; where that
     could not be written (``state_dir`` full, read-only, immutable) and the gateway stopped before it could be
     (a crash, or a stop still unable to), this gateway's ``not_applied`` record of the file after its last word
-    on the limits says the same (audit58b: the start put the held-back file in force). ``file_id`` is absent from
-    records written before audit58b (``InForceCopy.held_back`` then compares the content).
+    on the limits says the same (audit58b: the start put the held-back file in force), if it says so: its
+    ``note_kept`` is false, and its ``file_id`` names the file (both since audit58b). A record whose note was kept
+    is not obeyed: the note's absence then says the file is no longer held back (written back as in force).
     """
     if path is None:
         return None
     record = word.held.get(str(path))
-    if record is None or not isinstance(record.get("sha256"), str) or not isinstance(record.get("time"), str):
+    if record is None or record.get("note_kept") is not False or not isinstance(record.get("file_id"), int):
         return None
-    note = {
+    return {
         "file": str(path),
-        "since": record["time"],
-        "sha256": record["sha256"],
+        "file_id": record["file_id"],
+        "since": str(record.get("time", "")),
+        "sha256": record.get("sha256"),
         "in_force_sha256": record.get("in_force_sha256"),
-        "audit": f"the audit log's not_applied record at {record['time']}",
+        "audit": f"the audit log's not_applied record at {record.get('time', '?')}",
     }
-    if isinstance(record.get("file_id"), int):
-        note["file_id"] = record["file_id"]
-    return note
 
 
 def audited_reference(word: LastWord, limits_path: Path) -> dict[str, Any] | None:
@@ -186,9 +185,12 @@ def _not_the_reloads(record: dict[str, Any], copies: Copies) -> dict[str, Any] |
 
 
 def _last_word(path: str, gateway_id: str | None, held: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """Return this gateway's last limits record in ``path`` (None: none); add the ``not_applied`` after it to ``held``.
+    """Return this gateway's last limits record in ``path`` (None: none); add the ``not_applied`` it leaves standing.
 
-    ``held`` keeps the latest ``not_applied`` per file (a later file read first, ``last_word``, has the later ones).
+    ``held`` gets, per file, the latest ``not_applied`` record (a later file read first, ``last_word``, has the later
+    ones) that no limits record since put other content of in force: every record after it has, for that file (the
+    limits file: ``sha256``; the reference-price file: ``reference_sha256``), the ``in_force_sha256`` it names. A
+    start that held the file back, or a reload of the other file, leaves it standing; a reload of the file does not.
     """
     try:
         with open(path, "rb") as handle:
@@ -200,6 +202,8 @@ def _last_word(path: str, gateway_id: str | None, held: dict[str, dict[str, Any]
     lines = tail.split(b"\n")
     if size > AUDIT_TAIL_BYTES:
         lines = lines[1:]  # the first line is cut
+    last: dict[str, Any] | None = None
+    standing: dict[str, str] | None = None  # file -> the sha256 every limits record since kept in force
     record: dict[str, Any]
     for line in reversed(lines):
         if not any(event in line for event in _WORDS):
@@ -207,11 +211,36 @@ def _last_word(path: str, gateway_id: str | None, held: dict[str, dict[str, Any]
         for record in reversed(records_in_line(line)[0]):  # a torn line's whole records too (audittorn57)
             if record.get("gateway_id") != gateway_id:
                 continue
-            if record.get("event") in _LIMITS_EVENTS:
-                return record
-            if record.get("event") == "not_applied" and isinstance(record.get("file"), str):
-                held.setdefault(record["file"], record)
-    return None
+            event = record.get("event")
+            if event in _LIMITS_EVENTS:
+                last = last if last is not None else record
+                if event == "reload_copy_not_kept":
+                    continue  # its ``reload``, just before, says what was in force (the reference file too)
+                if standing is None:
+                    standing = {
+                        str(record[file]): str(record[sha])
+                        for file, sha in (("file", "sha256"), ("reference_file", "reference_sha256"))
+                        if isinstance(record.get(file), str) and isinstance(record.get(sha), str)
+                    }
+                else:
+                    _still_standing(standing, record)
+                if not standing:
+                    return last
+            elif event == "not_applied" and isinstance(record.get("file"), str):
+                file = record["file"]
+                if standing is None or standing.get(file) == record.get("in_force_sha256"):
+                    held.setdefault(file, record)
+    return last
+
+
+def _still_standing(standing: dict[str, str], record: dict[str, Any]) -> None:
+    """Drop from ``standing`` each file an earlier limits ``record`` had other content of in force."""
+    for file, sha in (("file", "sha256"), ("reference_file", "reference_sha256")):
+        name = record.get(file)
+        if isinstance(name, str) and name in standing and record.get(sha) != standing[name]:
+            del standing[name]
+    for name in [name for name in standing if name not in (record.get("file"), record.get("reference_file"))]:
+        del standing[name]  # not in force then: renamed since
 
 
 def held_reference(

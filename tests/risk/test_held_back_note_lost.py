@@ -24,7 +24,7 @@ import pytest
 from risk.engine import RiskEngine
 from risk.inforce import InForceCopy
 from risk.limitsfile import LimitsFileError
-from tests.e2e.support import short_tmp
+from tests.e2e.support import e2e_limits, short_tmp
 from tests.risk.test_reload_copy_unwritable import COPY, _built, _limits, _refuse_all, _replace
 
 
@@ -47,7 +47,7 @@ def _sha(path: Path) -> str:
 
 
 async def _held_back_while_unwritable(
-    monkeypatch: pytest.MonkeyPatch, *, copy_kept: bool
+    monkeypatch: pytest.MonkeyPatch, *, copy_kept: bool, rewrite: bool = False
 ) -> tuple[Path, Path, Path, str, str]:
     """A gateway: max_qty raised by `mv` (reloaded; its copy kept or not), then the file modified in place while
     state_dir cannot be written (held back, its note not kept), then a crash. Returns (workdir, limits, copy of the
@@ -67,6 +67,13 @@ async def _held_back_while_unwritable(
     process._watch_risk_file()
     if process._risk_keeping is not None:
         await process._risk_keeping  # the owed copies: still refused, quiet
+    if rewrite:  # `rm`, then a new file written at the path: modified in place too, another file id
+        text = limits.read_text().replace("max_qty: 300", "max_qty: 350", 1)
+        limits.unlink()
+        limits.write_text(text)
+        process._watch_risk_file()
+        if process._risk_keeping is not None:
+            await process._risk_keeping
     assert risk.status()["sha256"] == in_force  # NOT APPLIED
     assert [n["file"] for n in risk.status()["not_applied"]] == [str(limits)]
     (keep,) = list(workdir.rglob(f"*{COPY}"))
@@ -151,21 +158,84 @@ async def test_restart_after_held_back_file_replaced_while_down_then_read_as_it_
     assert status["sha256"] == _sha(limits) != in_force and not status["not_applied"]
 
 
-async def test_record_without_file_id_holds_back_only_the_content_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A ``not_applied`` record written before audit58b has no ``file_id``: the content it names is held back."""
+async def test_another_file_written_at_the_path_while_held_back_and_unnoted_then_audited_again_and_held_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``rm`` and a new file written at the path (modified in place, another file id) while the note cannot be kept:
+    a second ``not_applied`` record names that file, and the start holds it back."""
+    workdir, limits, keep, gateway_id, in_force = await _held_back_while_unwritable(
+        monkeypatch, copy_kept=True, rewrite=True
+    )
+    audit = workdir / "audit.jsonl"
+    held = [r for r in _records(audit) if r["event"] == "not_applied"]
+    assert len(held) == 2 and held[0]["file_id"] != held[1]["file_id"] and not held[1]["note_kept"], held
+    restarted = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id=gateway_id)
+    assert restarted.status()["sha256"] == in_force  # the old code: the new file (max_qty 350)
+    restarted.close()
+
+
+def test_held_back_then_written_back_as_in_force_then_edited_while_down_then_applied(tmp_path: Path) -> None:
+    """A record whose note was kept is not obeyed: the note removed once the file is as in force again says the file
+    is no longer held back, so an edit while the gateway is down is applied and listed (as documented)."""
+    limits = e2e_limits(tmp_path, ["S1"])
+    keep = tmp_path / "state" / f"gw-{COPY}"
+    audit = tmp_path / "audit.jsonl"
+    engine = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    original = limits.read_bytes()
+    _limits(limits, 200)  # in place: held back, noted
+    assert engine.changed_files() == [] and InForceCopy(keep).noted() is not None
+    with limits.open("r+b") as handle:  # written back as in force: no longer held back, the note removed
+        handle.write(original)
+        handle.truncate()
+    engine.changed_files()
+    assert InForceCopy(keep).noted() is None and not engine.status()["not_applied"]
+    engine.close()  # a crash
+    _limits(limits, 300)  # edited while down
+    restarted = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    startup = _records(audit)[-1]
+    restarted.close()
+    assert restarted.status()["sha256"] == _sha(limits)
+    assert [str(c) for c in startup["changes"]], startup
+
+
+async def test_restart_that_cannot_write_the_note_either_then_the_next_restart_still_holds_the_file_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The start that held the file back by its record could not write the note (state_dir still immutable): its
+    ``startup`` record keeps the limits the record names in force, so the record still stands at the next start."""
     workdir, limits, keep, gateway_id, in_force = await _held_back_while_unwritable(monkeypatch, copy_kept=True)
     audit = workdir / "audit.jsonl"
-    lines = []
-    for record in _records(audit):
-        record.pop("file_id", None)
-        lines.append(json.dumps(record, separators=(",", ":")))
-    audit.write_text("\n".join(lines) + "\n")
-    restarted = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id=gateway_id)
-    assert restarted.status()["sha256"] == in_force
+    _immutable(monkeypatch)
+    second = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id=gateway_id)
+    assert second.status()["sha256"] == in_force and second.copies_owed
+    second.close()  # a crash again
+    monkeypatch.undo()
+    assert InForceCopy(keep).noted() is None
+    assert _records(audit)[-1]["event"] == "startup"
+    third = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id=gateway_id)
+    assert third.status()["sha256"] == in_force and third.status()["not_applied"]
+    third.close()
+    assert InForceCopy(keep).noted() is not None
+
+
+def test_reference_file_held_back_while_its_note_cannot_be_kept_then_its_copy_in_force_after_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = e2e_limits(tmp_path, ["S1"])
+    keep = tmp_path / "state" / f"gw-{COPY}"
+    audit = tmp_path / "audit.jsonl"
+    engine = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    reference = Path(engine.status()["reference_file"])
+    in_force = engine.status()["reference_sha256"]
+    _immutable(monkeypatch)
+    with reference.open("a") as handle:  # in place: held back, its note not kept
+        handle.write("# half-written\n")
+    assert engine.changed_files() == []
+    assert [n["file"] for n in engine.status()["not_applied"]] == [str(reference)]
+    monkeypatch.undo()
+    engine.close()  # a crash
+    restarted = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id="gw")
+    status = restarted.status()
     restarted.close()
-    InForceCopy(keep).clear_note()
-    audit.write_text("\n".join(lines) + "\n")  # the startup record above is a later word: as at the crash
-    _limits(limits, 400)  # other content than the record's: read as edited while down (as before)
-    again = RiskEngine.load(limits, audit_log_path=audit, keep=keep, gateway_id=gateway_id)
-    assert again.status()["sha256"] == _sha(limits)
-    again.close()
+    assert status["reference_sha256"] == in_force != _sha(reference)  # the old code: the file modified in place
+    assert [n["file"] for n in status["not_applied"]] == [str(reference)]
