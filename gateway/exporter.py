@@ -123,6 +123,10 @@ EXTRA_HELP: Final = {
     "risk_reloads_refused_total": "limits reloads refused (bad file, audit log not writable): old limits kept",
     "risk_files_not_applied": "risk files (limits, reference prices, positions) on disk that are not in force",
     "risk_audit_records_late": "risk audit records kept in memory because the audit log cannot be written",
+    "risk_copies_not_kept": (
+        "1 while a copy of the risk files in force (or a held-back note) cannot be kept in state_dir: written again "
+        "once it can be; until then a restart relies on the risk audit log"
+    ),
 }
 """``MetricsSnapshot.extra`` name -> help text; a name not here gets its words as help."""
 

@@ -72,14 +72,18 @@ from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
     NO_DAY,
+    NO_WORD,
     Copies,
     DayPositions,
     KeptPositions,
+    audited_note,
+    audited_reference,
     changes_while_down,
     copy_not_kept,
     day_positions,
     held_reference,
     keep_positions,
+    last_word,
     positions_outcome,
     session_day,
 )
@@ -571,10 +575,19 @@ class RiskEngine:
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
         copies = Copies.beside(Path(keep)) if keep is not None else None
         copy = copies.limits if copies is not None else None
-        not_kept = copy_not_kept(audit_log_path, gateway_id, copies) if copies is not None else None
+        word = last_word(audit_log_path, gateway_id) if copies is not None else NO_WORD
+        not_kept = copy_not_kept(audit_log_path, gateway_id, copies, word) if copies is not None else None
         stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
-        held = copy.held_back(limits_path, signature[2] if signature else None, stale) if copy is not None else None
-        held_ref = held_reference(copies.reference, stale_ref) if copies is not None else None
+        held = (
+            copy.held_back(limits_path, signature[2] if signature else None, stale, audited_note(word, limits_path))
+            if copy is not None
+            else None
+        )
+        held_ref = (
+            held_reference(copies.reference, stale_ref, audited_reference(word, limits_path))
+            if copies is not None
+            else None
+        )
         wall_ns = wall_clock()
         today = trading_day(wall_ns).isoformat() if trading_day is not None else session_day(wall_ns)
         day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
@@ -644,6 +657,8 @@ class RiskEngine:
         if copy is not None and (held is None or signature is None):
             copy_problems.append(copy.save(limits.raw))  # logged; never raised: the limits are in force
             copy_problems.append(copy.clear_note())
+        elif copy is not None and held is not None and held.note is not None:
+            copy_problems.append(copy.write_note(held.note))  # the audit log stood for it (audit58b)
         if copies is not None:
             copy_problems.append(
                 engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
@@ -697,7 +712,7 @@ class RiskEngine:
             )
             log.warning("risk %s", message)
             warnings.append(message)
-            return ""
+            return copy.write_note(back.note) if back.note is not None else ""  # the audit log stood for it
         parsed = limits.reference_parsed
         problem = copy.commit(copy.prepare(parsed.raw) if parsed is not None else False, parsed.raw if parsed else None)
         return "; ".join(p for p in (problem, copy.clear_note()) if p)
@@ -1836,27 +1851,35 @@ class RiskEngine:
             if copy is not None:
                 copy.clear_note()
 
-    def _keep_note(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
-        """Note the held-back file beside its copy (a restart must not apply it); once per file id."""
+    def _keep_note(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> bool:
+        """Note the held-back file beside its copy (a restart must not apply it); once per file id.
+
+        Returns False if the note could not be written (owed: ``keep_owed``), True otherwise."""
         copy = self._copies.get(name)
         if copy is None or self._noted_ids.get(name) == held_id:
-            return
+            return True
         self._noted_ids[name] = held_id
-        copy.note(str(path), held_id, self._in_place[name]["since"], digest, in_force)
+        return not copy.note(str(path), held_id, self._in_place[name]["since"], digest, in_force)
 
     def _note_in_place(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
-        """Say once (log, audit, status) that ``path`` was modified in place and is not applied."""
-        if name in self._in_place:
-            self._in_place[name]["sha256"] = digest
-            self._keep_note(name, path, digest, in_force, held_id)
-            return
+        """Say once (log, audit, status) that ``path`` was modified in place and is not applied.
+
+        Once more in the audit log for another file written at the path while its note cannot be kept: the next
+        start knows the file held back by its ``not_applied`` record then (``risk.startup.audited_note``, audit58b).
+        """
         message = (
             f"{path} was modified in place and NOT applied: write a copy and mv it over, "
             "or run `gateway risk reload` when the write is complete"
         )
-        log.warning("risk %s", message)
-        self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
-        self._keep_note(name, path, digest, in_force, held_id)
+        if name in self._in_place:
+            self._in_place[name]["sha256"] = digest
+            if self._keep_note(name, path, digest, in_force, held_id):
+                return
+            noted = False
+        else:
+            log.warning("risk %s", message)
+            self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
+            noted = self._keep_note(name, path, digest, in_force, held_id)
         self._write_audit(
             {
                 "event": "not_applied",
@@ -1865,6 +1888,8 @@ class RiskEngine:
                 "file": str(path),
                 "sha256": digest,
                 "in_force_sha256": in_force,
+                "file_id": held_id,  # the start knows the file by these two where the note is not kept (audit58b)
+                "note_kept": noted,
                 "reason": "modified in place (not replaced): " + message.split(": ", 1)[1],
                 **self._on_disk(path if name == "limits" else None, path if name == "reference" else None),
             }
@@ -2372,12 +2397,14 @@ class RiskEngine:
 
     def reload_metrics(self) -> dict[str, float]:
         """Return what ``gateway metrics`` shows of reloads and the audit log (rev54risk: a refused reload or a
-        file not applied was seen only by ``gateway status`` and the log)."""
+        file not applied was seen only by ``gateway status`` and the log); and 1 while a copy of the files in force
+        (or a held-back note) is not kept in the state directory (audit58b: only an ERROR and the status said it)."""
         return {
             "risk_reloads_applied_total": float(self.reloads_applied),
             "risk_reloads_refused_total": float(self.reloads_refused),
             "risk_files_not_applied": float(len(self._in_place)),
             "risk_audit_records_late": float(len(self._late)),
+            "risk_copies_not_kept": 1.0 if self.copies_owed else 0.0,  # state_dir not writable (audit58b)
         }
 
     def flush_late_audit(self) -> int:

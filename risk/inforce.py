@@ -32,6 +32,8 @@ class HeldBack(NamedTuple):
     sha256: str
     since: str
     disk_sha256: str
+    note: dict[str, Any] | None = None
+    """The note to write beside the copy: the audit log's ``not_applied`` record stood for it (audit58b)."""
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -53,6 +55,11 @@ def _sync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _names(note: dict[str, Any] | None, path: Path, file_id: int | None) -> bool:
+    """Return True if ``note`` (kept beside a copy) names the file at ``path`` as it is now (``file_id``)."""
+    return note is not None and file_id is not None and note.get("file") == str(path) and note.get("file_id") == file_id
 
 
 class InForceCopy:
@@ -227,7 +234,9 @@ class InForceCopy:
             return None
         return note if isinstance(note, dict) else None
 
-    def held_back(self, path: Path, file_id: int | None, stale: str | None = None) -> HeldBack | None:
+    def held_back(
+        self, path: Path, file_id: int | None, stale: str | None = None, audited: dict[str, Any] | None = None
+    ) -> HeldBack | None:
         """Return what to put in force at start-up if the file at ``path`` (``file_id``) is still held back.
 
         None: nothing noted, the file was replaced since (another file id), or it is as in force. Raise
@@ -235,18 +244,25 @@ class InForceCopy:
         ``stale``: the sha256 in force when the gateway stopped, from the audit log, where the copy was not kept
         after the last reload (``risk.startup.copy_not_kept``): a copy other than that is not what was in force
         (riskreload57: the note and the copy an unwritable state directory left behind).
+        ``audited``: the note the audit log's ``not_applied`` record stands for (``risk.startup.audited_note``),
+        obeyed where no note here names the file (audit58b: ``state_dir`` could not keep it); ``HeldBack.note`` is
+        then that note, to be written here.
         """
         note = self.noted()
-        if note is None or file_id is None or note.get("file") != str(path) or note.get("file_id") != file_id:
-            return None
+        if not _names(note, path, file_id):
+            note = audited
+            if not _names(note, path, file_id):
+                return None  # none, or replaced since the record: another file, read as it is
+        assert note is not None and file_id is not None
         try:
             disk = hashlib.sha256(read_bounded(path)).hexdigest()
         except OSError:
             return None  # the load reports it
+        by = f" ({note['audit']}; its note in the state directory was not kept)" if note is audited else ""
         try:
             raw = read_bounded(self.path)
         except OSError as exc:
-            raise LimitsFileError([self._broken(path, f"cannot be read ({exc})")]) from exc
+            raise LimitsFileError([self._broken(path, f"cannot be read ({exc})", by)]) from exc
         sha256 = hashlib.sha256(raw).hexdigest()
         if sha256 == disk:
             return None
@@ -254,22 +270,24 @@ class InForceCopy:
             if stale == disk:
                 return None  # the file is what was in force: reloaded explicitly, its copy and note not kept since
             raise LimitsFileError(
-                [self._broken(path, f"is stale: the audit log says sha256 {stale} was in force, its copy not kept")]
+                [self._broken(path, f"is stale: the audit log says sha256 {stale} was in force, its copy not kept", by)]
             )
         expected = note.get("in_force_sha256")
         if sha256 != expected:
-            raise LimitsFileError([self._broken(path, f"is not what was in force (sha256 {sha256}, noted {expected})")])
-        return HeldBack(raw, sha256, str(note.get("since", "")), disk)
+            raise LimitsFileError(
+                [self._broken(path, f"is not what was in force (sha256 {sha256}, noted {expected})", by)]
+            )
+        return HeldBack(raw, sha256, str(note.get("since", "")), disk, note if note is audited else None)
 
-    def _broken(self, path: Path, what: str) -> Problem:
+    def _broken(self, path: Path, what: str, by: str = "") -> Problem:
         """Return the problem of a copy that cannot stand for ``path`` held back: reported at the copy."""
         return Problem(
             str(self.path),
             0,
             0,
             "",
-            f"{path} was modified in place and NOT applied before the gateway stopped, and this copy of what was in "
-            f"force then {what}: the gateway does not start on it, nor on the file (fail closed); write {path} "
+            f"{path} was modified in place and NOT applied before the gateway stopped{by}, and this copy of what was "
+            f"in force then {what}: the gateway does not start on it, nor on the file (fail closed); write {path} "
             "completely, then mv it over the path (a replaced file is read as it is)",
         )
 

@@ -41,6 +41,7 @@ AUDIT_TAIL_BYTES = 4 << 20
 """How much of the risk audit log's end a start reads for the last word on the limits in force (``copy_not_kept``)."""
 
 _LIMITS_EVENTS = ("startup", "reload", "reload_copy_not_kept", "copies_kept")
+_WORDS = (b'"event":"startup"', b'"event":"reload', b'"event":"copies_kept"', b'"event":"not_applied"')
 
 
 class Copies(NamedTuple):
@@ -75,8 +76,41 @@ def _file_id(path: Path) -> int | None:
     return signature[2] if signature is not None else None
 
 
+class LastWord(NamedTuple):
+    """What the end of the risk audit log says of this gateway's limits in force (``last_word``)."""
+
+    record: dict[str, Any] | None
+    """This gateway's last ``startup``, ``reload``, ``reload_copy_not_kept`` or ``copies_kept`` record (None: none)."""
+    held: dict[str, dict[str, Any]]
+    """This gateway's latest ``not_applied`` record after it, per file: a file the watch held back since (the note
+    in the state directory may not have been kept: ``audited_note``)."""
+
+
+NO_WORD = LastWord(None, {})
+
+
+def last_word(audit_log: str | os.PathLike[str] | None, gateway_id: str | None) -> LastWord:
+    """Return this gateway's last word on the limits in force in the audit log's last ``AUDIT_TAIL_BYTES``.
+
+    Where the audit log has none (rotated since: the guide's ``mv`` or ``logrotate``), its previous file
+    ``<audit_log>.1`` is read (riskcopy57); the ``not_applied`` records the current file holds after it count too.
+    Cold: read once at a start.
+    """
+    if audit_log is None:
+        return NO_WORD
+    held: dict[str, dict[str, Any]] = {}
+    for path in (os.fspath(audit_log), f"{os.fspath(audit_log)}.1"):
+        record = _last_word(path, gateway_id, held)
+        if record is not None:
+            return LastWord(record, held)
+    return LastWord(None, held)
+
+
 def copy_not_kept(
-    audit_log: str | os.PathLike[str] | None, gateway_id: str | None, copies: Copies | None = None
+    audit_log: str | os.PathLike[str] | None,
+    gateway_id: str | None,
+    copies: Copies | None = None,
+    word: LastWord | None = None,
 ) -> dict[str, Any] | None:
     """Return this gateway's last record on the limits in force if it says a copy in the state directory is stale.
 
@@ -88,25 +122,49 @@ def copy_not_kept(
     record saying so was lost (audit58: ``reload_copy_not_kept`` is not required, and a full disk refusing it, then
     a crash, lost it; or a crash came before the copies were written): that record is returned with a
     ``copy_problem`` saying so. None: no audit log, none such in its last ``AUDIT_TAIL_BYTES``, or a later
-    ``startup``, ``reload`` or ``copies_kept`` of this gateway whose copies were kept. Where the audit log has no
-    word of this gateway (rotated since: the guide's ``mv`` or ``logrotate``), its previous file ``<audit_log>.1``
-    is read (riskcopy57). Cold: read once at a start.
+    ``startup``, ``reload`` or ``copies_kept`` of this gateway whose copies were kept. ``word``: ``last_word``
+    already read (else it is read here).
     """
-    if audit_log is None:
+    record = (word if word is not None else last_word(audit_log, gateway_id)).record
+    if record is None or not isinstance(record.get("sha256"), str):
         return None
-    for path in (os.fspath(audit_log), f"{os.fspath(audit_log)}.1"):
-        found, record = _last_word(path, gateway_id)
-        if not found:
-            continue
-        if record is None or not isinstance(record.get("sha256"), str):
-            return None
-        event = record.get("event")
-        if event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem")):
-            return record
-        if event == "reload" and copies is not None:
-            return _not_the_reloads(record, copies)
-        return None
+    event = record.get("event")
+    if event == "reload_copy_not_kept" or (event == "startup" and record.get("copy_problem")):
+        return record
+    if event == "reload" and copies is not None:
+        return _not_the_reloads(record, copies)
     return None
+
+
+def audited_note(word: LastWord, path: Path | str | None) -> dict[str, Any] | None:
+    """Return the held-back note the audit log's ``not_applied`` record of ``path`` stands for (None: none).
+
+    A file the watch held back (modified in place) is noted beside its copy in the state directory; where that
+    could not be written (``state_dir`` full, read-only, immutable) and the gateway stopped before it could be
+    (a crash, or a stop still unable to), this gateway's ``not_applied`` record of the file after its last word
+    on the limits says the same (audit58b: the start put the held-back file in force), if it says so: its
+    ``note_kept`` is false, and its ``file_id`` names the file (both since audit58b). A record whose note was kept
+    is not obeyed: the note's absence then says the file is no longer held back (written back as in force).
+    """
+    if path is None:
+        return None
+    record = word.held.get(str(path))
+    if record is None or record.get("note_kept") is not False or not isinstance(record.get("file_id"), int):
+        return None
+    return {
+        "file": str(path),
+        "file_id": record["file_id"],
+        "since": str(record.get("time", "")),
+        "sha256": record.get("sha256"),
+        "in_force_sha256": record.get("in_force_sha256"),
+        "audit": f"the audit log's not_applied record at {record.get('time', '?')}",
+    }
+
+
+def audited_reference(word: LastWord, limits_path: Path) -> dict[str, Any] | None:
+    """Return the note of the reference-price file the audit log says was held back (``audited_note``), if any."""
+    others = [file for file in word.held if file != str(limits_path)]
+    return audited_note(word, others[0]) if others else None
 
 
 def _not_the_reloads(record: dict[str, Any], copies: Copies) -> dict[str, Any] | None:
@@ -126,45 +184,81 @@ def _not_the_reloads(record: dict[str, Any], copies: Copies) -> dict[str, Any] |
     return {**record, "copy_problem": problem}
 
 
-def _last_word(path: str, gateway_id: str | None) -> tuple[bool, dict[str, Any] | None]:
-    """Return (found, the record) for this gateway's last limits record in ``path``."""
+def _last_word(path: str, gateway_id: str | None, held: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Return this gateway's last limits record in ``path`` (None: none); add the ``not_applied`` it leaves standing.
+
+    ``held`` gets, per file, the latest ``not_applied`` record (a later file read first, ``last_word``, has the later
+    ones) that no limits record since put other content of in force: every record after it has, for that file (the
+    limits file: ``sha256``; the reference-price file: ``reference_sha256``), the ``in_force_sha256`` it names. A
+    start that held the file back, or a reload of the other file, leaves it standing; a reload of the file does not.
+    """
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
             handle.seek(max(0, size - AUDIT_TAIL_BYTES))
             tail = handle.read()
     except OSError:
-        return False, None
+        return None
     lines = tail.split(b"\n")
     if size > AUDIT_TAIL_BYTES:
         lines = lines[1:]  # the first line is cut
+    last: dict[str, Any] | None = None
+    standing: dict[str, str] | None = None  # file -> the sha256 every limits record since kept in force
+    record: dict[str, Any]
     for line in reversed(lines):
-        if b'"event":"startup"' not in line and b'"event":"reload' not in line and b'"event":"copies_kept"' not in line:
+        if not any(event in line for event in _WORDS):
             continue  # the audit writer's compact JSON: no other line needs parsing
         for record in reversed(records_in_line(line)[0]):  # a torn line's whole records too (audittorn57)
             if record.get("gateway_id") != gateway_id:
                 continue
-            if record.get("event") in _LIMITS_EVENTS:
-                return True, record
-    return False, None
+            event = record.get("event")
+            if event in _LIMITS_EVENTS:
+                last = last if last is not None else record
+                if event == "reload_copy_not_kept":
+                    continue  # its ``reload``, just before, says what was in force (the reference file too)
+                if standing is None:
+                    standing = {
+                        str(record[file]): str(record[sha])
+                        for file, sha in (("file", "sha256"), ("reference_file", "reference_sha256"))
+                        if isinstance(record.get(file), str) and isinstance(record.get(sha), str)
+                    }
+                else:
+                    _still_standing(standing, record)
+                if not standing:
+                    return last
+            elif event == "not_applied" and isinstance(record.get("file"), str):
+                file = record["file"]
+                if standing is None or standing.get(file) == record.get("in_force_sha256"):
+                    held.setdefault(file, record)
+    return last
+
+
+def _still_standing(standing: dict[str, str], record: dict[str, Any]) -> None:
+    """Drop from ``standing`` each file an earlier limits ``record`` had other content of in force."""
+    for file, sha in (("file", "sha256"), ("reference_file", "reference_sha256")):
+        name = record.get(file)
+        if isinstance(name, str) and name in standing and record.get(sha) != standing[name]:
+            del standing[name]
+    for name in [name for name in standing if name not in (record.get("file"), record.get("reference_file"))]:
+        del standing[name]  # not in force then: renamed since
 
 
 def held_reference(
-    copy: InForceCopy, stale: str | None = None
+    copy: InForceCopy, stale: str | None = None, audited: dict[str, Any] | None = None
 ) -> tuple[HeldBack, Parsed[ReferencePriceDocument], int] | None:
     """Return the reference-price file held back when the gateway stopped: (held, its copy parsed, file id).
 
-    None if nothing is noted, the file was replaced since, or it is as in force. Raises ``LimitsFileError``
-    (reported at the copy) if the copy is missing or is not what was in force.
+    None if nothing is noted (beside the copy, or by the audit log: ``audited``, ``audited_note``), the file was
+    replaced since, or it is as in force. Raises ``LimitsFileError`` (reported at the copy) if the copy is missing
+    or is not what was in force.
     """
-    path = copy.noted_path()
-    if path is None:
-        return None
-    file_id = _file_id(path)
-    held = copy.held_back(path, file_id, stale)
-    if held is None or file_id is None:
-        return None
-    return held, parse_file(path, ReferencePriceDocument, content=held.raw), file_id
+    paths = [copy.noted_path(), Path(audited["file"]) if audited is not None else None]
+    for path in dict.fromkeys(path for path in paths if path is not None):
+        file_id = _file_id(path)
+        held = copy.held_back(path, file_id, stale, audited)
+        if held is not None and file_id is not None:
+            return held, parse_file(path, ReferencePriceDocument, content=held.raw), file_id
+    return None
 
 
 class KeptPositions(NamedTuple):

@@ -42,6 +42,7 @@ JOURNAL_METRICS_AT_START: dict[str, float] = {
     "risk_reloads_refused_total": 0.0,
     "risk_files_not_applied": 0.0,
     "risk_audit_records_late": 0.0,
+    "risk_copies_not_kept": 0.0,  # every copy in force kept in state_dir (audit58b)
     "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
     "journal_ref_lookups_found_total": 0.0,
     "journal_ref_lookup_records_total": 0.0,

@@ -20,6 +20,7 @@ def test_reload_metrics_when_applied_refused_in_place_and_audit_failing_then_eac
         "risk_reloads_refused_total": 0.0,
         "risk_files_not_applied": 0.0,
         "risk_audit_records_late": 0.0,
+        "risk_copies_not_kept": 0.0,
     }
     write_limits(limits, {"defaults": {"max_qty": 900}})
     assert engine.reload("gateway risk reload", "alice").ok
