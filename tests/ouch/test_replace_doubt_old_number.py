@@ -22,8 +22,11 @@ the order the venue takes them.
 
 from __future__ import annotations
 
+import logging
 import struct
 from pathlib import Path
+
+import pytest
 
 from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, NewOrder, Replace, Replaced
 from model.enums import Side
@@ -92,12 +95,14 @@ def _venue_open(link: Link) -> list[tuple[int, int]]:
 
 
 def test_fill_of_the_old_number_in_flight_then_cancel_names_both_and_the_late_replaced_order_is_canceled(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     link, engine, rig, strat, replace = _replace_in_doubt(tmp_path)
     (order_id,) = engine.orders  # type: ignore[attr-defined]
     assert link.core.exchange.execute(1, 40)  # in flight before the venue reads the Replace
-    _run(link, engine, 200)
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        _run(link, engine, 200)
+    assert "doubt is settled" not in caplog.text  # before: "... as UserRefNum 1 (its doubt is settled)"
     (executed,) = _events(strat)
     assert isinstance(executed, Executed) and (executed.cum_qty, executed.leaves_qty) == (40, 60), executed
     rig.send(strat, Cancel("r1"))  # type: ignore[attr-defined]
@@ -112,6 +117,9 @@ def test_fill_of_the_old_number_in_flight_then_cancel_names_both_and_the_late_re
     assert engine.orders[order_id].state is OrderState.CANCELED  # type: ignore[attr-defined]
     assert _venue_open(link) == [] and link.core.exchange.violations == []
     assert link.venue.status()["awaiting_answer"] == 0
+    # one text for the late Replaced: the in-doubt one (rev57merge3 LOW 3: before, "reported refused")
+    assert "a replace answered in doubt (CancelRejected OUCH_IN_DOUBT" in caplog.text
+    assert "reported refused" not in caplog.text
 
 
 def test_supervisory_cut_of_the_old_number_then_cancel_names_both_and_the_late_replaced_order_is_canceled(
