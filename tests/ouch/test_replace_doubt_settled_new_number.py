@@ -9,7 +9,8 @@ it FILLED (overfill) with shares live at the venue and a strategy's Cancel refus
 filled in full at the venue left the order open here with a Cancel the venue ignored, never answered. Now the order
 first takes the Replace's terms, as from a late Replaced (the strategy gets ``Replaced`` after its
 ``CancelRejected``, then the fill or the Canceled), exactly once, also after a restart (the terms are on file with
-the doubt). A message naming the OLD number settles the doubt the other way: the old terms stay.
+the doubt). A message naming the OLD number is applied at the old terms, and the doubt stands (the venue may still
+apply the Replace: ouchdoubt58, tests/ouch/test_replace_doubt_old_number.py).
 
 Real engine and journal over the project's OUCH simulator (fake clock), as tests/ouch/test_replace_doubt_restart.py.
 """
@@ -179,7 +180,7 @@ def test_fill_naming_the_new_number_in_the_replay_after_a_restart_then_new_terms
     assert _venue_open(third) == [] and third.core.exchange.violations == []
 
 
-def test_fill_naming_the_old_number_then_old_terms_kept_and_cancel_names_it_alone(tmp_path: Path) -> None:
+def test_fill_naming_the_old_number_then_old_terms_kept_and_cancel_names_both(tmp_path: Path) -> None:
     link, engine, rig, strat = _replace_applied_silently(tmp_path, 300, applied=False)
     (order_id,) = engine.orders  # type: ignore[attr-defined]
     assert link.core.exchange.execute(1, 30)
@@ -189,7 +190,9 @@ def test_fill_naming_the_old_number_then_old_terms_kept_and_cancel_names_it_alon
     order = engine.orders[order_id]  # type: ignore[attr-defined]
     assert (order.qty, order.price, order.leaves_qty, order.venue_ref) == (100, RESTING, 70, "1")
     _cancel(rig, strat, engine, link)
-    assert _cancels(link) == [1]
+    # the venue may still apply the Replace (a fill of the original in flight comes before the Replaced): both numbers
+    # (before ouchdoubt58: 1 alone, never answered once the venue applied the Replace: test_replace_doubt_old_number.py)
+    assert _cancels(link) == [1, 2]
     (answer,) = _events(strat)
     assert isinstance(answer, Canceled) and (answer.canceled_qty, answer.leaves_qty) == (70, 0), answer
     assert _venue_open(link) == [] and link.venue.status()["replaced_after_reject"] == 0
@@ -205,7 +208,7 @@ def test_partial_canceled_naming_the_old_number_then_old_terms_less_the_cut_stay
     order = engine.orders[order_id]  # type: ignore[attr-defined]
     assert order.state is OrderState.LIVE and (order.qty, order.leaves_qty, order.venue_ref) == (100, 70, "1")
     _cancel(rig, strat, engine, link)
-    assert _cancels(link) == [1]
+    assert _cancels(link) == [1, 2]  # the venue may still apply the Replace (before ouchdoubt58: 1 alone)
     (answer,) = _events(strat)
     assert isinstance(answer, Canceled) and (answer.canceled_qty, answer.leaves_qty) == (70, 0), answer
     assert _venue_open(link) == [] and link.core.exchange.violations == []

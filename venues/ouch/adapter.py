@@ -2929,33 +2929,73 @@ class OuchVenue(VenueAdapter):
     def _settle(self, seq: int, chain: _Chain, urn: int) -> None:
         """A message of the venue named ``urn`` for an order whose live number was in doubt: ``urn`` is live.
 
-        Cancels sent to the other candidates are not waited for any more (the venue ignores them); replaces
-        go out again. When ``urn`` is the number of a Replace answered in doubt (``_replace_terms``), that Replace
-        took effect: the order takes its terms first, as from a late Replaced (``_doubted_replace_applied``), and
-        the message is then applied to them (ouchdoubt57; before, a fill or Canceled naming it was applied against
-        the old size and price: the order could end here while the venue still held shares of it live).
+        It proves ``urn`` live when the venue sent it and every lower number of the order retired (the venue gives a
+        Replace's number to the order only by applying it). It proves nothing of a Replace to a higher number: the
+        venue may still apply it (OUCH 5.0 4 "Order Replaced": an execution of the original in flight carries the
+        original's number and comes before the Replaced; a supervisory cut of the original may come before it too), so
+        those numbers stay candidates a Cancel names and Replaces stay refused (ouchdoubt58; before, such a message
+        settled the doubt on the old number: a Cancel then named it alone, the venue applied the Replace and ignored
+        that Cancel, never answered, and a fill naming the Replace's number was applied at the old terms). Only when
+        ``urn`` is the highest candidate is the doubt settled: Cancels sent to the other candidates are not waited for
+        any more (the venue ignores them); replaces go out again. When ``urn`` is the number of a Replace answered in
+        doubt (``_replace_terms``), that Replace took effect: the order takes its terms first, as from a late Replaced
+        (``_doubted_replace_applied``), and the message is then applied to them (ouchdoubt57; before, a fill or
+        Canceled naming it was applied against the old size and price: the order could end here while the venue still
+        held shares of it live). The old order's end (a fill or Canceled of all it has open) ends the doubt with the
+        order (``_finish``): a Replace of a number no longer live is ignored by the venue.
         """
         if urn != chain.unconfirmed and urn not in chain.candidates:
             return
+        chain.unconfirmed = 0  # the venue has the Enter (it names the order)
         terms = self._replace_terms
-        for number in chain.candidates:
-            if number != urn:
-                self._inflight.pop(number | _CANCEL_KEY, None)
-                terms.pop(number, None)  # a later Replaced of it still applies (``_on_replaced``)
-        chain.working = urn
-        chain.candidates = ()
-        chain.unconfirmed = 0
-        log.warning(
-            "venue %s: order %d is live at the venue as UserRefNum %d (its doubt is settled)",
-            self.name,
-            chain.order.order_id,
-            urn,
-        )
+        candidates = chain.candidates
+        if candidates:
+            above = tuple(number for number in candidates if number > urn)
+            retired = [number for number in candidates if number < urn]
+            canceling = False
+            for number in retired:  # replaced at the venue: a Cancel of it is ignored, its Replace's terms are past
+                canceling = self._inflight.pop(number | _CANCEL_KEY, None) is not None or canceling
+                terms.pop(number, None)
+            if above:  # a Replace to ``above`` may still take effect: still in doubt (Replaces refused)
+                chain.candidates = (urn, *above)
+                if retired:
+                    log.warning(
+                        "venue %s: order %d is live at the venue as UserRefNum %d, or as %s should the venue still "
+                        "apply its replace (a cancel names UserRefNums %s; replaces stay refused until a message of "
+                        "the venue names the live number)",
+                        self.name,
+                        chain.order.order_id,
+                        urn,
+                        above,
+                        chain.candidates,
+                    )
+            else:
+                chain.candidates = ()
+                chain.working = urn
+                log.warning(
+                    "venue %s: order %d is live at the venue as UserRefNum %d (its doubt is settled)",
+                    self.name,
+                    chain.order.order_id,
+                    urn,
+                )
+            if canceling and not chain.done and (urn | _CANCEL_KEY) not in self._inflight:
+                self._cancel_again(chain, urn)  # those Cancels went out after the Replace to ``urn``: ignored there
+        else:
+            above = ()
+            chain.working = urn
+            log.warning(
+                "venue %s: order %d is live at the venue as UserRefNum %d (its doubt is settled)",
+                self.name,
+                chain.order.order_id,
+                urn,
+            )
         applied = terms.pop(urn, None)
         if chain.order.venue_ref == str(urn):  # the core knows the order by ``urn`` already (its terms with it)
             return
         if applied is not None:
             self._doubted_replace_applied(seq, chain, urn, applied)
+            if above:  # a later Replace of it may still take effect: the core's terms may change again
+                chain.in_doubt = True
         elif urn in self._replace_doubts:  # on file by a gateway before ouchdoubt57: its terms were not kept
             log.error(
                 "venue %s: a message names UserRefNum %d of order %d, a replace answered in doubt: the venue applied "
@@ -2965,6 +3005,27 @@ class OuchVenue(VenueAdapter):
                 urn,
                 chain.order.order_id,
             )
+
+    def _cancel_again(self, chain: _Chain, urn: int) -> None:
+        """Send the order's Cancel again, to ``urn``: the venue just named it live, after the Cancel went out.
+
+        The Cancel went to numbers the venue had replaced (a Replace in doubt it applied after all): it ignores a
+        Cancel of a number not live ("superfluous cancels are silently ignored"), so that Cancel would never be
+        answered (rev58ouch HIGH 1). Sent to ``urn`` even if it went there too: a venue may have taken that one before
+        the Replace (a number it did not know yet); a second Cancel of a live order is ignored as superfluous.
+        """
+        buf = self._session.out
+        start = len(buf)
+        pack_cancel_order(buf, urn, 0)
+        self._keep(urn | _CANCEL_KEY, buf, start)
+        log.warning(
+            "venue %s: order %d: its cancel went out before the venue named UserRefNum %d live (the venue ignores a "
+            "Cancel of a number it has replaced, or does not know yet): sent again to UserRefNum %d",
+            self.name,
+            chain.order.order_id,
+            urn,
+            urn,
+        )
 
     def _doubted_replace_applied(self, seq: int, chain: _Chain, urn: int, terms: tuple[int, int]) -> None:
         """A message naming ``urn``, the number of a Replace answered OUCH_IN_DOUBT, shows it took effect: apply it.
@@ -3385,8 +3446,27 @@ class OuchVenue(VenueAdapter):
         # (reason U: the answer to the gateway's Cancel, which asks for everything) leaves nothing, whatever the core
         # holds; so does one naming a number whose terms are not known here. A cut of part (a supervisory one)
         # naming the number the core knows (its terms are the venue's) takes off its quantity (ouchdoubt57; before,
-        # it ended the order here with the rest live at the venue)
-        if chain.in_doubt and kind == "C" and (reason == "U" or chain.order.venue_ref != str(urn)):
+        # it ended the order here with the rest live at the venue). The answer to the gateway's Cancel (Canceled U, that
+        # Cancel waiting) for fewer shares than open here ends the order too, also after the doubt: the open quantity
+        # of a Replace applied from its terms (``_settle``) is the gateway's reckoning, and a venue may count a cut of
+        # the original against it (ouchdoubt58; before, the rest stayed open here, the Cancel never answered)
+        if kind == "C" and (
+            (chain.in_doubt and (reason == "U" or chain.order.venue_ref != str(urn)))
+            or (quantity < chain.open_qty and reason == "U" and (urn | _CANCEL_KEY) in self._inflight)
+        ):
+            if not chain.in_doubt:
+                log.warning(
+                    "venue %s: Canceled (reason U) of order %d (UserRefNum %d) for %d shares while %d are open here, "
+                    "in answer to the gateway's Cancel (which asks for everything): the venue had no more; the order "
+                    "ends, the other %d were not live there (a replace answered in doubt whose open quantity the "
+                    "gateway reckoned from its terms?)",
+                    self.name,
+                    chain.order.order_id,
+                    urn,
+                    quantity,
+                    chain.open_qty,
+                    chain.open_qty - quantity,
+                )
             chain.open_qty = 0
             self.event_sink(
                 VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason), chain.last_cancel_ns)
@@ -3436,9 +3516,11 @@ class OuchVenue(VenueAdapter):
                 self._in_doubt(seq, chain, urn, text)
             return
         inflight.pop(urn, None)
-        inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
+        # A Cancel still waiting on the original went out after this Replace (the core holds a Cancel behind its own
+        # Replace), so the venue ignored it (its number was not live any more): it goes to ``urn`` below (ouchdoubt58)
+        canceling = inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None) is not None
         for number in chain.candidates:
-            inflight.pop(number | _CANCEL_KEY, None)
+            canceling = inflight.pop(number | _CANCEL_KEY, None) is not None or canceling
         if chain.done and message.order_state != ORDER_STATE_DEAD:
             self._replaced_after_end(seq, chain, message)
             return
@@ -3456,6 +3538,8 @@ class OuchVenue(VenueAdapter):
         dead = message.order_state == ORDER_STATE_DEAD
         if dead:
             self._finish(chain)
+        elif canceling:
+            self._cancel_again(chain, urn)
         if late:
             self._replaced_after_reject(seq, chain, message, dead, doubted)
             return
@@ -3554,9 +3638,24 @@ class OuchVenue(VenueAdapter):
             if chain.pending == urn:
                 chain.pending = 0
             if urn in chain.candidates:
+                self._inflight.pop(urn | _CANCEL_KEY, None)  # the venue ignores a Cancel of a number it never used
                 remaining = tuple(number for number in chain.candidates if number != urn)
                 chain.working = remaining[-1]
                 chain.candidates = remaining if len(remaining) > 1 else ()
+                if chain.order.pending_qty > 0 and chain.order.pending_ref != str(urn):
+                    # answered OUCH_IN_DOUBT already: not the answer to the Replace the core has in flight
+                    log.warning(
+                        "venue %s: the venue rejected UserRefNum %d of order %d (%s %s), a replace answered in doubt "
+                        "(CancelRejected OUCH_IN_DOUBT): the order keeps its old terms; not the answer to its replace "
+                        "in flight (UserRefNum %s)",
+                        self.name,
+                        urn,
+                        chain.order.order_id,
+                        code,
+                        text,
+                        chain.order.pending_ref,
+                    )
+                    return
             self.event_sink(VenueCancelRejected(seq, chain.order.order_id, code, text))
         elif urn == chain.unconfirmed:  # answered in doubt (taken as accepted): the venue ends it after all
             self._finish(chain)
