@@ -1398,8 +1398,20 @@ class Engine:
             "canceling" if policy == "cancel" else "kept",
         )
         if policy == "cancel":
-            for order in list(st.open_orders.values()):
-                self._own_cancel(order, f"strategy {st.strategy_id}'s disconnect policy")
+            why = f"strategy {st.strategy_id}'s disconnect policy"
+            orders = list(st.open_orders.values())
+            if (
+                len(orders) > MASS_CANCEL_WALK_SLICE
+                and self.replay_scheduler is not None
+                and st.strategy_id not in self._walks
+            ):  # a slice per loop turn, as a MassCancel's (mass58); a Hello of the strategy or the stop: the rest now
+                mass = _MassWalk(st, link, None, 0, why, orders)
+                self._walks[st.strategy_id] = mass
+                self._walk_slice(mass)
+                self._walk_soon(mass)
+            else:
+                for order in orders:
+                    self._own_cancel(order, why)
         return True
 
     def _end_replay(self, link: StrategyLink) -> None:
@@ -1497,6 +1509,8 @@ class Engine:
             link.session.close_reason = "the gateway is stopping"
             link.close_transport()
             self._forget_link(link)  # its connection_lost later finds it forgotten: a no-op; one flush below
+        for walk in list(self._walks.values()):  # the policies' cancels: all of them before the stop goes on
+            self._walk_rest(walk)
         self.flush()
         return canceled
 
@@ -3043,6 +3057,7 @@ class Engine:
             and self.replay_scheduler is not None
             and link is not None
             and self._may_cut(link)
+            and st.strategy_id not in self._walks
         ):  # a slice per loop turn, the answer after the last; its later requests wait (the turn ends: _cut_turn)
             mass = _MassWalk(st, link, answer, req_seq, why, matching)
             self._walks[st.strategy_id] = mass
@@ -3084,10 +3099,14 @@ class Engine:
         end = min(start + MASS_CANCEL_WALK_SLICE, len(orders))
         st = mass.st
         why = mass.why
-        for index in range(start, end):
-            order = orders[index]
-            if order.is_open:
-                self._mass_cancel_order(st, order, why)
+        if mass.answer is None:  # the disconnect policy's: the gateway's own Cancels
+            for index in range(start, end):
+                self._own_cancel(orders[index], why)
+        else:
+            for index in range(start, end):
+                order = orders[index]
+                if order.is_open:
+                    self._mass_cancel_order(st, order, why)
         mass.next = end
         self._mass_cancel_work += end - start
         return end >= len(orders)
@@ -3130,6 +3149,8 @@ class Engine:
         """
         st = mass.st
         self._walks.pop(st.strategy_id, None)
+        if mass.answer is None:  # the disconnect policy's: nothing to answer, nothing waits
+            return
         if st.link is mass.link:  # (a connection since: its Welcome counted the request, a re-send gets the answer)
             self._answer_mass_cancel(st, mass.answer)
         saved, self._req_seq = self._req_seq, mass.req_seq
@@ -3920,18 +3941,25 @@ def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str,
 
 
 class _MassWalk:
-    """A MassCancel walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (``Engine._walks``; mass58)."""
+    """A MassCancel, or a disconnect policy's cancels, walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (mass58)."""
 
     __slots__ = ("answer", "link", "next", "orders", "req_seq", "st", "waiting", "why")
 
     def __init__(
-        self, st: StrategyState, link: StrategyLink, answer: MassCancelAck, req_seq: int, why: str, orders: list[Order]
+        self,
+        st: StrategyState,
+        link: StrategyLink,
+        answer: MassCancelAck | None,
+        req_seq: int,
+        why: str,
+        orders: list[Order],
     ) -> None:
         self.st = st
         self.link = link
         """The connection that sent it: its answer goes there only."""
         self.answer = answer
-        """Its ``MassCancelAck``, counted when it was read: sent and journaled after the last slice."""
+        """Its ``MassCancelAck``, counted when it was read: sent and journaled after the last slice (None: the
+        disconnect policy's Cancels of the connection's open orders, the gateway's own, answered to none)."""
         self.req_seq = req_seq
         self.why = why
         self.orders = orders

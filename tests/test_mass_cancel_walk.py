@@ -73,7 +73,7 @@ def _setup(tmp_path: Path | None = None) -> tuple[Rig, MemoryLink, MemoryLink, l
 def test_mass_cancel_over_many_orders_then_a_slice_per_turn_other_strategy_between_and_ack_after_last() -> None:
     rig, s1, s2, ids, turns = _setup()
     rig.engine.link_data(s1, _mass_cancel(s1), rig.clock())
-    assert len(_cancels(rig)) == MASS_CANCEL_WALK_SLICE  # before: all 3,082 in this one call
+    assert len(_cancels(rig)) == MASS_CANCEL_WALK_SLICE  # before: all 1,546 in this one call
     assert s1.received() == [] and s1.rest_kept  # no answer yet; its connection not read meanwhile
     slices = [len(_cancels(rig))]
     while turns:
@@ -194,3 +194,36 @@ def test_link_that_cannot_defer_then_walk_and_requests_behind_in_one_turn_in_ord
     for callback in turns:
         callback()
     assert _cancels(rig) == ids and s1.received() == []
+
+
+def test_disconnect_policy_over_many_orders_then_a_slice_per_turn_and_reconnect_walks_the_rest() -> None:
+    rig, s1, s2, ids, turns = _setup()
+    s1.closed = True
+    rig.engine.link_closed(s1)  # policy "cancel": the gateway's own Cancels of its open orders
+    assert len(_cancels(rig)) == MASS_CANCEL_WALK_SLICE  # before: all 1,546 in this one call
+    s2.req_seq += 1
+    rig.engine.link_data(
+        s2,
+        encode_frame(NewOrder("o1", "ACC2", "V1", "MSFT", Side.BUY, 200, 1_000_000, req_seq=s2.req_seq)),
+        rig.clock(),
+    )
+    assert rig.venue.commands[-1][0] == "new"  # served between two slices
+    turns.pop(0)()
+    assert len(_cancels(rig)) == 2 * MASS_CANCEL_WALK_SLICE
+    again = rig.connect("S1", last_seq=rig.engine.strategies["S1"].next_seq - 1)
+    assert _cancels(rig) == ids  # back: the rest at its Hello, before any request of the new connection
+    rig.new_order(again, "after")
+    for callback in turns:  # a later turn of the walk finds it ended
+        callback()
+    after = rig.order("S1", "after")
+    assert after.state is OrderState.PENDING_NEW and _cancels(rig) == ids
+
+
+@pytest.mark.parametrize("closed_first", [True, False])
+def test_stop_with_disconnect_policy_over_many_orders_then_every_order_canceled_in_it(closed_first: bool) -> None:
+    rig, s1, _, ids, _ = _setup()
+    if closed_first:  # its walk under way when the stop comes
+        s1.closed = True
+        rig.engine.link_closed(s1)
+    rig.engine.disconnect_for_stop()
+    assert _cancels(rig) == ids
