@@ -9,6 +9,7 @@ the last slice. Counted, not timed: the Cancels sent per turn, the other strateg
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -227,3 +228,41 @@ def test_stop_with_disconnect_policy_over_many_orders_then_every_order_canceled_
         rig.engine.link_closed(s1)
     rig.engine.disconnect_for_stop()
     assert _cancels(rig) == ids
+
+
+# ---- real Unix sockets, the loop's scheduler -------------------------------------------------------------
+
+
+async def test_socket_mass_cancel_walk_then_other_strategy_served_during_it_and_request_behind_after_ack(
+    sock_dir: Path,
+) -> None:
+    from gateway.app import _loop_scheduler
+    from tests.test_mass_cancel_floods import _answers, _connect, _socket_gateway, _spin
+
+    rig, server, path = await _socket_gateway(sock_dir)
+    rig.engine.replay_scheduler = _loop_scheduler(asyncio.get_running_loop())
+    s1, s1_frames, _ = await _connect(path, "S1")
+    s2, _, _ = await _connect(path, "S2")
+    s1.sendall(
+        b"".join(
+            encode_frame(NewOrder(f"r{n}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=n + 1))
+            for n in range(RESTING)
+        )
+    )
+    await _spin(lambda: len(rig.venue.commands) == RESTING, "the resting orders")
+    late = NewOrder("late", "ACC1", "V1", "AAPL", Side.BUY, 300, 1_000_000, req_seq=RESTING + 2)
+    s1.sendall(encode_frame(MassCancel(request_id="M1", req_seq=RESTING + 1)) + encode_frame(late))
+    await _spin(lambda: len(_cancels(rig)) > 0, "the first slice")
+    s2.sendall(encode_frame(NewOrder("o1", "ACC2", "V1", "MSFT", Side.BUY, 200, 1_000_000, req_seq=1)))
+    await _spin(lambda: any(c[0] == "new" and c[2] == 200 for c in rig.venue.commands), "the other's order")
+    assert len(_cancels(rig)) < RESTING  # served while the walk was under way
+    got = await _answers(s1, s1_frames, 1)
+    assert got == [MassCancelAck("M1", RESTING)]
+    await _spin(lambda: "late" in rig.engine.strategies["S1"].orders, "the request behind it")
+    commands = [c[0] if c[0] == "cancel" else c[2] for c in rig.venue.commands[RESTING:]]
+    assert commands.index(200) < commands.index(300)  # the other's NewOrder before the one behind the walk
+    assert commands.count("cancel") == RESTING and commands[-1] == 300  # its own: after every Cancel, not canceled
+    assert not rig.engine._walks and not rig.engine._kept_reads
+    s1.close()
+    s2.close()
+    server.close()
