@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from types import FunctionType
 from typing import Any, Final
 
@@ -195,6 +196,12 @@ MASS_CANCEL_TURN_WORK: Final = 4096
 """Groups looked at plus orders walked by a strategy's MassCancels after which its read's turn ends (mass56): the
 requests behind the MassCancel that passed it wait for a later loop turn, in order, other connections' reads and
 the venues' timers served in between (``Engine._cut_turn``)."""
+MASS_CANCEL_WALK_SLICE: Final = 512
+"""Orders a MassCancel acts on (sends or holds a Cancel for) per loop turn (mass58). A MassCancel matching more of a
+strategy's orders walks them a slice per loop turn (``Engine._walk_on``), other strategies and the venues' reads served
+in between; that strategy's later requests wait for its end (``Engine._walks``); its answer comes after the last
+slice."""
+
 HELD_RETRY_S: Final = 0.005
 """While a strategy's answers are over its high mark (``StrategyLink.output_full``) the bytes held behind its Hello
 wait: looked at again this often (the link cuts a strategy that reads nothing of them for 10 s)."""
@@ -395,6 +402,9 @@ class Engine:
         any strategy (mass56b)."""
         self._cut: list[StrategyRequest] | None = None
         """The requests of a read left behind a MassCancel that ended the turn (``_cut_turn``), to be kept."""
+        self._walks: dict[str, _MassWalk] = {}
+        """Strategy id -> its MassCancel being walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (mass58): its
+        connection's later requests wait for its end (``_behind_walk``)."""
         self._in_turn = False
         """A long read's turn is being taken (``_read_turn``): it keeps what a cut left itself."""
         self._held_read: StrategyLink | None = None
@@ -1388,8 +1398,20 @@ class Engine:
             "canceling" if policy == "cancel" else "kept",
         )
         if policy == "cancel":
-            for order in list(st.open_orders.values()):
-                self._own_cancel(order, f"strategy {st.strategy_id}'s disconnect policy")
+            why = f"strategy {st.strategy_id}'s disconnect policy"
+            orders = list(st.open_orders.values())
+            if (
+                len(orders) > MASS_CANCEL_WALK_SLICE
+                and self.replay_scheduler is not None
+                and st.strategy_id not in self._walks
+            ):  # a slice per loop turn, as a MassCancel's (mass58); a Hello of the strategy or the stop: the rest now
+                mass = _MassWalk(st, link, None, 0, why, orders)
+                self._walks[st.strategy_id] = mass
+                self._walk_slice(mass)
+                self._walk_soon(mass)
+            else:
+                for order in orders:
+                    self._own_cancel(order, why)
         return True
 
     def _end_replay(self, link: StrategyLink) -> None:
@@ -1466,6 +1488,8 @@ class Engine:
         would have given it. Returns the orders whose cancel was sent or queued.
         """
         canceled: list[Order] = []
+        for walk in list(self._walks.values()):  # a MassCancel being walked: all of it first, journaled and answered
+            self._walk_rest(walk)
         for st in self.strategies.values():
             if st.link is not None or not st.open_orders:
                 continue
@@ -1485,6 +1509,8 @@ class Engine:
             link.session.close_reason = "the gateway is stopping"
             link.close_transport()
             self._forget_link(link)  # its connection_lost later finds it forgotten: a no-op; one flush below
+        for walk in list(self._walks.values()):  # the policies' cancels: all of them before the stop goes on
+            self._walk_rest(walk)
         self.flush()
         return canceled
 
@@ -1514,7 +1540,7 @@ class Engine:
             self._decoded_ns = self.clock()
             self._requests(link, requests, t_in)
             if self._cut is not None and not self._in_turn:  # a MassCancel flood ended the turn: the rest later
-                if self._cut:
+                if self._cut or self._walking(link):  # (a walk's link reads nothing until its end: mass58)
                     self._keep_cut(link, t_in)
                 else:  # it was the read's last request: nothing to keep
                     self._cut = None
@@ -1604,10 +1630,9 @@ class Engine:
         strategy's MassCancels do not hold up the others (mass56). Not while a fatal Error waits for the end of the
         read, nor behind a Hello (its held bytes are read a chunk per callback already): False, go on.
         """
-        session = link.session
-        if session.pending_close is not None or link is self._held_read or link in self._pending_hellos:
-            return False
-        if session.state is StrategySessionState.CLOSED:
+        if not self._may_cut(link):
+            if self._walks and self._walking(link):  # (changed since its walk began: a fatal Error on its way)
+                self._walk_rest(self._walks[link.strategy.strategy_id])  # type: ignore[union-attr]
             return False
         self._mass_cancel_work = 0
         if self._req_seq:  # (the MassCancel's answer carries its number: nothing is left to journal)
@@ -1617,6 +1642,18 @@ class Engine:
         index = next(i for i, item in enumerate(requests) if item is req)  # by identity: equal ones may repeat
         self._cut = requests[index + 1 :]
         return True
+
+    def _may_cut(self, link: StrategyLink) -> bool:
+        """Return True if ``link``'s read may end its turn behind a MassCancel (``_cut_turn``), its rest kept."""
+        session = link.session
+        if session.pending_close is not None or link is self._held_read or link in self._pending_hellos:
+            return False
+        return session.state is not StrategySessionState.CLOSED
+
+    def _walking(self, link: StrategyLink) -> bool:
+        """Return True if ``link``'s strategy has a MassCancel being walked (``_walks``)."""
+        st = link.strategy
+        return st is not None and st.strategy_id in self._walks
 
     def _take_cut(self) -> list[StrategyRequest] | None:
         """Return the requests a MassCancel flood's cut left behind (None: no cut), and forget them here.
@@ -1837,11 +1874,11 @@ class Engine:
         if kept is None:
             return
         kept.t_in = self.clock()
-        self._read_turn(link, kept)
+        self._read_turn(link, kept, may_wait=True)
         if link not in self._kept_reads:  # all of it read (or the session ended): read the strategy again
             link.read_rest_done()
 
-    def _read_turn(self, link: StrategyLink, kept: _KeptRead) -> None:
+    def _read_turn(self, link: StrategyLink, kept: _KeptRead, *, may_wait: bool = False) -> None:
         """Process slices of ``kept`` from ``kept.start``: up to ``READ_TURN_BYTES``, then keep the rest for later.
 
         Back-pressure is judged once per read, as if the read were one batch: a venue socket that backs up
@@ -1856,7 +1893,13 @@ class Engine:
         the requests decoded behind it (``kept.requests``) come first on the next turn, then the bytes. A frame
         that this turn's slices left incomplete has its deadline counted from the turn's end: the gateway's own
         processing time is not the strategy's (docs/strategy-protocol.md 4.3; mass56).
+
+        While the strategy's MassCancel is walked over several loop turns (``_walks``), nothing of the read is taken:
+        it waits, kept, for the walk's end if ``may_wait`` (the link, not read meanwhile, is taken again then), else
+        the rest of the walk is carried out now (mass58).
         """
+        if self._walks and self._behind_walk(link, kept, may_wait):
+            return
         venues = self._venue_list
         for venue, backpressured in zip(venues, kept.backpressured, strict=False):
             venue.hold_backpressure(True, backpressured)
@@ -1925,6 +1968,8 @@ class Engine:
     def _carry_out(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
         """Carry out requests a cut left (decoded already) and flush what they produced, as ``link_data`` does."""
         session = link.session
+        if self._walks and self._walking(link):  # (only if its link could not wait: the walk's rest now)
+            self._walk_rest(self._walks[link.strategy.strategy_id])  # type: ignore[union-attr]
         self._decoded_ns = self.clock()
         try:
             self._requests(link, requests, t_in)
@@ -1962,6 +2007,8 @@ class Engine:
             return
         if st is None:
             st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
+        elif self._walks and hello.strategy_id in self._walks:  # back while its MassCancel is walked: its rest now,
+            self._walk_rest(self._walks[hello.strategy_id])  # so a re-sent duplicate finds its answer (mass58)
         base = st.numbered_base
         last_seq = max(hello.last_seq, 0)
         st.link = link
@@ -2965,7 +3012,13 @@ class Engine:
 
         In version 3 the answer is journaled (``JRequest.answer``) after the cancels, so a crash
         that cuts the batch short leaves the request unprocessed, and carrying it out again when
-        the strategy re-sends it cancels the rest and gives the same count.
+        the strategy re-sends it cancels the rest and gives the count of the orders open then.
+
+        One that matches more than ``MASS_CANCEL_WALK_SLICE`` orders when the read may end its turn (``_may_cut``)
+        acts on them a slice per loop turn (``_walk_on``; mass58): the orders matched now, in the order sent, an
+        order opened since not among them; the turn ends behind it and the connection's later requests wait, kept,
+        for its end (``_behind_walk``); its answer is sent and journaled after the last slice, in one batch, so a
+        crash between two slices leaves it unprocessed as above (its answer never sent).
         """
         answer: MassCancelAnswer
         if msg.account and not self.entitlements.may_trade(st.strategy_id, msg.account):
@@ -2994,25 +3047,134 @@ class Engine:
                 if group.todo:
                     walk.append(group)
         answer = MassCancelAck(msg.request_id, count)
-        self._answer_mass_cancel(st, answer)  # before any event it causes
         req_seq, self._req_seq = self._req_seq, 0  # the cancels do not carry the number: the answer does
         matching = [order for group in walk for order in group.todo.values()]
-        matching.sort(key=_order_id_of)  # in the order the orders were sent, as a walk of ``open_orders`` had them
-        self._mass_cancel_work += len(groups) + len(matching)
+        matching.sort(key=_ORDER_ID)  # in the order the orders were sent, as a walk of ``open_orders`` had them
         why = f"strategy {st.strategy_id}'s MassCancel {msg.request_id!r}"
+        link = st.link
+        if (
+            len(matching) > MASS_CANCEL_WALK_SLICE
+            and self.replay_scheduler is not None
+            and link is not None
+            and self._may_cut(link)
+            and st.strategy_id not in self._walks
+        ):  # a slice per loop turn, the answer after the last; its later requests wait (the turn ends: _cut_turn)
+            mass = _MassWalk(st, link, answer, req_seq, why, matching)
+            self._walks[st.strategy_id] = mass
+            self._mass_cancel_work += len(groups)
+            self._walk_slice(mass)
+            self._mass_cancel_work = MASS_CANCEL_TURN_WORK
+            self._walk_soon(mass)
+            return
+        self._answer_mass_cancel(st, answer)  # before any event it causes
+        self._mass_cancel_work += len(groups) + len(matching)
         for order in matching:  # a fault on one order's cancel is that order's alone (answered CancelRejected)
-            if order.state not in CANCEL_WANTED_STATES:
-                self._own_cancel(order, why, answer=True)
-            elif order.own_cancel:  # the gateway's own Cancel, held or sent: joined, answered when it resolves
-                self._join_own_cancel(st, order, why)
-        for group in walk:  # left: those without a Cancel of the strategy's held or in flight (refused, ...)
-            group.todo = {
-                order_id: order
-                for order_id, order in group.todo.items()
-                if order.is_open and (order.state not in CANCEL_WANTED_STATES or order.own_cancel)
-            }
+            self._mass_cancel_order(st, order, why)
         self._req_seq = req_seq
         self._journal_mass_cancel_answer(st, answer)
+
+    def _mass_cancel_order(self, st: StrategyState, order: Order, why: str) -> None:
+        """Cancel ``order`` for its strategy's MassCancel ``why`` (or join the gateway's own Cancel of it); never raise.
+
+        Its group's ``todo`` keeps it only if it is still open without a Cancel of the strategy's held or in flight
+        (refused, ...): the next MassCancel looks at it again.
+        """
+        if order.state not in CANCEL_WANTED_STATES:
+            self._own_cancel(order, why, answer=True)
+        elif order.own_cancel:  # the gateway's own Cancel, held or sent: joined, answered when it resolves
+            self._join_own_cancel(st, order, why)
+        if not order.is_open or (order.state in CANCEL_WANTED_STATES and not order.own_cancel):
+            groups = st.groups
+            group = groups.get((order.account, order.venue, order.symbol)) if groups is not None else None
+            if group is not None:
+                group.todo.pop(order.order_id, None)
+
+    def _walk_slice(self, mass: _MassWalk) -> bool:
+        """Act on the next ``MASS_CANCEL_WALK_SLICE`` orders of a MassCancel's walk; return True if it is all walked.
+
+        An order that ended since the MassCancel was read is passed over (it was counted: it ended with its event).
+        """
+        orders = mass.orders
+        start = mass.next
+        end = min(start + MASS_CANCEL_WALK_SLICE, len(orders))
+        st = mass.st
+        why = mass.why
+        if mass.answer is None:  # the disconnect policy's: the gateway's own Cancels
+            for index in range(start, end):
+                self._own_cancel(orders[index], why)
+        else:
+            for index in range(start, end):
+                order = orders[index]
+                if order.is_open:
+                    self._mass_cancel_order(st, order, why)
+        mass.next = end
+        self._mass_cancel_work += end - start
+        return end >= len(orders)
+
+    def _walk_soon(self, mass: _MassWalk) -> None:
+        scheduler = self.replay_scheduler
+        assert scheduler is not None
+        scheduler(lambda: self._walk_on(mass), 0.0)
+
+    def _walk_on(self, mass: _MassWalk) -> None:
+        """The next slice of a MassCancel's walk, on its own loop turn; at the last, its answer (mass58)."""
+        if self._walks.get(mass.st.strategy_id) is not mass:  # walked to its end meanwhile (``_walk_rest``)
+            return
+        try:
+            if self._walk_slice(mass):
+                self._walk_end(mass)
+            else:
+                self._walk_soon(mass)
+        except Exception as exc:  # (``_own_cancel`` never raises: a fault of the walk's own, the last resort)
+            self._walks.pop(mass.st.strategy_id, None)
+            self.transport_fault(
+                f"{mass.why}, walking its orders: the orders from the {mass.next + 1}th of {len(mass.orders)} on may "
+                "have no Cancel; reconcile them",
+                exc,
+                mass.orders[mass.next :],
+            )
+            self._walk_end(mass)
+        self.flush()
+
+    def _walk_rest(self, mass: _MassWalk) -> None:
+        """Walk the rest of a MassCancel now (its requests cannot wait, the strategy is back, the stop); answer it."""
+        while not self._walk_slice(mass):
+            pass
+        self._walk_end(mass)
+
+    def _walk_end(self, mass: _MassWalk) -> None:
+        """A MassCancel is all walked: its answer (to the connection that sent it) and its record, in one batch.
+
+        Its requests behind it, kept with the link's read (``_behind_walk``), are taken on the next loop turn.
+        """
+        st = mass.st
+        self._walks.pop(st.strategy_id, None)
+        if mass.answer is None:  # the disconnect policy's: nothing to answer, nothing waits
+            return
+        if st.link is mass.link:  # (a connection since: its Welcome counted the request, a re-send gets the answer)
+            self._answer_mass_cancel(st, mass.answer)
+        saved, self._req_seq = self._req_seq, mass.req_seq
+        try:
+            self._journal_mass_cancel_answer(st, mass.answer)
+        finally:
+            self._req_seq = saved
+        for link in mass.waiting:
+            if link in self._kept_reads:
+                link.read_rest_soon()
+
+    def _behind_walk(self, link: StrategyLink, kept: _KeptRead, may_wait: bool) -> bool:
+        """Keep ``kept`` until the walk of ``link``'s strategy's MassCancel ends (True), or end the walk now (False)."""
+        st = link.strategy
+        mass = self._walks.get(st.strategy_id) if st is not None else None
+        if mass is None:
+            return False
+        if may_wait:  # taken on a loop turn of the link's own (``link_rest``): it is not read meanwhile
+            self._kept_reads[link] = kept
+            if link not in mass.waiting:
+                mass.waiting.append(link)
+            return True
+        self._walk_rest(mass)
+        return False
 
     def _join_own_cancel(self, st: StrategyState, order: Order, why: str) -> None:
         """Make the gateway's own Cancel of ``order`` (held or sent) the strategy's: a MassCancel's order (fixeng55).
@@ -3755,8 +3917,8 @@ class Engine:
         return sum(1 for st in self.strategies.values() if st.link is not None)
 
 
-def _order_id_of(order: Order) -> int:
-    return order.order_id
+_ORDER_ID: Final = attrgetter("order_id")
+"""An order's ``order_id`` as a sort key called in C (a Python function's call per order took 15 ms of 36,000)."""
 
 
 def _request_words(req: object) -> str:
@@ -3776,6 +3938,36 @@ def _request_words(req: object) -> str:
 def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str, str, int]]:
     """Return reject counts as (source, code, count) rows (as many rows as distinct codes seen)."""
     return [(source.value, code, count) for (source, code), count in counts.items()]
+
+
+class _MassWalk:
+    """A MassCancel, or a disconnect policy's cancels, walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (mass58)."""
+
+    __slots__ = ("answer", "link", "next", "orders", "req_seq", "st", "waiting", "why")
+
+    def __init__(
+        self,
+        st: StrategyState,
+        link: StrategyLink,
+        answer: MassCancelAck | None,
+        req_seq: int,
+        why: str,
+        orders: list[Order],
+    ) -> None:
+        self.st = st
+        self.link = link
+        """The connection that sent it: its answer goes there only."""
+        self.answer = answer
+        """Its ``MassCancelAck``, counted when it was read: sent and journaled after the last slice (None: the
+        disconnect policy's Cancels of the connection's open orders, the gateway's own, answered to none)."""
+        self.req_seq = req_seq
+        self.why = why
+        self.orders = orders
+        """The orders it matched when it was read, to act on (an order opened since is not its)."""
+        self.next = 0
+        """The index of the next order to act on."""
+        self.waiting: list[StrategyLink] = []
+        """Connections of the strategy whose kept read waits for the end (taken again then)."""
 
 
 class _KeptRead:

@@ -224,8 +224,13 @@ class StrategyState:
         groups = self.groups
         if groups is None:
             groups = self.groups = {}
-            for order in self.open_orders.values():
-                group_opened(groups, order)
+            for order_id, order in self.open_orders.items():  # group_opened, inline: one call less per order (mass58)
+                group_key = (order.account, order.venue, order.symbol)
+                group = groups.get(group_key)
+                if group is None:
+                    group = groups[group_key] = OrderGroup()
+                group.orders[order_id] = order
+                group.todo[order_id] = order
         return groups
 
     def unsettle(self, order: Order) -> None:
