@@ -146,7 +146,8 @@ def _records(path: Path, limit: int) -> Iterator[Any]:
             "risk audit log %s: %d lines are not one whole record (a record cut short by a full disk or a crash; "
             "an earlier version of the gateway wrote the next record on the same line): %s; the whole records in them "
             "were read for the kill switches to re-apply, the rest skipped (docs/reliability.md 2.3a); the lines stay "
-            "in the file, so this is logged at every start until the file is rotated",
+            "in the file, so this is logged at every start until the file is rotated (twice: the start reads the "
+            "rotated <log>.1 too)",
             path,
             len(damaged),
             "; ".join(damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else ""),
