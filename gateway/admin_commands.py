@@ -31,7 +31,8 @@ class AdminTarget(Protocol):
     def kill(self, account: str | None, who: str, reason: str = "") -> Any:
         """Halt trading (globally or for one account), cancel matching orders; return a ``KillResult``.
 
-        Its ``orders_canceled``: how many; its ``journal_pending``: why the record and cancels wait ("" if not).
+        Its ``orders_canceled``: how many; its ``journal_pending``: why the record and cancels wait ("" if not); its
+        ``audit_late``: the risk audit log could not take the kill's record either (kill58b).
         """
         ...
 
@@ -127,6 +128,7 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
             "orders_canceled": result.orders_canceled,
             "state": "HALTED",
             "journal_pending": result.journal_pending or None,
+            "audit_late": bool(getattr(result, "audit_late", False)),
         }
 
     def resume(request: dict[str, Any], caller: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
 
@@ -43,7 +43,7 @@ from gateway.admin import (
     start_admin_server,
 )
 from gateway.admin_commands import admin_handlers
-from gateway.audit_kills import FROM_AUDIT, audited_records, journal_last, lost_states
+from gateway.audit_kills import FROM_AUDIT, audit_files, audited_records, held_ids, journal_last, lost_states
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
 from gateway.descriptors import (
@@ -288,10 +288,11 @@ class ResumeRefusedError(AdminRefusedError):
     """``resume`` while the journal cannot record it: nothing was changed (trading stays as it was)."""
 
 
-def _resume_refused(error: str) -> str:
+def _resume_refused(error: str, state: str) -> str:
+    """The refusal of a resume the journal cannot record; ``state``: the scope's effective state, unchanged."""
     return (
         f"the journal cannot be written ({error}): the resume could not be recorded, so nothing was changed "
-        "(trading stays halted); free space on the journal's disk and run it again"
+        f"(trading stays {state}); free space on the journal's disk and run it again"
     )
 
 
@@ -301,6 +302,9 @@ class KillResult(msgspec.Struct, frozen=True):
     orders_canceled: int
     journal_pending: str = ""
     """Empty when the HALTED record and the cancels were written; else why they wait (disk full ...)."""
+    audit_late: bool = False
+    """With ``journal_pending``: the risk audit log could not take the kill's record either (kept in memory, written
+    late): nothing on disk holds the kill until one of the two is written (kill58b)."""
 
 
 KNOWN_ACCOUNTS_SHOWN = 20
@@ -353,6 +357,22 @@ _VENUE_COUNTER_METRICS: Final = {
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 _CANCEL_IN_FLIGHT: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 """Order states in which a cancel has been sent to the venue and not answered yet."""
+
+
+class _PendingKill(NamedTuple):
+    """A kill switch set (or re-applied at the start) while the journal could not be written (``_kills_pending``)."""
+
+    scope: str
+    """``all trading`` or ``account <A>``."""
+    account: str | None
+    mark: int
+    """The journal offset of its HALTED record: the cancels behind it are journaled, and sent, only past it."""
+    state_id: int
+    """Its identity (kill58): a stop looks it up in the risk audit log (``_kills_dropped``)."""
+    orders: frozenset[int]
+    """The order ids whose cancel it queued behind that record (``_not_asked_at_stop``: not sent while unwritten)."""
+
+
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
 """OUCH: background UserRefNum writes that kept orders waiting past the store's limit (orders refused meanwhile)."""
 
@@ -611,11 +631,13 @@ def later_journal_problem(state_dir: Path, gateway_id: str, journal: Path, setti
     )
 
 
-def _not_asked_at_stop(order: Order, state: VenueState, journal_error: str) -> str:
+def _not_asked_at_stop(order: Order, state: VenueState, journal_error: str, unwritten: bool = False) -> str:
     """Say why an order the stop did not cancel (its strategy's ``on_disconnect`` is ``keep``) is still open at exit.
 
     One with a cancel of its own already (the kill switch's when the gateway's own, or its strategy's) is not left
-    working: held for a venue not UP, it is journaled and the next start sends it (killcancel57).
+    working: held for a venue not UP, it is journaled and the next start sends it (killcancel57). ``unwritten``: its
+    cancel is one a kill switch queued behind a HALTED record the journal never wrote (``_PendingKill``): not sent
+    (journal first), though the order's state says in flight (kill58b).
     """
     whose = "the kill switch's" if order.own_cancel else "the strategy's"
     if order.state in HELD_CANCEL_STATES:
@@ -630,6 +652,8 @@ def _not_asked_at_stop(order: Order, state: VenueState, journal_error: str) -> s
             "once the venue's session is UP"
         )
     if order.state in _CANCEL_IN_FLIGHT:
+        if unwritten and journal_error:
+            return f"{whose} cancel not sent: the journal cannot be written ({journal_error})"
         return f"{whose} cancel sent, no answer at exit"
     return "on_disconnect keep: left working"
 
@@ -660,8 +684,8 @@ class GatewayProcess:
         self.journal: Journal = NullJournal()
         self.recovery: dict[str, Any] = {}
         self._journal_marked: Path | None = None
-        self._kills_pending: list[tuple[str, int]] = []
-        """(scope, journal offset of its HALTED record) of each kill set while the journal could not be written."""
+        self._kills_pending: list[_PendingKill] = []
+        """Each kill set (or re-applied at the start) while the journal could not be written."""
         """The journal whose open marker this process created (``gateway.recovery.mark_journal_open``)."""
         self._state_id = 0
         """The last trading-state identity given or read at the start (``_new_state_id``)."""
@@ -1059,8 +1083,11 @@ class GatewayProcess:
             journal_file.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason, lost.state_id))
             if lost.state == "HALTED" and trigger == "kill":
                 scope = f"account {lost.account}" if lost.account else "all trading"
-                self._kills_pending.append((scope, mark))  # named by a stop that drops it again (``_kills_dropped``)
                 count = engine.cancel_all(lost.account)  # held for venues not UP, behind the HALTED record
+                # named by a stop that drops it again (``_kills_dropped``)
+                self._kills_pending.append(
+                    _PendingKill(scope, lost.account, mark, lost.state_id, self._scope_orders(lost.account))
+                )
                 carried = (
                     f", and carried out: the cancels of its {count} open orders are queued, sent as each venue's "
                     "session is UP (journal first; `gateway status` shows the orders still open)"
@@ -1091,7 +1118,7 @@ class GatewayProcess:
                 "docs/reliability.md 2.3a); re-applied and journaled%s. To trade again once checked: `%s`",
                 lost.scope,
                 lost.state,
-                audit,
+                lost.file or audit,
                 lost.state,
                 lost.time,
                 lost.who,
@@ -1981,7 +2008,7 @@ class GatewayProcess:
         journal = self.journal
         engine.flush()  # what is pending first (a retry if the journal failed): the ACTIVE record goes alone
         if engine.journal_error:
-            raise ResumeRefusedError(_resume_refused(engine.journal_error))
+            raise ResumeRefusedError(_resume_refused(engine.journal_error, self.risk.trading_state(account).name))
         mark = journal.tell() + journal.pending_bytes
         state_id = self._new_state_id()  # in the journal's record and the audit record: the same change (kill58)
         journal.append(JTradingState(account or "", "ACTIVE", who, reason, state_id))
@@ -1996,7 +2023,7 @@ class GatewayProcess:
                 now = self.risk.trading_state(account).name
                 journal.append(JTradingState(account or "", now, who, "resume refused", self._new_state_id()))
             engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
-            raise ResumeRefusedError(_resume_refused(error)) from None
+            raise ResumeRefusedError(_resume_refused(error, self.risk.trading_state(account).name)) from None
         return self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason, state_id=state_id)
 
     def held_by(self, account: str | None) -> list[str]:
@@ -2045,17 +2072,24 @@ class GatewayProcess:
         count = engine.cancel_all(account)  # queues the cancels behind the HALTED record, then flushes both
         scope = f"account {account}" if account else "all trading"
         pending = engine.journal_error
+        audit_late = self._audit_records_late()  # the kill's record the last of them: not written (kill58b)
         if pending:
-            self._kills_pending.append((scope, mark))  # named by a stop that drops it (``_closed_dropping``)
+            # named by a stop that drops it (``_closed_dropping``)
+            self._kills_pending.append(_PendingKill(scope, account, mark, state_id, self._scope_orders(account)))
             log.critical(
                 "KILL SWITCH by %s: %s halted in memory (new orders refused); the journal cannot be written "
                 "(%s): the HALTED record and the cancels of %d open orders are pending, written and sent as "
-                "soon as the journal can be written again (%s)",
+                "soon as the journal can be written again (%s)%s",
                 who,
                 scope,
                 pending,
                 count,
                 reason or "no reason given",
+                f"; the risk audit log {self.config.path(self.config.risk_audit_log)} could not be written either "
+                "(the kill's audit record is kept in memory, written late when it can be): a stop or crash before "
+                "one of them is written loses the kill"
+                if audit_late
+                else "",
             )
         else:
             log.warning(
@@ -2065,7 +2099,27 @@ class GatewayProcess:
                 count,
                 reason or "no reason given",
             )
-        return KillResult(count, pending)
+        return KillResult(count, pending, bool(pending and audit_late))
+
+    def _scope_orders(self, account: str | None) -> frozenset[int]:
+        """Return the ids of the open orders of a kill's scope (all, or ``account``'s): their cancels are its own."""
+        assert self.engine is not None
+        return frozenset(
+            order_id
+            for order_id, order in self.engine.open_orders.items()
+            if account is None or order.account == account
+        )
+
+    def _audit_records_late(self) -> int:
+        """Return how many audit records risk keeps in memory, refused by the audit log (``risk_audit_records_late``).
+
+        The late records are the last ones made (a write that succeeds writes every late one first): right after a
+        kill's ``halt``, any means the kill's own record is not in the audit log.
+        """
+        reload_metrics = getattr(self.risk, "reload_metrics", None)  # a test's risk may not reload
+        if reload_metrics is None:
+            return 0
+        return int(reload_metrics().get("risk_audit_records_late", 0))
 
     def adjust_position(
         self,
@@ -2304,6 +2358,17 @@ class GatewayProcess:
         for venue in waiting:
             log.info("venue %s: no close after the logout within %.1f s; closing the connection", venue.name, timeout_s)
 
+    def _cancels_unwritten(self) -> frozenset[int]:
+        """Return the orders whose kill-switch cancel waits behind a HALTED record the journal has not written.
+
+        Nothing leaves before its journal record: while the journal has not reached that record's offset, none of
+        the cancels queued behind it was sent, whatever the order's state says (``_not_asked_at_stop``).
+        """
+        if not self._kills_pending:
+            return frozenset()
+        written = self.journal.tell()
+        return frozenset().union(*(kill.orders for kill in self._kills_pending if kill.mark >= written))
+
     async def _cancel_at_stop(self, engine: Engine) -> None:
         """Apply every strategy's disconnect policy, wait (bounded) for the venues' answers, log what stays open.
 
@@ -2354,10 +2419,11 @@ class GatewayProcess:
             )
         still_open: dict[tuple[str, str], list[Order]] = {}
         asked = {order.order_id for order in canceled}
+        unwritten = self._cancels_unwritten()
         for order in engine.open_orders.values():
             state = engine.venues[order.venue].state
             if order.order_id not in asked:
-                why = _not_asked_at_stop(order, state, engine.journal_error)
+                why = _not_asked_at_stop(order, state, engine.journal_error, order.order_id in unwritten)
             elif order.order_id in sent:
                 why = f"cancel sent, no answer within {timeout_s:g} s"
                 if engine.journal_error:
@@ -2447,20 +2513,58 @@ class GatewayProcess:
         )
 
     def _kills_dropped(self, path: Path) -> str:
-        """Name the kill switches among the records a stop dropped (``""``: none), and what the next start does."""
+        """Name the kill switches among the records a stop dropped (``""``: none), and what the next start does.
+
+        Whether the next start re-applies one is read from the risk audit log as that start reads it (``held_ids``:
+        the kill's identity in its record, in ``<log>.1`` or the current file): a kill whose audit record could not
+        be written either (one full disk; late, still in memory) is named as held nowhere, with the remedy (kill58b:
+        the stop said the audit log held it).
+        """
         try:
             end = os.stat(path).st_size  # the close cut the file after its last whole record
         except OSError:
             end = 0
-        scopes = list(dict.fromkeys(scope for scope, mark in self._kills_pending if mark >= end))
-        if not scopes:
+        dropped = [kill for kill in self._kills_pending if kill.mark >= end]
+        if not dropped:
             return ""
-        return (
-            f". The KILL SWITCH's HALTED record ({', '.join(scopes)}) is among the records dropped: the next start "
-            f"re-applies it from the risk audit log {self.config.path(self.config.risk_audit_log)}, which holds the "
-            "kill's record (if that log could not be written either, nothing on disk holds the kill: run `gateway "
-            "kill` again after the start; docs/reliability.md 2.3a)"
+        audit = self.config.path(self.config.risk_audit_log)
+        try:
+            held = held_ids(audit, self.config.gateway_id, (kill.state_id for kill in dropped))
+        except OSError as exc:  # not known: said as before, with the check to make
+            return (
+                f". The KILL SWITCH's HALTED record ({', '.join(dict.fromkeys(kill.scope for kill in dropped))}) is "
+                f"among the records dropped: the next start re-applies it from the risk audit log {audit} if that "
+                f"log holds the kill's record, which this stop could not read ({exc}): check its last trading_state "
+                "records, and run `gateway kill` again after the start if the kill is not there (docs/reliability.md "
+                "2.3a)"
+            )
+        kept = list(dict.fromkeys(kill.scope for kill in dropped if kill.state_id in held))
+        lost = list(dict.fromkeys(kill.scope for kill in dropped if kill.state_id not in held))
+        again = list(
+            dict.fromkeys(
+                "`gateway kill" + (f" --account {kill.account}" if kill.account else "") + "`"
+                for kill in dropped
+                if kill.state_id not in held
+            )
         )
+        said = ""
+        rotated, _ = audit_files(audit)
+        if kept:
+            said += (
+                f". The KILL SWITCH's HALTED record ({', '.join(kept)}) is among the records dropped: the next start "
+                f"re-applies it from the risk audit log {audit}, which holds the kill's record (the start reads that "
+                f"file and {rotated.name}, the file one rotation leaves: rotate it at most once before the start; "
+                "docs/reliability.md 2.3a)"
+            )
+        if lost:
+            said += (
+                f". The KILL SWITCH's HALTED record ({', '.join(lost)}) is among the records dropped, and the risk "
+                f"audit log {audit} does NOT hold it either (it could not be written: the kill's audit record is late, "
+                "kept in memory and lost with this process): NOTHING ON DISK HOLDS THE KILL, the next start does not "
+                f"re-apply it and the orders stay working at the venues: run {' and '.join(again)} again as soon as "
+                "the gateway is started (docs/reliability.md 2.3a)"
+            )
+        return said
 
     def _close_journal(self) -> None:
         """Close the journal (whatever it could not make durable is logged, never raised), then drop its lock."""

@@ -35,12 +35,16 @@ holds none for it, the audit log's last word is also compared with the journal's
 (``stricter_than_journal``): stricter, it starts in force; a resume of an earlier version whose audit record was
 lost then halts again (fail closed), as do audit records without identity.
 
-Only the current audit log file is read, its last ``TAIL_BYTES`` at most (a rotation during the day leaves the
-earlier records in the rotated file). A line that does not decode as one record is not silence: a record cut short
+The audit log is read with the file its last rotation left, ``<log>.1`` (``audit_files``: the guide's ``mv`` or
+logrotate, with or without a new file created), in file order: ``<log>.1`` then the current file, the last
+``TAIL_BYTES`` of the two together at most. Before kill58b only the current file was read: a kill pending on a full
+journal, then a stop and a rotation before the restart, was lost (the start traded ACTIVE, nothing said so), while the
+stop had said the audit log held it. A second rotation before the start (``<log>.2``), or a compressed ``<log>.1.gz``,
+is not read (docs/reliability.md 2.3a). A line that does not decode as one record is not silence: a record cut short
 (a full disk's short write before audittorn57, a crash) had the next record glued onto it on the same line, a kill
 perhaps; the whole records in it are read, and a WARNING names the line (audittorn57). An audit log that could not
-be written either (on the same full disk) holds nothing: the stop's CRITICAL says so
-(``GatewayProcess._closed_dropping``).
+be written either (on the same full disk) holds nothing: the kill's answer and the stop's CRITICAL say so (kill58b:
+the stop reads the audit log for the kill's identity, ``held_ids``; ``GatewayProcess._kills_dropped``).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -83,10 +87,24 @@ class AuditedState:
     time_ns: int
     state_id: int = 0
     """The change's identity (``JTradingState.state_id``, kill58); 0: written before records carried one."""
+    file: str = field(default="", compare=False)
+    """The file it was read from when that is the rotated one (``<log>.1``, ``audit_files``); "": the current file."""
 
     @property
     def scope(self) -> str:
         return "all trading (firm-wide)" if self.account is None else f"account {self.account}"
+
+
+ROTATED_SUFFIX: Final = ".1"
+"""The name a rotation gives the audit log's previous file (``mv <log> <log>.1``, logrotate's ``.1``)."""
+
+
+def audit_files(path: Path) -> tuple[Path, Path]:
+    """Return the audit log's files in the order their records were written: the rotated ``<log>.1``, then ``path``.
+
+    The same pair the start's check of the limits' copies reads (``risk.startup.copy_not_kept``, riskcopy57).
+    """
+    return path.with_name(path.name + ROTATED_SUFFIX), path
 
 
 def _tail(path: Path, limit: int) -> tuple[int, bytes]:
@@ -128,7 +146,8 @@ def _records(path: Path, limit: int) -> Iterator[Any]:
             "risk audit log %s: %d lines are not one whole record (a record cut short by a full disk or a crash; "
             "an earlier version of the gateway wrote the next record on the same line): %s; the whole records in them "
             "were read for the kill switches to re-apply, the rest skipped (docs/reliability.md 2.3a); the lines stay "
-            "in the file, so this is logged at every start until the file is rotated",
+            "in the file, so this is logged at every start until the file is rotated (twice: the start reads the "
+            "rotated <log>.1 too)",
             path,
             len(damaged),
             "; ".join(damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else ""),
@@ -140,6 +159,8 @@ def audited_records(
 ) -> list[AuditedState]:
     """Return the ``trading_state`` records ``gateway_id`` wrote in ``path`` on the journal's day, in file order.
 
+    ``path`` with its rotated file (``audit_files``: ``<path>.1`` first), the last ``limit`` bytes of the two.
+
     ``same_day(time_ns)``: the record's time is on the journal's trading day. Records of another gateway, or with
     no ``gateway_id`` (written before records carried it), and records a start wrote re-applying a state
     (``RESTORED_MARKS``) are left out. File order is the order they happened: one written late, after the audit log
@@ -148,14 +169,35 @@ def audited_records(
     kill glued onto a torn line counts), with a WARNING.
     """
     found: list[AuditedState] = []
-    try:
-        for record in _records(path, limit):
-            state = _audited(record, gateway_id)
-            if state is not None and same_day(state.time_ns):
-                found.append(state)
-    except FileNotFoundError:
-        return []
+    for file, room in _bounded(path, limit):
+        rotated = "" if file == path else str(file)
+        try:
+            for record in _records(file, room):
+                state = _audited(record, gateway_id)
+                if state is not None and same_day(state.time_ns):
+                    found.append(replace(state, file=rotated) if rotated else state)
+        except FileNotFoundError:
+            continue
     return found
+
+
+def _bounded(path: Path, limit: int) -> list[tuple[Path, int]]:
+    """Return the files of the audit log to read (``audit_files``, in file order), each with how much of its end:
+    the last ``limit`` bytes of the two together (the rotated file's end only where the current one is shorter)."""
+    rotated, current = audit_files(path)
+    try:
+        size = os.stat(current).st_size
+    except FileNotFoundError:
+        size = 0
+    return [(rotated, limit - size), (current, limit)] if size < limit else [(current, limit)]
+
+
+def held_ids(path: Path, gateway_id: str, ids: Iterable[int], limit: int = TAIL_BYTES) -> set[int]:
+    """Return which of ``ids`` (trading-state identities) the audit log's ``trading_state`` records of
+    ``gateway_id`` hold, read as the next start reads them (``audit_files``, the last ``limit`` bytes): a stop names
+    a kill it dropped from the journal as re-applied only if they do (``GatewayProcess._kills_dropped``)."""
+    wanted = set(ids)
+    return {found.state_id for found in audited_records(path, lambda _: True, gateway_id, limit)} & wanted
 
 
 def audited_states(

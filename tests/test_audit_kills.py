@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.audit_kills import FROM_AUDIT, audited_states, stricter_than_journal
+from gateway.audit_kills import (
+    FROM_AUDIT,
+    audit_files,
+    audited_records,
+    audited_states,
+    held_ids,
+    stricter_than_journal,
+)
 from risk.audit import AuditLog, read_audit_log, utc_text
 from risk.engine import RESTORED, RiskEngine
 from risk.model import TradingState
@@ -172,3 +179,23 @@ def test_every_record_the_risk_engine_writes_names_its_gateway(tmp_path: Path) -
     found = audited_states(tmp_path / "a.jsonl", _today, GW)
     assert {account: state.state for account, state in found.items()} == {None: "ACTIVE", "ACC1": "HALTED"}
     assert audited_states(tmp_path / "a.jsonl", _today, "another") == {}
+
+
+def test_rotated_file_read_first_then_the_current_one_within_one_tail_bound(tmp_path: Path) -> None:
+    """kill58b: the start read only the current file; a kill before a rotation (``mv``, logrotate) was not seen."""
+    path = _log(tmp_path, _state(TODAY + 1, "HALTED", reason="before the rotation", state_id=7))
+    path.rename(tmp_path / "audit.jsonl.1")
+    assert audited_states(path, _today, GW)[None].reason == "before the rotation"  # no current file (nocreate)
+    path.write_bytes(b"")  # logrotate's `create`
+    (found,) = audited_records(path, _today, GW)  # the old code: none
+    assert (found.reason, found.file) == ("before the rotation", str(tmp_path / "audit.jsonl.1"))
+    assert held_ids(path, GW, [7, 8]) == {7}
+    _log(tmp_path, _state(TODAY + 2, "ACTIVE", reason="resumed after it", state_id=8))  # the current file, later
+    assert [(s.reason, s.file) for s in audited_records(path, _today, GW)] == [
+        ("before the rotation", str(tmp_path / "audit.jsonl.1")),
+        ("resumed after it", ""),
+    ]
+    assert audited_states(path, _today, GW)[None].state == "ACTIVE"  # file order: the current file's is the last
+    current = path.stat().st_size
+    assert audited_records(path, _today, GW, limit=current) == audited_records(path, _today, GW)[1:]  # one bound
+    assert audit_files(path) == (tmp_path / "audit.jsonl.1", path)

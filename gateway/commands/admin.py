@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="set trading back to ACTIVE after a kill (globally or --account)",
         description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
         "An account the gateway does not know is refused (exit 1, nothing changed), and so is a resume while "
-        "the journal cannot be written (exit 1, nothing changed: trading stays halted). "
+        "the journal cannot be written (exit 1, nothing changed: trading stays as it was). "
         f"Exit {EXIT_STILL_STOPPED}: the scope's run-time halt (if it had one) is lifted, but the limits file "
         "keeps the scope HALTED or REDUCING (edit the file to lift it) or, for --account, a firm-wide halt does "
         "(resume without --account)."
@@ -231,12 +231,20 @@ def run_kill(args: argparse.Namespace) -> int:
     count = reply.get("orders_canceled", 0)
     pending = reply.get("journal_pending")
     if pending:
+        again = "gateway kill" + (f" --account {args.account}" if args.account else "")
+        audit = (
+            "the risk audit log could NOT be written either (the kill's audit record is kept in memory, written "
+            "late when it can be): a stop or crash before one of the two is written LOSES the kill, nothing on disk "
+            f"holds it and the next start trades: free space, or run `{again}` again as soon as the gateway is "
+            "started"
+            if reply.get("audit_late")
+            else "a stop or crash before that drops the journal's record: the next start re-applies the kill from "
+            "the risk audit log, which holds it (the start reads that file and the one a rotation leaves, <log>.1)"
+        )
         print(
             f"kill switch: {scope} HALTED in memory now (new orders are refused); the journal cannot be written "
             f"({pending}): the HALTED record and the cancels of {count} open orders are PENDING, written and then "
-            "sent as soon as the journal can be written again (free space on its disk); a stop or crash before "
-            "that drops the journal's record: the next start re-applies the kill from the risk audit log, which "
-            "holds it (if that log could not be written either, run `gateway kill` again after the start)"
+            f"sent as soon as the journal can be written again (free space on its disk); {audit}"
         )
         return EXIT_KILL_PENDING
     print(f"kill switch: {scope} HALTED; cancels sent or queued for {count} open orders")
