@@ -70,7 +70,7 @@ def _not_every_seventh(raw: bytes) -> bool:
     return int(raw[at : raw.index(b"\x01", at)]) % 7 != 6
 
 
-def test_resend_request_over_many_messages_then_a_slice_at_once_and_one_per_poll_the_same_bytes_in_order() -> None:
+def test_resend_request_over_many_messages_then_a_slice_at_once_and_one_per_poll_the_same_copies_in_order() -> None:
     rig = Rig().logged_on()
     last = _day(rig, 600)
     rig.handler.may_replay = _not_every_seventh  # type: ignore[method-assign]
@@ -104,8 +104,12 @@ def test_resend_request_over_many_messages_then_a_slice_at_once_and_one_per_poll
     for chunk in slices:
         assert sum(1 for m in chunk if m.msg_type == MsgType.NEW_ORDER_SINGLE) <= RESEND_SLICE
     wire = [m for chunk in slices for m in chunk]
-    assert b"".join(m.raw for m in wire) == b"".join(whole.messages)  # as one answer: merged gap fills, same order
+    copies = [m.raw for m in wire if m.msg_type != MsgType.SEQUENCE_RESET]
+    assert b"".join(copies) == b"".join(r for r in whole.messages if b"\x0135=4\x01" not in r[:40])  # as one answer
     assert _covered(wire) == list(range(1, last + 1))  # each number once, in order, no gap
+    fills = [m for m in wire if m.msg_type == MsgType.SEQUENCE_RESET]
+    assert len(fills) <= len(whole.messages) - len(copies) + len(slices)  # a gap fill open at a slice's end ends there
+    assert all(chunk and chunk[-1].seq < last + 1 for chunk in slices)  # each slice moves the venue on
     assert len(rig.handler.not_replayed) == len(whole.gap_filled_business) == 600 // 7
     assert rig.session.poll(rig.clock()) > 0  # done: the timers' wait again
     assert rig.take() == []
@@ -247,3 +251,21 @@ def test_gap_of_ours_asked_while_the_answer_is_sliced_then_not_asked_again_until
     assert [(m.seq, m.get(b"43")) for m in asks] == [(last + 1, b"")]  # asked once, after the answer
     rig.session.poll(rig.clock.advance(SECOND // 2))
     assert [m.msg_type for m in rig.take()] == []  # timed from when it left
+
+
+def test_resend_request_over_messages_all_gap_filled_then_every_slice_moves_the_venue_on_with_a_gap_fill() -> None:
+    rig = Rig().logged_on()
+    last = _day(rig, 300)
+    rig.handler.may_replay = lambda raw: False  # type: ignore[method-assign]  # every order answered already
+    rig.feed(_resend_request(rig, 1))
+    slices = [rig.take()]
+    while rig.session.resending:
+        rig.session.poll(rig.clock())
+        slices.append(rig.take())
+    assert len(slices) >= 300 // RESEND_SLICE
+    ends = []
+    for chunk in slices:
+        assert [m.msg_type for m in chunk] == [MsgType.SEQUENCE_RESET]
+        ends.append(int(chunk[0].get(b"36")))
+    assert ends == sorted(ends) and ends[-1] == last + 1
+    assert _covered([m for chunk in slices for m in chunk]) == list(range(1, last + 1))

@@ -11,11 +11,12 @@ rule for a message not to be resent, so one bad record never fails the whole ans
 is reported in ``ResendReply.damaged``.
 
 A long range is answered a slice at a time (``ResendJob``, ``answer_resend_slice``, fixresend58): each slice
-takes at most a budget of stored messages, in sequence order, from where the last one stopped; a gap fill still
-open at the end of a slice is carried to the next one (it ends at the next message replayed, or at the range's
-end), so the venue gets the same messages as from one answer, in order, each number once. The owner hands out
-the next slice when its transport asks (``FixSession.poll``), so a venue asking for a whole day never holds the
-event loop for the other connections.
+takes at most a budget of stored messages, in sequence order, from where the last one stopped, so the venue gets
+the messages of one answer, in order, each number once. A gap fill still open at the end of a slice ends there (the
+next slice starts its own): every slice moves the venue's expected number on, also over a range of messages all
+gap-filled (a venue that times out a resend without progress sees progress at every turn, and an answer cut short
+leaves the venue what it got). The owner hands out the next slice when its transport asks (``FixSession.poll``), so
+a venue asking for a whole day never holds the event loop for the other connections.
 
 Tracking (``InboundGap``): when a message arrives above the expected number, the session
 sends one ResendRequest (to infinity) and keeps the early messages until the gap closes.
@@ -47,7 +48,7 @@ class ResendReply(NamedTuple):
 class ResendJob:
     """A ResendRequest being answered a slice at a time (``answer_resend_slice``), in sequence order."""
 
-    __slots__ = ("begin", "damaged", "end", "gap_fills", "gap_start", "next", "not_replayed", "replayed", "slices")
+    __slots__ = ("begin", "damaged", "end", "gap_fills", "next", "not_replayed", "replayed", "slices")
 
     def __init__(self, begin: int, end: int) -> None:
         self.begin = begin
@@ -55,8 +56,6 @@ class ResendJob:
         """The last number answered (the last one sent when the request came, or the request's EndSeqNo)."""
         self.next = begin
         """The first number not answered yet (``end`` + 1: done)."""
-        self.gap_start = 0
-        """The first number of a gap fill still open (0: none): it ends at the next message replayed or at ``end``."""
         self.replayed = 0
         self.gap_fills = 0
         self.not_replayed = 0
@@ -113,18 +112,18 @@ def answer_resend_slice(
     budget: int = 0,
     max_numbers: int = 0,
 ) -> ResendReply:
-    """Build the next slice of ``job``'s replay and move it on (``job.next``, ``job.gap_start``).
+    """Build the next slice of ``job``'s replay and move it on (``job.next``).
 
     At most ``budget`` stored messages (0: no limit) and ``max_numbers`` numbers (0: no limit) are answered: the
     stored messages cost (re-stamping, ``may_replay``), the numbers of admin messages (never stored) little. A gap
-    fill open when the slice stops is carried to the next slice, never cut: it goes out once it ends.
+    fill open when the slice stops ends at the first number not answered (the next slice goes on from there).
     """
     messages: list[bytes] = []
     skipped: list[bytes] = []
     damaged: list[int] = []
     end = job.end
     seq = job.next
-    gap_start = job.gap_start
+    gap_start = 0
     stop = end if not max_numbers else min(end, seq + max_numbers - 1)
     work = 0
     while seq <= stop and (not budget or work < budget):
@@ -159,11 +158,9 @@ def answer_resend_slice(
             if not gap_start:
                 gap_start = seq
             seq = window_end + 1
-    if seq > end and gap_start:
-        messages.append(admin.gap_fill(gap_start, stamp, end + 1))
-        gap_start = 0
+    if gap_start:  # up to the range's end, or to where this slice stopped
+        messages.append(admin.gap_fill(gap_start, stamp, seq))
     job.next = seq
-    job.gap_start = gap_start
     return ResendReply(messages, skipped, damaged)
 
 
