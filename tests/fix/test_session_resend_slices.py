@@ -13,6 +13,7 @@ import pytest
 
 from venues.fix.codec import FixMessage, build_message
 from venues.fix.fields import MsgType
+from venues.fix.session import FixSessionState
 from venues.fix.session.resend import answer_resend_request
 from venues.fix.session.session import RESEND_SLICE
 
@@ -269,3 +270,18 @@ def test_resend_request_over_messages_all_gap_filled_then_every_slice_moves_the_
         ends.append(int(chunk[0].get(b"36")))
     assert ends == sorted(ends) and ends[-1] == last + 1
     assert _covered([m for chunk in slices for m in chunk]) == list(range(1, last + 1))
+
+
+def test_resend_request_after_our_logout_then_answered_in_slices_before_the_venue_s_logout() -> None:
+    """The FIX logout handshake: the venue may ask for a gap before it answers our Logout; the answer goes on."""
+    rig = Rig().logged_on()
+    last = _day(rig, 300)
+    rig.session.logout("operator request", rig.clock())
+    (logout,) = rig.take()
+    rig.feed(_resend_request(rig, 1))
+    wire = rig.take()
+    while rig.session.resending:
+        assert rig.session.poll(rig.clock()) == 0 or not rig.session.resending
+        wire += rig.take()
+    assert _covered(wire) == list(range(1, logout.seq + 1))  # our Logout's number gap-filled, as any admin message
+    assert logout.seq == last + 1 and rig.session.state is FixSessionState.LOGOUT_SENT
