@@ -156,6 +156,10 @@ class VenueAdapter(abc.ABC):
     another host used today at this venue (their ClOrdIDs in a standby takeover's replay), so none is used again.
     Ids no other venue could carry are left out: the engine's ids cannot reach them without running out of that
     venue's room anyway (``max_order_id``). None: not attached to an engine."""
+    poll_soon: Callable[[], None] | None = None
+    """Set by the transport (``VenueConnector.poll_soon``): run ``poll`` at the event loop's next turn instead of when
+    its timer is due. For an adapter whose work is cut into slices, one per turn (FIX: the rest of an answer to a
+    ResendRequest, fixresend58); ``poll`` answering 0 keeps it going. None: no transport (sans-IO tests)."""
     _write: Callable[[bytes | bytearray], None] | None = None
     _close: Callable[[], None] | None = None
     _transport_paused = False

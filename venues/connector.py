@@ -266,6 +266,7 @@ class VenueConnector:
         """Set while the loop waits to reconnect: ``restart`` cuts the wait short."""
         self._restart_pending = False
         """``restart`` came before the loop's next wait: that wait is skipped."""
+        adapter.poll_soon = self.poll_soon
 
     def start(self) -> asyncio.Task[None]:
         """Run the connect/reconnect loop as a task."""
@@ -371,6 +372,18 @@ class VenueConnector:
         self.after_input()
         if self._transport is not None:
             self._schedule_poll(next_ns)
+
+    def poll_soon(self) -> None:
+        """Run the adapter's poll at the loop's next turn instead of when its timer is due (``VenueAdapter.poll_soon``).
+
+        Only while that timer waits: otherwise a poll is running now (it schedules the next from its answer), waits
+        for a long read's rest (``read_taken`` runs it) or there is no connection. One timer at a time, always.
+        """
+        timer = self._timer
+        if timer is None or self._transport is None:
+            return
+        timer.cancel()
+        self._schedule_poll(0)
 
     def read_taken(self) -> None:
         """A long read is all taken: run the poll that came due while its rest was kept, now.

@@ -10,7 +10,10 @@ as a repeat. Now such bytes get a form of their own with the SHA-256 of the byte
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
+
+import pytest
 
 from gateway.protocol.messages import Executed
 from model.order import mark_sent
@@ -114,3 +117,23 @@ def test_strategy_gets_a_300_byte_exec_id_in_the_form_of_its_bytes_and_its_copy_
     # before: '\xff…(16 times)…[352 characters, sha256 b122…]' (the escaped text's length and digest)
     assert got[0].exec_id.endswith(f"…[300 bytes, not UTF-8, sha256 {digest}]"), got[0].exec_id
     assert engine.strategies["S1"].orders["A"].exec_id == got[0].exec_id  # the journal's and recovery's id too
+
+
+def test_fill_for_an_unknown_cl_ord_id_not_utf8_then_the_error_names_it_in_the_form_of_its_bytes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """rev58fix F2: the ClOrdID was printed with U+FFFD (``'Q��1'``), so two different unknown ids read the same in
+    the line that tells ops to reconcile; the ExecID in the same line already had the form of its bytes."""
+    rig = Rig().up()
+    with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
+        for cl_ord_id, exec_id in ((b"Q\xff\xfe1", b"E1"), (b"Q\xfe\xff1", b"E2")):
+            rig.feed(
+                rig.peer.execution_report(
+                    cl_ord_id, b"2", ord_status=b"2", leaves=0, cum=100, last_qty=100, last_px=b"150.2", exec_id=exec_id
+                )
+            )
+    lines = [r.getMessage() for r in caplog.records if "for unknown ClOrdID" in r.getMessage()]
+    assert len(lines) == 2, lines
+    for line, raw in zip(lines, (b"Q\xff\xfe1", b"Q\xfe\xff1"), strict=True):
+        assert repr(id_text(raw)) in line, line  # the old code: 'Q\ufffd\ufffd1' for both
+        assert "\ufffd" not in line

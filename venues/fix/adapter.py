@@ -340,6 +340,7 @@ class FixVenue(VenueAdapter):
         self.state_sink = _no_states
         self.backoff = backoff or ReconnectBackoff()
         self.session = FixSession(session_config, store, self, wall_offset_ns=wall_offset_ns)
+        self.session.wake = self._resend_left  # the rest of a ResendRequest's answer: polled at the next turn
         self.templates = OrderTemplates(
             dialect, session_config.sender_comp_id.decode(), session_config.target_comp_id.decode()
         )
@@ -636,8 +637,8 @@ class FixVenue(VenueAdapter):
         """Keep the message ``send_*`` stored last for ``order`` off the wire (the core could not journal it).
 
         Journal before wire (fault51). Its MsgSeqNum is taken and the message stored, so it cannot simply be
-        dropped: queued on the wire, its bytes (the last ones in the outbox: nothing is queued between the send
-        and the core's journal record) are replaced by a SequenceReset-GapFill of that one number (PossDupFlag
+        dropped: queued on the wire, its bytes (the last ones queued, ``session.queue``: nothing is queued between the
+        send and the core's journal record) are replaced by a SequenceReset-GapFill of that one number (PossDupFlag
         Y, as in a replay), so the venue sees the number used and nothing else; not queued (the session not
         logged on), it waits in the store, and a resend request gap-fills it (``may_replay``: the adapter no
         longer tracks it as unanswered). None, nothing changed, if the message is not where it must be.
@@ -648,7 +649,7 @@ class FixVenue(VenueAdapter):
         _, seq, raw, on_wire, _, _ = queued
         session = self.session
         if on_wire:
-            outbox = session.outbox
+            outbox = session.queue  # the outbox, or what waits behind an answer to a ResendRequest
             if not outbox.endswith(raw):
                 return None
             del outbox[len(outbox) - len(raw) :]
@@ -827,6 +828,7 @@ class FixVenue(VenueAdapter):
         """
         session = self.session
         logged_on = session.logged_on
+        session.end_resend("the gateway is stopping")  # what waited behind the answer is queued: withdrawn if held
         if self._output_held:
             self._withdraw_held()
             self.logout("gateway stopping")
@@ -1104,6 +1106,20 @@ class FixVenue(VenueAdapter):
                     probe.asked_ns = now
         self.session.hold_output(held, now)
         self._output_held = held
+
+    def set_write_paused(self, paused: bool) -> None:
+        """As ``VenueAdapter.set_write_paused``; the session's answer to a ResendRequest waits while paused."""
+        super().set_write_paused(paused)
+        session = self.session
+        session.write_paused = paused
+        if not paused:
+            session.wake_for_resend()
+
+    def _resend_left(self) -> None:
+        """The session's answer to a ResendRequest has slices left: ask the transport to poll at the next turn."""
+        poll_soon = self.poll_soon
+        if poll_soon is not None:
+            poll_soon()
 
     def _check_questions(self, now: int) -> None:
         """Send the questions the store refused; ask again each status question unanswered too long.
@@ -2441,7 +2457,7 @@ class FixVenue(VenueAdapter):
             "unknown",
             "%s for unknown ClOrdID %r (MsgSeqNum %d) ignored",
             message.msg_type.decode(errors="replace"),
-            cl_ord_id.decode(errors="replace"),
+            id_text(cl_ord_id),
             message.seq,
         )
 
@@ -2473,7 +2489,7 @@ class FixVenue(VenueAdapter):
             "any order or position (%d such fills so far%s): reconcile with the venue",
             self.name,
             message.seq,
-            cl_ord_id.decode(errors="replace"),
+            id_text(cl_ord_id),
             fields.get(f.LAST_QTY, b"?").decode(errors="replace"),
             fields.get(f.LAST_PX, b"?").decode(errors="replace"),
             id_text(fields.get(f.EXEC_ID, b"")),

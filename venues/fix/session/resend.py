@@ -10,6 +10,14 @@ BodyLength, a wrong CheckSum, a field without ``=``), checked before the owner i
 rule for a message not to be resent, so one bad record never fails the whole answer; its number
 is reported in ``ResendReply.damaged``.
 
+A long range is answered a slice at a time (``ResendJob``, ``answer_resend_slice``, fixresend58): each slice
+takes at most a budget of stored messages, in sequence order, from where the last one stopped, so the venue gets
+the messages of one answer, in order, each number once. A gap fill still open at the end of a slice ends there (the
+next slice starts its own): every slice moves the venue's expected number on, also over a range of messages all
+gap-filled (a venue that times out a resend without progress sees progress at every turn, and an answer cut short
+leaves the venue what it got). The owner hands out the next slice when its transport asks (``FixSession.poll``), so
+a venue asking for a whole day never holds the event loop for the other connections.
+
 Tracking (``InboundGap``): when a message arrives above the expected number, the session
 sends one ResendRequest (to infinity) and keeps the early messages until the gap closes.
 An early message the session acts on at once (the venue's Logon, its ResendRequest) is not
@@ -37,6 +45,29 @@ class ResendReply(NamedTuple):
     """Sequence numbers of stored records that could not be re-stamped, gap-filled (also in the list above)."""
 
 
+class ResendJob:
+    """A ResendRequest being answered a slice at a time (``answer_resend_slice``), in sequence order."""
+
+    __slots__ = ("begin", "damaged", "end", "gap_fills", "next", "not_replayed", "replayed", "slices")
+
+    def __init__(self, begin: int, end: int) -> None:
+        self.begin = begin
+        self.end = end
+        """The last number answered (the last one sent when the request came, or the request's EndSeqNo)."""
+        self.next = begin
+        """The first number not answered yet (``end`` + 1: done)."""
+        self.replayed = 0
+        self.gap_fills = 0
+        self.not_replayed = 0
+        self.slices = 0
+        self.damaged: list[int] = []
+
+    @property
+    def done(self) -> bool:
+        """Return True once every number up to ``end`` is answered."""
+        return self.next > self.end
+
+
 def answer_resend_request(
     store: MessageStore,
     admin: AdminEncoder,
@@ -50,44 +81,86 @@ def answer_resend_request(
     stale_after_ns: int,
     may_replay: Callable[[bytes], bool] | None = None,
 ) -> ResendReply:
-    """Build the replay of our messages ``begin..end`` (``end`` 0 or beyond = all sent so far)."""
+    """Build the replay of our messages ``begin..end`` (``end`` 0 or beyond = all sent so far), all at once."""
     last_sent = store.next_sender_seq - 1
     if end == 0 or end > last_sent:
         end = last_sent
+    return answer_resend_slice(
+        ResendJob(begin, end),
+        store,
+        admin,
+        begin_string=begin_string,
+        stamp=stamp,
+        wall_now_ns=wall_now_ns,
+        replay_business=replay_business,
+        stale_after_ns=stale_after_ns,
+        may_replay=may_replay,
+    )
+
+
+def answer_resend_slice(
+    job: ResendJob,
+    store: MessageStore,
+    admin: AdminEncoder,
+    *,
+    begin_string: bytes,
+    stamp: bytes,
+    wall_now_ns: int,
+    replay_business: bool,
+    stale_after_ns: int,
+    may_replay: Callable[[bytes], bool] | None = None,
+    budget: int = 0,
+    max_numbers: int = 0,
+) -> ResendReply:
+    """Build the next slice of ``job``'s replay and move it on (``job.next``).
+
+    At most ``budget`` stored messages (0: no limit) and ``max_numbers`` numbers (0: no limit) are answered: the
+    stored messages cost (re-stamping, ``may_replay``), the numbers of admin messages (never stored) little. A gap
+    fill open when the slice stops ends at the first number not answered (the next slice goes on from there).
+    """
     messages: list[bytes] = []
     skipped: list[bytes] = []
     damaged: list[int] = []
-    if begin > end:
-        return ResendReply(messages, skipped, damaged)
-    stored = dict(store.get_sent(begin, end))
+    end = job.end
+    seq = job.next
     gap_start = 0
-    for seq in range(begin, end + 1):
-        raw = stored.get(seq)
-        replay = raw is not None and replay_business
-        if raw is not None and replay and stale_after_ns:
-            replay = not _is_stale(raw, wall_now_ns, stale_after_ns)
-        copy = b""
-        if replay:
-            assert raw is not None
-            copy = _restamped(raw, begin_string, stamp)
-            if not copy:
-                damaged.append(seq)
-                replay = False
-        if replay and may_replay is not None:
-            assert raw is not None
-            replay = may_replay(raw)
-        if replay:
-            if gap_start:
-                messages.append(admin.gap_fill(gap_start, stamp, seq))
-                gap_start = 0
-            messages.append(copy)
-        else:
-            if raw is not None:
+    stop = end if not max_numbers else min(end, seq + max_numbers - 1)
+    work = 0
+    while seq <= stop and (not budget or work < budget):
+        # a window of at most the budget left in numbers holds at most that many stored messages
+        window_end = stop if not budget else min(stop, seq + budget - work - 1)
+        for found, raw in store.get_sent(seq, window_end):
+            if found > seq and not gap_start:
+                gap_start = seq  # numbers not stored (admin messages) before this one
+            work += 1
+            seq = found + 1
+            replay = replay_business
+            if replay and stale_after_ns:
+                replay = not _is_stale(raw, wall_now_ns, stale_after_ns)
+            copy = b""
+            if replay:
+                copy = _restamped(raw, begin_string, stamp)
+                if not copy:
+                    damaged.append(found)
+                    replay = False
+            if replay and may_replay is not None:
+                replay = may_replay(raw)
+            if replay:
+                if gap_start:
+                    messages.append(admin.gap_fill(gap_start, stamp, found))
+                    gap_start = 0
+                messages.append(copy)
+            else:
                 skipped.append(raw)
+                if not gap_start:
+                    gap_start = found
+        if seq <= window_end:  # the window's last numbers are not stored
             if not gap_start:
                 gap_start = seq
-    if gap_start:
-        messages.append(admin.gap_fill(gap_start, stamp, end + 1))
+            seq = window_end + 1
+    if gap_start:  # up to the range's end, or to where this slice stopped
+        messages.append(admin.gap_fill(gap_start, stamp, seq))
+    job.next = seq
     return ResendReply(messages, skipped, damaged)
 
 
