@@ -1112,6 +1112,7 @@ class GatewayProcess:
                 journal = (
                     f"while the journal's last state for it is {last} (a stop or crash while the journal could not "
                     f"be written dropped this record from the journal, or the audit record of that {last} was lost"
+                    + (", or that resume was refused as the journal failed" if last == "ACTIVE" else "")
                 )
             log.error(
                 "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), %s: "

@@ -23,12 +23,18 @@ halt after an internal error) carries a ``state_id``, written in its audit recor
 (``lost_states``); the strictest of them (a kill before another halt as strict: it has cancels) starts in force
 where it is stricter than the journal's last state, or as strict and a kill switch (the journal's HALTED by an
 internal error or an earlier kill does not carry out this kill's cancels: before kill58, states were compared and
-such a kill was not seen). A kill the journal holds is done; a resume the journal holds after it stands even if the
-resume's audit record was lost (before kill58 the start halted again and canceled the orders sent after it). It is
-applied, journaled again with the original's identity (a later start finds it held: not applied twice), and named
-in one ERROR with the audit record and the remedy (``gateway resume``). Never the other way: a resume the audit log
-holds and the journal does not (its audit record written, then the journal lost it) is not applied, the journal's
+such a kill was not seen). A kill the journal holds is done; a resume the journal and the audit log both hold stands.
+It is applied, journaled again with the original's identity (a later start finds it held: not applied twice), and
+named in one ERROR with the audit record and the remedy (``gateway resume``). Never the other way: a resume the audit
+log holds and the journal does not (its audit record written, then the journal lost it) is not applied, the journal's
 stricter state stays. Fail closed.
+
+A resume the journal holds and the audit log does not is not proof of a resume (kill58c): a resume whose journal
+record could not be synced (its record may be on disk) is refused and writes no audit record, and the "resume
+refused" re-statement journaled after it can be dropped by the stop (the same full disk): the journal then ends on
+an ACTIVE that was never in force. Such a journal, and one with audit records without identity after the last
+record it holds (an earlier version wrote them: a same-day downgrade and upgrade), is judged by state too, below. A
+resume whose audit record was lost therefore halts again, as before kill58 (fail closed, docs/reliability.md 2.3a).
 
 Where the journal's last record for the scope carries no identity (written by an earlier version) or the journal
 holds none for it, the audit log's last word is also compared with the journal's last state, as before kill58
@@ -274,8 +280,9 @@ class LostState(NamedTuple):
     found: AuditedState
     by_identity: bool
     """True: the journal's records carry identities and none is this record's (it holds records of the scope
-    the audit log has before this one, or none); False: judged by state, as before identities (the journal's last
-    record for the scope carries none: written by an earlier version)."""
+    the audit log has before this one, or none); False: judged by state, as before identities (``_by_state_too``:
+    the journal's last record for the scope carries none, an audit record without one follows the last it holds, or
+    it holds a resume the audit log does not)."""
 
 
 def lost_states(audited: Iterable[AuditedState], journaled: Iterable[tuple[str, str, int]]) -> list[LostState]:
@@ -289,13 +296,15 @@ def lost_states(audited: Iterable[AuditedState], journaled: Iterable[tuple[str, 
     the journal. Of them the strictest (a kill switch before another halt of the same
     strictness: it has cancels to carry out; then the last) is re-applied if it is stricter than the journal's last
     state, or as strict and a kill (the journal's HALTED, an internal-error halt or an earlier kill, does not carry
-    this kill's cancels out). A kill the journal holds is done; a resume it holds after it stands, whether or not
-    its audit record was written. A resume the audit log holds and the journal does not is never applied.
+    this kill's cancels out). A kill the journal holds is done; a resume it holds after it stands where the audit
+    log holds it too. A resume the audit log holds and the journal does not is never applied.
 
-    By state too, as before (``stricter_than_journal``), where the journal's last record for the scope carries no
-    identity (written by an earlier version) or the journal holds none for it: the audit log's last word, if
-    stricter than the journal's last state (fail closed: audit records with an identity were written after such a
-    journal record, by this version, so a kill among them not held is lost whatever the audit log's last word).
+    By state too, as before (``stricter_than_journal``), where identities cannot tell (``_by_state_too``: the
+    journal's last record for the scope carries no identity or the journal holds none for it; an audit record
+    without identity follows the last the journal holds; the journal holds a resume the audit log does not, a
+    refused resume perhaps): the audit log's last word, if stricter than the journal's last state (fail closed:
+    audit records with an identity were written after such a journal record, by this version, so a kill among them
+    not held is lost whatever the audit log's last word).
     """
     records: dict[str | None, list[tuple[str, int]]] = {}
     for journal_account, state, state_id in journaled:
@@ -321,9 +330,35 @@ def lost_states(audited: Iterable[AuditedState], journaled: Iterable[tuple[str, 
             if stricter > 0 or (stricter == 0 and pick.trigger in ("kill", "")):
                 lost.append(LostState(pick, True))
                 continue
-        if journal and journal[-1][1]:
-            continue  # the journal's last carries an identity: judged by it alone
+        if not _by_state_too(scope, journal, held):
+            continue  # the journal's identities tell it all
         word = scope[-1]
         if _STRICTNESS[word.state] > strictness:
             lost.append(LostState(word, False))
     return lost
+
+
+def _by_state_too(scope: list[AuditedState], journal: list[tuple[str, int]], held: set[int]) -> bool:
+    """Return True where the journal's identities cannot tell which of the scope's audit records it lost, so the
+    audit log's last word is also compared with the journal's last state (``lost_states``; fail closed).
+
+    ``scope``: the scope's audit records (file order); ``journal``: its journal records, (state, state_id) in
+    order; ``held``: their identities. True where:
+
+    - the journal holds no record for the scope, or its last one carries no identity (an earlier version's);
+    - an audit record without identity comes after the last audit record the journal holds (file order): an
+      earlier version wrote it after this version's records (a same-day downgrade and upgrade, kill58c), and a kill
+      among such records cannot be looked up by identity;
+    - the journal holds a resume (ACTIVE with an identity) the audit log does not hold (kill58c): it is not proof
+      that the scope was resumed. A resume the journal could not sync (``take_back`` False: its record may be on
+      disk) was refused and wrote no audit record; its "resume refused" re-statement after it can be dropped by the
+      stop (the same full disk) and then the journal ends on an ACTIVE that never was in force. A resume whose
+      audit record was lost looks the same: it halts again (and its kill's cancels are carried out again).
+    """
+    if not journal or not journal[-1][1]:
+        return True
+    since = max((at for at, found in enumerate(scope) if found.state_id in held), default=-1)
+    if any(not found.state_id for found in scope[since + 1 :]):
+        return True
+    audited = {found.state_id for found in scope if found.state_id}
+    return any(state == "ACTIVE" and state_id and state_id not in audited for state, state_id in journal)

@@ -7,6 +7,7 @@ The start compared the risk audit log's last trading state per scope with the jo
    not seen at the next start (the states were equal): the kill's cancels were never carried out.
 2. (MEDIUM, fail closed) a resume whose audit record was lost (the audit log ends on the kill, the journal holds the
    kill then the resume) halted the scope again at the next start and canceled the orders sent after the resume.
+   It still does (kill58c): a refused resume whose record reached the journal looks the same, and must not trade.
 
 Now each change carries an identity written in both records (``state_id``); the start re-applies exactly the audit
 log's kills the journal does not hold that are newer than the last record it holds. Journals and audit logs of
@@ -26,7 +27,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway.app import EXIT_JOURNAL_NOT_DURABLE, INTERNAL_ERROR_WHO, GatewayProcess
+from gateway.app import EXIT_JOURNAL_NOT_DURABLE, INTERNAL_ERROR_WHO, GatewayProcess, ResumeRefusedError
 from gateway.audit_kills import AuditedState, lost_states
 from gateway.config import JournalConfig
 from gateway.journal import FileJournal, JTradingState, read_journal
@@ -151,9 +152,12 @@ def test_kill_dropped_after_an_earlier_kill_of_the_scope_then_re_applied(
     assert _states(workdir) == [("", "HALTED", "ops"), ("", "HALTED", "risk officer")]
 
 
-def test_resume_whose_audit_record_was_lost_then_the_resume_stands(
+def test_resume_whose_audit_record_was_lost_then_the_scope_halts_again(
     caplog: pytest.LogCaptureFixture, disk: _FullDisk
 ) -> None:
+    """kill58c: a journal ACTIVE the audit log does not hold is not proof of a resume (a refused resume looks the
+    same, next test): judged by state, the audit log's last word (the kill) is stricter: halted again (fail
+    closed, docs/reliability.md 2.3a)."""
     workdir = short_tmp()
     process = _started(workdir)
     process.kill("ACC1", "ops", "drill")
@@ -168,11 +172,123 @@ def test_resume_whose_audit_record_was_lost_then_the_resume_stands(
     with caplog.at_level(logging.WARNING):
         again = _started(workdir)
     try:
-        assert _runtime(again, "ACC1") == "ACTIVE"  # the old code: HALTED again, and its orders canceled
-        assert _errors(caplog) == []
+        assert _runtime(again, "ACC1") == "HALTED"  # kill58: ACTIVE
+        (said,) = _errors(caplog)
+        assert "account ACC1 starts HALTED" in said and "while the journal's last state for it is ACTIVE" in said, said
     finally:
         again._close_journal()
+    assert _states(workdir) == [("ACC1", "HALTED", "ops"), ("ACC1", "ACTIVE", "ops"), ("ACC1", "HALTED", "ops")]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        third = _started(workdir)  # the re-applied kill is held (its identity): not applied twice
+    try:
+        assert _runtime(third, "ACC1") == "HALTED" and _errors(caplog) == []
+        third.resume("ACC1", "ops", "checked again")
+    finally:
+        third._close_journal()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        fourth = _started(workdir)  # the resume both hold stands
+    try:
+        assert _runtime(fourth, "ACC1") == "ACTIVE" and _errors(caplog) == []
+    finally:
+        fourth._close_journal()
+
+
+def _started_mmap(workdir: Path) -> GatewayProcess:
+    limits = support.write_limits(workdir / "limits.yaml", {"accounts": {"ACC1": {"symbols": {"AAPL": {}}}}})
+    config = gateway_config(workdir, 1, limits)
+    journal = JournalConfig(directory=str(workdir / "journal"), fsync="batch", storage="mmap")  # type: ignore[arg-type]
+    process = GatewayProcess(msgspec.structs.replace(config, journal=journal), clock=FakeClock())
+    process.lock_journal()
+    process.build()
+    process.recover()
+    return process
+
+
+def test_refused_resume_on_disk_and_its_restatement_dropped_then_the_restart_stays_halted(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev58merge F1 (HIGH, fail open under kill58): the resume's ACTIVE record is copied into the mapping and its
+    fdatasync fails (``take_back`` False: it may be on disk), so the resume is refused ("trading stays halted") and
+    a "resume refused" re-statement is journaled after it; the disk is full, the stop drops the re-statement. The
+    journal holds the kill then the ACTIVE, the audit log only the kill: the start must not trade."""
+    workdir = short_tmp()
+    process = _started_mmap(workdir)
+    assert process.kill("ACC1", "ops", "kill58c drill").journal_pending == ""
+    journal = process.journal
+    real_sync = os.fdatasync
+    fails = [1]
+
+    def sync(fd: int) -> None:
+        if fails[0]:
+            fails[0] -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        real_sync(fd)
+
+    def no_room(needed: int) -> object:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_flush = journal.flush
+
+    def flush() -> None:
+        if not fails[0]:  # the ACTIVE record's sync failed: from now on the file cannot grow (the disk is full)
+            monkeypatch.setattr(journal, "_grow", no_room)
+            journal._size = journal._end  # type: ignore[attr-defined]  # the mapping ends with the ACTIVE record
+        real_flush()
+
+    monkeypatch.setattr("gateway.journal_mmap.os.fdatasync", sync)
+    monkeypatch.setattr(journal, "flush", flush)
+    with pytest.raises(ResumeRefusedError):
+        process.resume("ACC1", "ops", "resume drill")
+    assert _runtime(process, "ACC1") == "HALTED"  # the operator is told: still halted
+    process._close_journal()  # the re-statement cannot be written: dropped
+    monkeypatch.undo()
     assert _states(workdir) == [("ACC1", "HALTED", "ops"), ("ACC1", "ACTIVE", "ops")]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = _started_mmap(workdir)
+    try:
+        assert _runtime(again, "ACC1") == "HALTED", "the refused resume is in force"  # kill58: ACTIVE
+        (said,) = _errors(caplog)
+        assert "account ACC1 starts HALTED" in said and "kill58c drill" in said, said
+        assert "or that resume was refused as the journal failed" in said, said
+    finally:
+        again._close_journal()
+
+
+def test_kill_of_an_earlier_version_after_the_journals_last_identity_then_re_applied(
+    caplog: pytest.LogCaptureFixture, disk: _FullDisk
+) -> None:
+    """rev58merge F2: kill and resume by this version (identities in both), then, downgraded the same day, a kill by
+    the earlier version (its audit record has no identity) whose journal record a stop on a full disk dropped. Back
+    on this version the journal's last record carries an identity; the id-less audit record after it must still be
+    judged (by state)."""
+    workdir = short_tmp()
+    process = _started(workdir)
+    process.kill("ACC1", "ops", "new version")
+    process.resume("ACC1", "ops", "checked")
+    disk.full = True
+    assert process.kill("ACC1", "ops", "earlier version").journal_pending
+    _stop_dropping(process, disk)
+    audit = workdir / "audit.jsonl"
+    lines = audit.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    assert last["event"] == "trading_state" and last["reason"] == "earlier version"
+    del last["state_id"]  # as the earlier version wrote it
+    audit.write_bytes(b"".join(lines[:-1]) + json.dumps(last, separators=(",", ":")).encode() + b"\n")
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = _started(workdir)
+    try:
+        assert _runtime(again, "ACC1") == "HALTED"  # kill58: ACTIVE, nothing said
+        (said,) = _errors(caplog)
+        assert "account ACC1 starts HALTED" in said and "earlier version" in said, said
+    finally:
+        again._close_journal()
 
 
 def test_kill_and_resume_both_journaled_then_nothing_re_applied(caplog: pytest.LogCaptureFixture) -> None:
@@ -252,8 +368,19 @@ def _audited(state: str, state_id: int, account: str | None = None, trigger: str
 def test_lost_states_by_identity() -> None:
     kill, resume, internal = _audited("HALTED", 1), _audited("ACTIVE", 2), _audited("HALTED", 3, trigger="internal")
     kill2 = _audited("HALTED", 4)
-    # a kill the journal holds is done; the journal's resume stands though its audit record is lost
-    assert lost_states([kill], [("", "HALTED", 1), ("", "ACTIVE", 2)]) == []
+    # a kill the journal holds is done; the journal's resume stands where the audit log holds it too
+    assert lost_states([kill, resume], [("", "HALTED", 1), ("", "ACTIVE", 2)]) == []
+    # a journal resume the audit log does not hold (a refused one perhaps): by state, the kill again (kill58c)
+    assert [(lost.found, lost.by_identity) for lost in lost_states([kill], [("", "HALTED", 1), ("", "ACTIVE", 2)])] == [
+        (kill, False)
+    ]
+    # an audit record without identity after the last the journal holds (an earlier version's kill): by state
+    old_kill = _audited("HALTED", 0)
+    assert [lost.found for lost in lost_states([kill, resume, old_kill], [("", "HALTED", 1), ("", "ACTIVE", 2)])] == [
+        old_kill
+    ]
+    # ... and before it: done (the journal's resume held by identity after it)
+    assert lost_states([old_kill, kill, resume], [("", "HALTED", 1), ("", "ACTIVE", 2)]) == []
     # a kill after the journal's internal halt, not held: lost, carried out
     assert [lost.found for lost in lost_states([internal, kill2], [("", "HALTED", 3)])] == [kill2]
     # an internal halt after a held kill, not held: as strict, nothing to carry out: not re-applied
