@@ -590,7 +590,7 @@ class FixSession:
         """
         if self._resend is not None and self.close_reason is None and not self.output_held and not self.write_paused:
             self._resend_step(now_ns)
-            if self._resend is not None:
+            if self.resending:  # not `self._resend`: mypy keeps it narrowed across the call (mypyc trusts that)
                 self._poll_timers(now_ns)
                 return 0
         return self._poll_timers(now_ns)
