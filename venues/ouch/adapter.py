@@ -1505,6 +1505,7 @@ class OuchVenue(VenueAdapter):
                         self._query_why,
                         self._store.last_issued + 1,
                     )
+            self._store.floor(settled=True)  # the owed NextUserRefNum no longer asked at the next login
             self._query_sent_ns = 0
             self._resolve_unanswered(None)
         if self._replaying:
@@ -1932,6 +1933,31 @@ class OuchVenue(VenueAdapter):
                 last - first + 1,
                 self._session.gaps,
             )
+            if not self._query_refnums:  # the gap may hide another host's numbers (a failback): ask the venue's
+                self._query_refnums = True
+                self._query_why = "a replay gap may hide UserRefNums of another host"
+                self._store.mark_ask()  # on file before anything later is journaled: a restart asks it too
+                log.warning(
+                    "venue %s: the replay gap may hide UserRefNums of another host (a failback): asking the venue's "
+                    "NextUserRefNum (Account Query) after the replay, before sending anything",
+                    self.name,
+                )
+        store = self._store
+        if store.ask:  # owed since an earlier login (a stop or crash before the answer): ask it again (ouchfail58b)
+            self._other_max = max(self._other_max, store.other)
+            if not self._query_refnums:
+                self._query_refnums = True
+                self._query_why = "an earlier login's replay named another host's UserRefNums or had a gap"
+                log.warning(
+                    "venue %s: the venue's NextUserRefNum is owed since an earlier login (its replay named another "
+                    "host's UserRefNums up to %d, or had a gap; the gateway stopped before the answer): new "
+                    "UserRefNums start at %d (on file in %s) and no new order goes out until the Account Query after "
+                    "the replay is answered or times out",
+                    self.name,
+                    store.other,
+                    store.last_issued + 1,
+                    store.path,
+                )
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
@@ -2542,7 +2568,7 @@ class OuchVenue(VenueAdapter):
         numbers are above it; the session changed), unless such a number was seen already: that query floors the
         store all the same, and this host's own numbers would read as another host's.
         """
-        return bool(self._other_max) or not self._query_refnums
+        return bool(self._other_max) or not self._query_refnums or self._store.ask
 
     def _other_host(self, seq: int, kind: int, urn: int) -> None:
         """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
@@ -2575,6 +2601,10 @@ class OuchVenue(VenueAdapter):
         if not self._query_refnums:
             self._query_refnums = True
             self._query_why = "the replay named UserRefNums of another host above this host's"
+        store = self._store
+        margin = unanswered_ref_margin(store.block)
+        if not store.ask or urn + margin // 2 > store.counter.reserved:  # a write per half margin, not per message
+            store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM))
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -3788,7 +3818,7 @@ class OuchVenue(VenueAdapter):
             self._ignore("Q", seq, message)
             return
         self._end_no_record(asked=True, next_user_ref_num=message.next_user_ref_num)
-        self._store.floor()  # on file (a restart before the next block keeps it): nothing to write if it is
+        self._store.floor(settled=True)  # on file (a restart before the next block keeps it), the mark cleared
         if self._query_refnums:
             self._query_refnums = False
             log.warning(
