@@ -82,6 +82,8 @@ async def test_stop_inside_the_failback_query_wait_then_the_restart_enters_above
             await wait_until(lambda: "a9" in again.accepted(), "the order accepted")
         assert venue.ignored == []  # before: [101], the Enter ignored, its strategy told OrderAccepted
         assert urn > highest and venue.live.get(urn) == cl_ord_id
+        assert int(cl_ord_id) > highest  # none of the other host's ClOrdIDs ('4'..'153') again
+        assert len(set(venue.entered)) == len(venue.entered)
         assert sum(m[:1] == b"Q" for m in venue.inbound) == queries + 1  # the owed query asked again
         assert "the venue's NextUserRefNum is owed since an earlier login" in caplog.text
         await asyncio.sleep(0.6)  # two answer_timeout_ms (300): before, the doubted Enter's Cancel went out
@@ -174,7 +176,7 @@ def test_owed_query_mark_on_file_is_loaded_and_cleared_by_the_answer_and_a_new_d
     assert reloaded.floor(settled=True)
     again = UserRefNumStore(tmp_path, "v", today=lambda: day[0], block=BLOCK)
     assert not again.ask and again.other == 0 and again.last_issued == 163
-    assert again.mark_ask()  # a replay gap: the mark alone
+    assert again.mark_ask(0, 0, 77) and again.order_ids == 77  # a replay gap: the mark alone; ClOrdIDs noted
     day[0] = "20260106"
     again.bind("S1")
     assert not again.ask and again.last_issued == 0

@@ -1945,6 +1945,8 @@ class OuchVenue(VenueAdapter):
         store = self._store
         if store.ask:  # owed since an earlier login (a stop or crash before the answer): ask it again (ouchfail58b)
             self._other_max = max(self._other_max, store.other)
+            if store.other and store.order_ids:  # the other host's ClOrdIDs noted then (a margin above, unanswered)
+                self._earlier_ids.add(store.order_ids)
             if not self._query_refnums:
                 self._query_refnums = True
                 self._query_why = "an earlier login's replay named another host's UserRefNums or had a gap"
@@ -2391,7 +2393,7 @@ class OuchVenue(VenueAdapter):
             if self._no_record:
                 return self._earlier_traffic(seq, message, urn)
             if urn > 0 and self._replaying and self._others_possible() and seq != self._session.refetch_sequence:
-                self._other_host(seq, kind, urn)  # another host's number in a login's replay (a failback)
+                self._other_host(seq, kind, urn, message)  # another host's number in a login's replay (a failback)
                 return False  # counted unknown, its ClOrdID noted (``_unknown``)
             if self._never_issued(seq, kind, urn):
                 return True
@@ -2570,7 +2572,7 @@ class OuchVenue(VenueAdapter):
         """
         return bool(self._other_max) or not self._query_refnums or self._store.ask
 
-    def _other_host(self, seq: int, kind: int, urn: int) -> None:
+    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> None:
         """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
 
         Only this gateway numbers its own Enters, from its store, so such a number in the replay (the session's
@@ -2582,7 +2584,11 @@ class OuchVenue(VenueAdapter):
         (Account Query), floors the store above it (``_end_no_record``; on file), or, unanswered, a margin above
         the highest named. Not a stream out of frame (no login again for it: before ouchfail58, 3 reconnects per
         message) and not applied (counted ``ref_other_host`` and unknown; logged at WARNING the first time per
-        login).
+        login). Put on file at once (``UserRefNumStore.mark_ask``: the owed query, a provisional floor ``urn`` plus
+        ``unanswered_ref_margin``, and the highest ClOrdID of this gateway's form noted, this message's too), before
+        anything later in the replay is journaled, and again only when a number comes within half that margin of the
+        floor (a few writes per replay): a restart after a stop inside the query's wait, whose replay no longer shows
+        these numbers, still numbers and names its orders above them (ouchfail58b).
         """
         self.counters["ref_other_host"] += 1
         if not self._other_max:
@@ -2604,7 +2610,10 @@ class OuchVenue(VenueAdapter):
         store = self._store
         margin = unanswered_ref_margin(store.block)
         if not store.ask or urn + margin // 2 > store.counter.reserved:  # a write per half margin, not per message
-            store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM))
+            at = _CL_ORD_ID_AT.get(kind)
+            order_id = _order_id_of(bytes(message[at : at + 14])) if at is not None and len(message) >= at + 14 else 0
+            ids = max(self._earlier_ids, default=0)
+            store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids))
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -3130,7 +3139,7 @@ class OuchVenue(VenueAdapter):
             elif self._replaying and self._others_possible():  # another host's numbers (a Broken Trade, ...)
                 urn = getattr(decoded, "user_ref_num", 0)
                 if urn > self._store.last_issued:
-                    self._other_host(sequence, message[0], urn)
+                    self._other_host(sequence, message[0], urn, message)
             if handler is not None:
                 handler(sequence, decoded)
             else:

@@ -447,7 +447,7 @@ class UserRefNumStore:
         """Return the state to write with ``reserved`` as the reservation."""
         return _State(self.day, self.session, reserved, self.earlier, self.order_ids, self.ask, self.other)
 
-    def mark_ask(self, other: int = 0, above: int = 0) -> bool:
+    def mark_ask(self, other: int = 0, above: int = 0, order_ids: int = 0) -> bool:
         """Put on file, at once, that the venue's NextUserRefNum is owed, and a provisional floor above ``other``.
 
         Called while a login's replay is read, at the first number of another host it names (``other``, ``above``:
@@ -457,16 +457,19 @@ class UserRefNumStore:
         messages (``resume_after``) and its replay no longer shows the other host's, but it numbers from above
         ``above`` (the reservation on file; never lowered) and asks the venue's NextUserRefNum again before
         anything goes out (``ask``; ouchfail58b). The numbers handed out in this process are not moved (an answer
-        may put the next one below ``above``; numbers above the reservation are only skipped at a restart). Written
+        may put the next one below ``above``; numbers above the reservation are only skipped at a restart).
+        ``order_ids``: the highest gateway order id the other host's messages used as a ClOrdID so far (as ``floor``'s:
+        a restart starts its order ids above it). Written
         on the caller's thread, as ``floor``; False: not written (``error`` says why; a store failing refuses new
         orders anyway).
         """
         counter = self.counter
         reserve = min(max(above, 0), MAX_USER_REF_NUM)
-        if self.ask and other <= self.other and reserve <= counter.reserved:
+        if self.ask and other <= self.other and reserve <= counter.reserved and order_ids <= self.order_ids:
             return True
         self.ask = True
         self.other = max(self.other, other)
+        self.order_ids = max(self.order_ids, order_ids)
         if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries the mark
             return False
         self._wait_for_prefetch()
