@@ -1505,6 +1505,7 @@ class OuchVenue(VenueAdapter):
                         self._query_why,
                         self._store.last_issued + 1,
                     )
+            self._store.floor(settled=True)  # the owed NextUserRefNum no longer asked at the next login
             self._query_sent_ns = 0
             self._resolve_unanswered(None)
         if self._replaying:
@@ -1932,6 +1933,33 @@ class OuchVenue(VenueAdapter):
                 last - first + 1,
                 self._session.gaps,
             )
+            if not self._query_refnums:  # the gap may hide another host's numbers (a failback): ask the venue's
+                self._query_refnums = True
+                self._query_why = "a replay gap may hide UserRefNums of another host"
+                self._store.mark_ask()  # on file before anything later is journaled: a restart asks it too
+                log.warning(
+                    "venue %s: the replay gap may hide UserRefNums of another host (a failback): asking the venue's "
+                    "NextUserRefNum (Account Query) after the replay, before sending anything",
+                    self.name,
+                )
+        store = self._store
+        if store.ask:  # owed since an earlier login (a stop or crash before the answer): ask it again (ouchfail58b)
+            self._other_max = max(self._other_max, store.other)
+            if store.other and store.order_ids:  # the other host's ClOrdIDs noted then (a margin above, unanswered)
+                self._earlier_ids.add(store.order_ids)
+            if not self._query_refnums:
+                self._query_refnums = True
+                self._query_why = "an earlier login's replay named another host's UserRefNums or had a gap"
+                log.warning(
+                    "venue %s: the venue's NextUserRefNum is owed since an earlier login (its replay named another "
+                    "host's UserRefNums up to %d, or had a gap; the gateway stopped before the answer): new "
+                    "UserRefNums start at %d (on file in %s) and no new order goes out until the Account Query after "
+                    "the replay is answered or times out",
+                    self.name,
+                    store.other,
+                    store.last_issued + 1,
+                    store.path,
+                )
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
@@ -2365,7 +2393,7 @@ class OuchVenue(VenueAdapter):
             if self._no_record:
                 return self._earlier_traffic(seq, message, urn)
             if urn > 0 and self._replaying and self._others_possible() and seq != self._session.refetch_sequence:
-                self._other_host(seq, kind, urn)  # another host's number in a login's replay (a failback)
+                self._other_host(seq, kind, urn, message)  # another host's number in a login's replay (a failback)
                 return False  # counted unknown, its ClOrdID noted (``_unknown``)
             if self._never_issued(seq, kind, urn):
                 return True
@@ -2542,9 +2570,9 @@ class OuchVenue(VenueAdapter):
         numbers are above it; the session changed), unless such a number was seen already: that query floors the
         store all the same, and this host's own numbers would read as another host's.
         """
-        return bool(self._other_max) or not self._query_refnums
+        return bool(self._other_max) or not self._query_refnums or self._store.ask
 
-    def _other_host(self, seq: int, kind: int, urn: int) -> None:
+    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> None:
         """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
 
         Only this gateway numbers its own Enters, from its store, so such a number in the replay (the session's
@@ -2556,7 +2584,11 @@ class OuchVenue(VenueAdapter):
         (Account Query), floors the store above it (``_end_no_record``; on file), or, unanswered, a margin above
         the highest named. Not a stream out of frame (no login again for it: before ouchfail58, 3 reconnects per
         message) and not applied (counted ``ref_other_host`` and unknown; logged at WARNING the first time per
-        login).
+        login). Put on file at once (``UserRefNumStore.mark_ask``: the owed query, a provisional floor ``urn`` plus
+        ``unanswered_ref_margin``, and the highest ClOrdID of this gateway's form noted, this message's too), before
+        anything later in the replay is journaled, and again only when a number comes within half that margin of the
+        floor (a few writes per replay): a restart after a stop inside the query's wait, whose replay no longer shows
+        these numbers, still numbers and names its orders above them (ouchfail58b).
         """
         self.counters["ref_other_host"] += 1
         if not self._other_max:
@@ -2575,6 +2607,13 @@ class OuchVenue(VenueAdapter):
         if not self._query_refnums:
             self._query_refnums = True
             self._query_why = "the replay named UserRefNums of another host above this host's"
+        store = self._store
+        margin = unanswered_ref_margin(store.block)
+        if not store.ask or urn + margin // 2 > store.counter.reserved:  # a write per half margin, not per message
+            at = _CL_ORD_ID_AT.get(kind)
+            order_id = _order_id_of(bytes(message[at : at + 14])) if at is not None and len(message) >= at + 14 else 0
+            ids = max(self._earlier_ids, default=0)
+            store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids))
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -3100,7 +3139,7 @@ class OuchVenue(VenueAdapter):
             elif self._replaying and self._others_possible():  # another host's numbers (a Broken Trade, ...)
                 urn = getattr(decoded, "user_ref_num", 0)
                 if urn > self._store.last_issued:
-                    self._other_host(sequence, message[0], urn)
+                    self._other_host(sequence, message[0], urn, message)
             if handler is not None:
                 handler(sequence, decoded)
             else:
@@ -3788,7 +3827,7 @@ class OuchVenue(VenueAdapter):
             self._ignore("Q", seq, message)
             return
         self._end_no_record(asked=True, next_user_ref_num=message.next_user_ref_num)
-        self._store.floor()  # on file (a restart before the next block keeps it): nothing to write if it is
+        self._store.floor(settled=True)  # on file (a restart before the next block keeps it), the mark cleared
         if self._query_refnums:
             self._query_refnums = False
             log.warning(

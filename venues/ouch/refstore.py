@@ -102,6 +102,12 @@ class _State(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     order_ids: int = 0
     """The highest gateway order id that earlier traffic used as a ClOrdID: new order ids start above it, also after
     a restart the same day (``UserRefNumStore.floor``); 0, and not written, when there was none (standby53)."""
+    ask: bool = False
+    """The venue's NextUserRefNum is owed before this host sends anything (a login's replay named another host's
+    numbers, or had a gap, and the Account Query was not answered nor timed out yet): a restart asks it at its next
+    login (``UserRefNumStore.mark_ask``; ouchfail58b); False, and not written, when nothing is owed."""
+    other: int = 0
+    """With ``ask``: the highest UserRefNum of another host that replay named (0: none, a gap only)."""
 
 
 class _EndOfDay(msgspec.Struct, omit_defaults=True):
@@ -177,11 +183,18 @@ class UserRefNumStore:
         self.order_ids = 0
         """The highest gateway order id the day's earlier traffic used as a ClOrdID (another host's: a standby host
         took over with no record of the day); new order ids start above it, a restart's too (``floor``; 0: none)."""
+        self.ask = False
+        """The venue's NextUserRefNum is owed before anything is sent (on file: ``mark_ask``; cleared by ``floor``
+        with ``settled``): the adapter asks it at its next login, also after a restart."""
+        self.other = 0
+        """With ``ask``: the highest UserRefNum of another host a login's replay named (0: none)."""
         state = self._load()
         if state is not None and state.day == self.day:
             self.session = state.session
             self.earlier = state.earlier
             self.order_ids = state.order_ids
+            self.ask = state.ask
+            self.other = state.other
             self.counter.next = min(state.reserved, MAX_USER_REF_NUM) + 1
             self.counter.reserved = min(state.reserved, MAX_USER_REF_NUM)
             if self.exhausted:
@@ -376,7 +389,7 @@ class UserRefNumStore:
         """
         done = threading.Event()
         self._job_done = done
-        self._job = (_State(self.day, self.session, reserved, self.earlier, self.order_ids), self._generation, done)
+        self._job = (self._state(reserved), self._generation, done)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="userrefnum-prefetch", daemon=True)
             self._worker.start()
@@ -430,7 +443,47 @@ class UserRefNumStore:
             if 0 < counter.prefetch_at < counter.next:  # the prefetch point was skipped: the next number starts it
                 counter.prefetch_at = counter.next
 
-    def floor(self, earlier: int = 0, order_ids: int = 0) -> bool:
+    def _state(self, reserved: int) -> _State:
+        """Return the state to write with ``reserved`` as the reservation."""
+        return _State(self.day, self.session, reserved, self.earlier, self.order_ids, self.ask, self.other)
+
+    def mark_ask(self, other: int = 0, above: int = 0, order_ids: int = 0) -> bool:
+        """Put on file, at once, that the venue's NextUserRefNum is owed, and a provisional floor above ``other``.
+
+        Called while a login's replay is read, at the first number of another host it names (``other``, ``above``:
+        that number plus the margin an unanswered Account Query takes) and again when it names one near the floor
+        on file, or at a replay gap (``other`` 0): before anything later in the replay is journaled. A stop or
+        crash before the Account Query's answer then loses nothing: the restart logs in after this host's own later
+        messages (``resume_after``) and its replay no longer shows the other host's, but it numbers from above
+        ``above`` (the reservation on file; never lowered) and asks the venue's NextUserRefNum again before
+        anything goes out (``ask``; ouchfail58b). The numbers handed out in this process are not moved (an answer
+        may put the next one below ``above``; numbers above the reservation are only skipped at a restart).
+        ``order_ids``: the highest gateway order id the other host's messages used as a ClOrdID so far (as ``floor``'s:
+        a restart starts its order ids above it). Written
+        on the caller's thread, as ``floor``; False: not written (``error`` says why; a store failing refuses new
+        orders anyway).
+        """
+        counter = self.counter
+        reserve = min(max(above, 0), MAX_USER_REF_NUM)
+        if self.ask and other <= self.other and reserve <= counter.reserved and order_ids <= self.order_ids:
+            return True
+        self.ask = True
+        self.other = max(self.other, other)
+        self.order_ids = max(self.order_ids, order_ids)
+        if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries the mark
+            return False
+        self._wait_for_prefetch()
+        with self._slot:  # a write still in flight would not carry the mark: void (``bind`` does the same)
+            self._generation += 1
+        with self._lock:
+            reserved = max(counter.reserved, reserve)
+            if not self._write(self._state(reserved)):
+                return False
+            counter.reserved = reserved
+        self._schedule_prefetch()
+        return True
+
+    def floor(self, earlier: int = 0, order_ids: int = 0, *, settled: bool = False) -> bool:
         """Persist what the venue told about the session's numbers: the floor ``ensure_above`` raised, and ``earlier``.
 
         ``ensure_above`` (the venue's NextUserRefNum, the highest number its earlier traffic named) moves the next
@@ -445,10 +498,14 @@ class UserRefNumStore:
         answer to an Account Query); a write still in flight is waited for (``wait_limit``) and then void. With
         ``prefetch`` the write takes the next number's block along. False: the write failed, or the store was
         failing already and the loop does not write then (``error`` says why; ``retry`` writes the floor and the
-        mark with the next block).
+        mark with the next block). ``settled``: the venue's NextUserRefNum was answered (or timed out): the mark
+        ``mark_ask`` put on file is cleared.
         """
         counter = self.counter
-        if counter.next - 1 <= counter.reserved and earlier <= self.earlier and order_ids <= self.order_ids:
+        if settled and self.ask:
+            self.ask = False
+            self.other = 0
+        elif counter.next - 1 <= counter.reserved and earlier <= self.earlier and order_ids <= self.order_ids:
             return True
         if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries them
             self.earlier = max(self.earlier, earlier)
@@ -463,7 +520,7 @@ class UserRefNumStore:
             reserved = max(counter.reserved, min(counter.next - 1, MAX_USER_REF_NUM))
             if self._prefetch and reserved < counter.next <= MAX_USER_REF_NUM:  # the first order finds its block
                 reserved = min(counter.next + self._block - 1, MAX_USER_REF_NUM)
-            if not self._write(_State(self.day, self.session, reserved, self.earlier, self.order_ids)):
+            if not self._write(self._state(reserved)):
                 return False
             counter.reserved = max(counter.reserved, reserved)
         self._schedule_prefetch()
@@ -589,6 +646,8 @@ class UserRefNumStore:
             if moved or restart:
                 self.earlier = 0  # a sequence number of the session on file: none in another
             if restart:
+                self.ask = False  # a new numbering: nothing of the day before is owed
+                self.other = 0
                 if day != self.day:  # ClOrdIDs are unique through the day, whatever the session
                     self.order_ids = 0
                 self.day = day
@@ -647,7 +706,7 @@ class UserRefNumStore:
         Return False, the allowance unchanged, if the write failed (``error`` says why).
         """
         with self._lock:
-            if not self._write(_State(self.day, self.session, reserved, self.earlier, self.order_ids)):
+            if not self._write(self._state(reserved)):
                 return False
             self.counter.reserved = reserved
         self._schedule_prefetch()
