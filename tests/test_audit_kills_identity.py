@@ -18,6 +18,7 @@ close, recover again) on a real journal file and a real risk audit log; the full
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import logging
 import os
@@ -207,6 +208,35 @@ def _started_mmap(workdir: Path) -> GatewayProcess:
     return process
 
 
+def test_journal_ending_on_a_resume_the_audit_log_lacks_then_the_restart_stays_halted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The state the test below makes through faults, built directly (a compiled journal's methods cannot be
+    patched to fail): the journal holds the kill then an ACTIVE, the audit log only the kill. Runs in both builds."""
+    workdir = short_tmp()
+    process = _started_mmap(workdir)
+    assert process.kill("ACC1", "ops", "kill58c drill").journal_pending == ""
+    process.journal.append(JTradingState("ACC1", "ACTIVE", "ops", "resume drill", process._new_state_id()))
+    process.journal.flush()
+    process._close_journal()
+    assert _states(workdir) == [("ACC1", "HALTED", "ops"), ("ACC1", "ACTIVE", "ops")]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = _started_mmap(workdir)
+    try:
+        assert _runtime(again, "ACC1") == "HALTED", "the refused resume is in force"  # kill58: ACTIVE
+        (said,) = _errors(caplog)
+        assert "account ACC1 starts HALTED" in said and "kill58c drill" in said, said
+        assert "or that resume was refused as the journal failed" in said, said
+    finally:
+        again._close_journal()
+
+
+@pytest.mark.skipif(
+    str(importlib.import_module("gateway.journal_mmap").__file__).endswith(".so"),
+    reason="patches MmapJournal.flush on an instance: read-only in the compiled build (the test above covers it)",
+)
 def test_refused_resume_on_disk_and_its_restatement_dropped_then_the_restart_stays_halted(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
