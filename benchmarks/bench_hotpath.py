@@ -118,7 +118,7 @@ class Link:
         """Take a long read all at once (no event loop to come back on)."""
         return False
 
-    def close_transport(self) -> None:
+    def close_transport(self, *, drop_unread: bool = False) -> None:
         raise AssertionError("the session closed")
 
 

@@ -1488,8 +1488,10 @@ class Engine:
         would have given it. Returns the orders whose cancel was sent or queued.
         """
         canceled: list[Order] = []
-        for walk in list(self._walks.values()):  # a MassCancel being walked: all of it first, journaled and answered
-            self._walk_rest(walk)
+        if self._walks:
+            for walk in list(self._walks.values()):  # a MassCancel being walked: all of it first, journaled and
+                self._walk_rest(walk)  # answered: its answer written (journal first) before its connection closes
+            self.flush()
         for st in self.strategies.values():
             if st.link is not None or not st.open_orders:
                 continue
@@ -1507,7 +1509,7 @@ class Engine:
             if connected and owner is not None and self.entitlements.disconnect_policy(owner.strategy_id) == "cancel":
                 canceled.extend(owner.open_orders.values())
             link.session.close_reason = "the gateway is stopping"
-            link.close_transport()
+            link.close_transport(drop_unread=True)  # (what it sent unread, not carried out: a clean end-of-file)
             self._forget_link(link)  # its connection_lost later finds it forgotten: a no-op; one flush below
         for walk in list(self._walks.values()):  # the policies' cancels: all of them before the stop goes on
             self._walk_rest(walk)
@@ -3061,6 +3063,9 @@ class Engine:
         ):  # a slice per loop turn, the answer after the last; its later requests wait (the turn ends: _cut_turn)
             mass = _MassWalk(st, link, answer, req_seq, why, matching)
             self._walks[st.strategy_id] = mass
+            # its link is not read until the walk's end: its silence and a frame it left incomplete are not judged
+            # meanwhile, both counted again from the end (docs/strategy-protocol.md 4.3; mass58b)
+            link.session.pause_input(True, self.clock(), walk=True)
             self._mass_cancel_work += len(groups)
             self._walk_slice(mass)
             self._mass_cancel_work = MASS_CANCEL_TURN_WORK
@@ -3151,6 +3156,7 @@ class Engine:
         self._walks.pop(st.strategy_id, None)
         if mass.answer is None:  # the disconnect policy's: nothing to answer, nothing waits
             return
+        mass.link.session.pause_input(False, self.clock(), walk=True)  # its deadlines run again from now
         if st.link is mass.link:  # (a connection since: its Welcome counted the request, a re-send gets the answer)
             self._answer_mass_cancel(st, mass.answer)
         saved, self._req_seq = self._req_seq, mass.req_seq

@@ -225,6 +225,24 @@ def peer_hung_up(transport: asyncio.BaseTransport) -> bool:
     return bool(events and events[0][1] & (select.POLLHUP | select.POLLERR))
 
 
+def drop_unread_bytes(sock: socket.socket | None) -> int:
+    """Read and drop the bytes waiting unread in ``sock`` now (bounded: what is there when called); return how many."""
+    count = unread_bytes(sock)
+    if sock is None or count <= 0:
+        return 0
+    dropped = 0
+    try:
+        fd = sock.fileno()
+        while dropped < count:
+            data = os.read(fd, min(count - dropped, 1 << 16))  # (non-blocking: the loop's socket)
+            if not data:
+                break
+            dropped += len(data)
+    except (OSError, ValueError):  # nothing more to read now, or the socket is gone: closed as it is
+        pass
+    return dropped
+
+
 def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False) -> bool:
     """Return True if the other end of ``sock`` closed (or reset) it and no byte of it is left unread.
 
@@ -554,16 +572,22 @@ class StrategyProtocol(asyncio.Protocol):
         transport = self.transport
         return transport.get_write_buffer_size() if transport is not None else 0
 
-    def close_transport(self) -> None:
+    def close_transport(self, *, drop_unread: bool = False) -> None:
         """End the session now; close after queued bytes (a fatal Error) are written, within the linger at most.
 
         The engine forgets the connection on the next loop turn (not from inside its flush), whether or not the
         strategy reads: the disconnect policy applies at once and the strategy may reconnect. Bytes it leaves
         unread for the linger (``slow_consumer_linger_s``) are dropped with the socket (best effort).
+
+        ``drop_unread`` (the stop): what the strategy sent that the gateway did not read (held behind a MassCancel's
+        walk, heartbeats) is read now and dropped, not carried out, so that the strategy reads its last answers and
+        then an end-of-file, not a reset (a Unix socket closed with bytes unread resets its peer; mass58b).
         """
         transport = self.transport
         if transport is None:
             return
+        if drop_unread and not transport.is_closing():
+            drop_unread_bytes(transport.get_extra_info("socket"))
         transport.close()
         loop = asyncio.get_running_loop()
         if self._abort_timer is None and transport.get_write_buffer_size():

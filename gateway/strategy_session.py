@@ -519,8 +519,13 @@ class StrategySession:
         self.welcome_out = False
         """The Welcome is queued (set by the engine) while the session is not active yet (a replay is written)."""
         self.input_paused = False
-        """The gateway does not read the strategy's requests (back-pressure: its answers wait unread); its silence is
-        not judged meanwhile (its heartbeats wait behind its requests), from the resume on again (``pause_input``)."""
+        """The gateway does not read the strategy's requests (back-pressure: its answers wait unread; or its MassCancel
+        is walked); its silence is not judged meanwhile (its heartbeats wait behind its requests), from the resume on
+        again (``pause_input``)."""
+        self._paused_output = False
+        """Paused for back-pressure (``pause_input``)."""
+        self._paused_walk = False
+        """Paused while the strategy's MassCancel is walked over several loop turns (``pause_input(walk=True)``)."""
         self.welcome_unwritten = False
         """The Welcome may still wait in the output (the journal cannot be written: nothing leaves): the strategy's
         silence counts from when it is written, checked by ``poll`` (rev55ops)."""
@@ -996,14 +1001,20 @@ class StrategySession:
 
     # ---- timers ---------------------------------------------------------------------------
 
-    def pause_input(self, paused: bool, now_ns: int) -> None:
+    def pause_input(self, paused: bool, now_ns: int, *, walk: bool = False) -> None:
         """Note that the gateway stopped (True) or resumed (False) reading the strategy's requests.
 
         While it does not read them the strategy's silence is not judged (its heartbeats wait in the socket behind
         its requests), nor is a frame left incomplete (its rest waits there too). Both count again from the resume
-        (the transport judges the strategy's reading meanwhile).
+        (the transport judges the strategy's reading meanwhile). Two reasons, each paused and resumed on its own:
+        back-pressure (the transport's) and ``walk``, the strategy's MassCancel walked over several loop turns
+        (``Engine._walks``; mass58b); the input is paused while either holds.
         """
-        self.input_paused = paused
+        if walk:
+            self._paused_walk = paused
+        else:
+            self._paused_output = paused
+        self.input_paused = self._paused_output or self._paused_walk
         if not paused:
             self.last_received_ns = max(self.last_received_ns, now_ns)
             if self._partial_since is not None:  # the rest of a frame cut by the pause waited in the socket

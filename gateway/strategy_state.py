@@ -32,8 +32,9 @@ class StrategyLink(Protocol):
         """Write bytes to the strategy."""
         ...
 
-    def close_transport(self) -> None:
-        """Close the connection once queued bytes are written."""
+    def close_transport(self, *, drop_unread: bool = False) -> None:
+        """Close the connection once queued bytes are written (``drop_unread``: the bytes the strategy sent that were
+        not read are dropped first, so it sees an end-of-file after them, not a reset: the stop)."""
         ...
 
     def write_buffer_size(self) -> int:

@@ -278,7 +278,7 @@ class MemoryLink:
     def write_out(self, data: bytearray) -> None:
         self.written += data
 
-    def close_transport(self) -> None:
+    def close_transport(self, *, drop_unread: bool = False) -> None:
         self.closed = True
 
     def received(self) -> list[GatewayMessage]:

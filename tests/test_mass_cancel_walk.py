@@ -18,7 +18,7 @@ import pytest
 from gateway.engine import MASS_CANCEL_WALK_SLICE
 from gateway.journal import JournalScan
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import MassCancel, MassCancelAck, NewOrder
+from gateway.protocol.messages import Heartbeat, MassCancel, MassCancelAck, NewOrder
 from gateway.recovery import recover
 from model.enums import Side
 from model.order import OrderState
@@ -230,6 +230,79 @@ def test_stop_with_disconnect_policy_over_many_orders_then_every_order_canceled_
     assert _cancels(rig) == ids
 
 
+# ---- the strategy's deadlines while its link is not read (rev58merge4 1 and 2; mass58b) ----------------------
+
+
+def _answers_of(link: MemoryLink) -> list[object]:
+    return [m for m in link.received() if not isinstance(m, Heartbeat)]
+
+
+def test_heartbeat_deadline_passes_during_walk_then_not_cut_off_and_counted_again_from_its_end() -> None:
+    # rev58merge4 1: heartbeats every 80 ms (heartbeat_ms 100) waited unread in the socket behind the walk, and the
+    # old walk cut the strategy off HEARTBEAT_TIMEOUT ~13,000 Canceled in, its Ack lost (docs 4.3: the gateway's own
+    # stalls do not count against the strategy)
+    rig, s1, _, ids, turns = _setup()
+    session = s1.session
+    session.heartbeat_ns = 100_000_000  # cut off after 300 ms of silence
+    rig.engine.link_data(s1, _mass_cancel(s1), rig.clock())
+    while turns:  # 200 ms between two slices: 800 ms in all
+        rig.clock.advance_ms(200)
+        rig.engine.poll(rig.clock())
+        assert not session.is_closed(), session.close_reason
+        turns.pop(0)()
+    assert _answers_of(s1) == [MassCancelAck("M1", RESTING)]
+    assert _cancels(rig) == ids
+    assert not session.input_paused
+    rig.clock.advance_ms(300)  # from the walk's end: the link is read again (its heartbeats)
+    rig.engine.poll(rig.clock())
+    assert not session.is_closed(), session.close_reason
+    rig.clock.advance_ms(1)  # still judged: silent 300 ms after the walk's end
+    rig.engine.poll(rig.clock())
+    assert session.close_reason.startswith("HEARTBEAT_TIMEOUT")
+
+
+def test_frame_split_across_walk_then_its_deadline_counts_from_the_walks_end_and_it_is_carried_out() -> None:
+    # rev58merge4 2: a frame begun in the MassCancel's read, completed 20 ms later, was cut FRAME_TIMEOUT because the
+    # walk kept the socket unread for more than frame_timeout_ms (docs 4.3: the gateway's time is not the strategy's)
+    rig, s1, _, ids, turns = _setup()
+    session = s1.session
+    session.heartbeat_ns = 60_000_000_000
+    session.frame_timeout_ns = 1_000_000_000
+    mass = _mass_cancel(s1)
+    s1.req_seq += 1
+    late = encode_frame(NewOrder("late", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=s1.req_seq))
+    rig.engine.link_data(s1, mass + late[:10], rig.clock())
+    while turns:  # 400 ms between two slices: 1.6 s in all
+        rig.clock.advance_ms(400)
+        rig.engine.poll(rig.clock())
+        assert not session.is_closed(), session.close_reason
+        turns.pop(0)()
+    assert _answers_of(s1) == [MassCancelAck("M1", RESTING)]
+    while s1.rest_kept:  # the link's kept read, taken once the walk ended; then read again
+        rig.engine.link_rest(s1)
+    rig.clock.advance_ms(20)
+    rig.engine.link_data(s1, late[10:], rig.clock())
+    assert not session.is_closed(), session.close_reason
+    assert rig.order("S1", "late").state is OrderState.PENDING_NEW
+    assert _cancels(rig) == ids
+
+
+def test_walk_ends_while_back_pressure_holds_then_input_still_paused_until_its_resume() -> None:
+    rig, s1, _, _, turns = _setup()
+    session = s1.session
+    session.heartbeat_ns = 100_000_000
+    rig.engine.link_data(s1, _mass_cancel(s1), rig.clock())
+    session.pause_input(True, rig.clock())  # its answers pile up unread (the transport's pause_writing)
+    while turns:
+        turns.pop(0)()
+    assert not rig.engine._walks and session.input_paused
+    rig.clock.advance_ms(5_000)
+    rig.engine.poll(rig.clock())
+    assert not session.is_closed(), session.close_reason
+    session.pause_input(False, rig.clock())  # resume_writing
+    assert not session.input_paused
+
+
 # ---- real Unix sockets, the loop's scheduler -------------------------------------------------------------
 
 
@@ -265,4 +338,41 @@ async def test_socket_mass_cancel_walk_then_other_strategy_served_during_it_and_
     assert not rig.engine._walks and not rig.engine._kept_reads
     s1.close()
     s2.close()
+    server.close()
+
+
+async def test_socket_stop_during_walk_then_ack_delivered_before_a_clean_end_of_file(sock_dir: Path) -> None:
+    # rev58merge4 3: the stop walked the rest and queued the Ack, then closed the connection before the flush that
+    # would have written it: the strategy got no Ack, then ECONNRESET from the bytes it had sent that were left
+    # unread (reliability.md 2.1: "a stop finishes the walk first (journaled and answered)")
+    from gateway.app import _loop_scheduler
+    from gateway.server import unread_bytes
+    from tests.test_mass_cancel_floods import _answers, _connect, _socket_gateway, _spin
+
+    rig, server, path = await _socket_gateway(sock_dir)
+    rig.engine.replay_scheduler = _loop_scheduler(asyncio.get_running_loop())
+    s1, s1_frames, _ = await _connect(path, "S1")
+    s1.sendall(
+        b"".join(
+            encode_frame(NewOrder(f"r{n}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=n + 1))
+            for n in range(RESTING)
+        )
+    )
+    await _spin(lambda: len(rig.venue.commands) == RESTING, "the resting orders")
+    link = rig.engine.strategies["S1"].link
+    assert link is not None
+    s1.sendall(encode_frame(MassCancel(request_id="M1", req_seq=RESTING + 1)))
+    await _spin(lambda: len(_cancels(rig)) > 0, "the first slice")
+    assert rig.engine._walks
+    s1.sendall(encode_frame(Heartbeat()) * 5)  # waits unread in the gateway's socket: the link is not read
+    sock = link.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    await _spin(lambda: unread_bytes(sock) > 0, "the heartbeats unread")
+    rig.engine.disconnect_for_stop()
+    assert _cancels(rig) == list(range(_cancels(rig)[0], _cancels(rig)[0] + RESTING))  # the rest walked in it
+    got = await _answers(s1, s1_frames, 1)
+    assert got == [MassCancelAck("M1", RESTING)]
+    loop = asyncio.get_running_loop()
+    end = await asyncio.wait_for(loop.sock_recv(s1, 1 << 16), 10)  # ConnectionResetError before (bytes unread)
+    assert end == b""
+    s1.close()
     server.close()
