@@ -62,7 +62,7 @@ from risk.engine_views import ReloadResult as ReloadResult  # noqa: PLC0414 - re
 from risk.engine_views import Verdict as Verdict  # noqa: PLC0414 - re-exported
 from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
 from risk.filewatch import RenameWatch, Signature, Version, file_id, look, shared_watch, stat_signature
-from risk.inforce import HeldBack, InForceCopy
+from risk.inforce import HeldBack, InForceCopy, birth_ns
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
@@ -530,6 +530,8 @@ class RiskEngine:
         """``"limits"`` / ``"reference"`` -> the copy of that file in force (``load(keep=...)``)."""
         self._noted_ids: dict[str, int] = {}
         """Per file (``"limits"``, ``"reference"``): the file id held back as noted beside its copy."""
+        self._noted_sha: dict[str, str] = {}
+        """Per file: the held-back content (sha256) the note beside its copy names (noted again when it changes)."""
         self._retry: ReaderRetry | None = None
         """The content a watch reload's reader process gave no verdict on, read again until one (``_reader_failed``)."""
         self.reader_retry_first_s = READER_RETRY_FIRST_S
@@ -1847,19 +1849,21 @@ class RiskEngine:
         """Remove the held-back note kept beside a copy once its file is no longer held back."""
         for name in [n for n in self._noted_ids if n not in self._in_place]:
             del self._noted_ids[name]
+            self._noted_sha.pop(name, None)
             copy = self._copies.get(name)
             if copy is not None:
                 copy.clear_note()
 
-    def _keep_note(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> bool:
-        """Note the held-back file beside its copy (a restart must not apply it); once per file id.
+    def _keep_note(self, name: str, path: Path, digest: str, in_force: str, held_id: int, born: int | None) -> bool:
+        """Note the held-back file beside its copy (a restart must not apply it); once per file id and content.
 
         Returns False if the note could not be written (owed: ``keep_owed``), True otherwise."""
         copy = self._copies.get(name)
-        if copy is None or self._noted_ids.get(name) == held_id:
+        if copy is None or (self._noted_ids.get(name) == held_id and self._noted_sha.get(name) == digest):
             return True
         self._noted_ids[name] = held_id
-        return not copy.note(str(path), held_id, self._in_place[name]["since"], digest, in_force)
+        self._noted_sha[name] = digest  # the start holds back, without a birth time, only the content noted (inode58)
+        return not copy.note(str(path), held_id, self._in_place[name]["since"], digest, in_force, born)
 
     def _note_in_place(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
         """Say once (log, audit, status) that ``path`` was modified in place and is not applied.
@@ -1871,15 +1875,16 @@ class RiskEngine:
             f"{path} was modified in place and NOT applied: write a copy and mv it over, "
             "or run `gateway risk reload` when the write is complete"
         )
+        born = birth_ns(path, held_id)  # an inode number is reused once freed: the start tells them apart (inode58)
         if name in self._in_place:
             self._in_place[name]["sha256"] = digest
-            if self._keep_note(name, path, digest, in_force, held_id):
+            if self._keep_note(name, path, digest, in_force, held_id, born):
                 return
             noted = False
         else:
             log.warning("risk %s", message)
             self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
-            noted = self._keep_note(name, path, digest, in_force, held_id)
+            noted = self._keep_note(name, path, digest, in_force, held_id, born)
         self._write_audit(
             {
                 "event": "not_applied",
@@ -1890,6 +1895,7 @@ class RiskEngine:
                 "in_force_sha256": in_force,
                 "file_id": held_id,  # the start knows the file by these two where the note is not kept (audit58b)
                 "note_kept": noted,
+                **({"born_ns": born} if born is not None else {}),
                 "reason": "modified in place (not replaced): " + message.split(": ", 1)[1],
                 **self._on_disk(path if name == "limits" else None, path if name == "reference" else None),
             }

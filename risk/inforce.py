@@ -3,15 +3,19 @@
 The file watch never applies a limits file modified in place (it may be half-written). A restart must not
 apply it either: at each load or reload that applies a file the gateway writes the bytes in force here
 (atomically: a temporary file renamed over the copy), and while a file at the path is held back it keeps a
-note naming that file (device and inode) and when it was first seen. At the next start, if the file at the
-path is still the one noted and differs from the copy, the copy is what is put in force, and the file stays
-NOT APPLIED until it is replaced (``mv``) or reloaded explicitly. A file replaced while the gateway was down
-is another file (a new inode): it is read as it is, as on a first start.
+note naming that file (device and inode, and its birth time where the file system keeps one) and when it was
+first seen. At the next start, if the file at the path is still the one noted and differs from the copy, the copy
+is what is put in force, and the file stays NOT APPLIED until it is replaced (``mv``) or reloaded explicitly. A
+file replaced while the gateway was down is another file: it is read as it is, as on a first start. An inode
+number alone does not say so: once the held-back file is replaced its number is free, and a file written later
+(the next ``mv``) may get it (inode58); its birth time tells them apart, and without one a file whose content is
+neither the noted nor the one in force is not started on (fail closed: ``_ambiguous``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import logging
@@ -57,9 +61,53 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _names(note: dict[str, Any] | None, path: Path, file_id: int | None) -> bool:
-    """Return True if ``note`` (kept beside a copy) names the file at ``path`` as it is now (``file_id``)."""
-    return note is not None and file_id is not None and note.get("file") == str(path) and note.get("file_id") == file_id
+_STATX_BTIME = 0x800
+_AT_FDCWD = -100
+_libc: Any = None
+
+
+def birth_ns(path: Path | str, file_id: int | None) -> int | None:
+    """Return the birth time (ns) of the file at ``path`` if it is ``file_id``; None where unknown.
+
+    ``statx`` (``os.stat`` gives no birth time on Linux): ext4, xfs, btrfs and recent tmpfs
+    keep one. None if the file system does not, the call fails, or the file at the path is not ``file_id``.
+    """
+    global _libc
+    if file_id is None:
+        return None
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        buffer = ctypes.create_string_buffer(256)  # struct statx
+        if _libc.statx(_AT_FDCWD, os.fsencode(str(path)), 0, _STATX_BTIME, buffer) != 0:
+            return None
+    except (AttributeError, OSError, TypeError, ValueError):
+        return None  # no statx in this C library
+    raw = buffer.raw
+    mask = int.from_bytes(raw[0:4], "little")
+    ino = int.from_bytes(raw[32:40], "little")
+    if not mask & _STATX_BTIME or ino != file_id & ((1 << 64) - 1):
+        return None
+    seconds = int.from_bytes(raw[80:88], "little", signed=True)
+    return seconds * 1_000_000_000 + int.from_bytes(raw[88:92], "little")
+
+
+def _names(note: dict[str, Any] | None, path: Path, file_id: int | None, born: int | None = None) -> bool:
+    """Return True if ``note`` (kept beside a copy) names the file at ``path`` as it is now (``file_id``, ``born``).
+
+    The inode number is not enough: a file created after the noted one was unlinked may get its number (inode58).
+    Where both the note and the file have a birth time they must be equal; without one the content decides
+    (``InForceCopy.held_back``).
+    """
+    if note is None or file_id is None or note.get("file") != str(path) or note.get("file_id") != file_id:
+        return False
+    noted = note.get("born_ns")
+    return born is None or not isinstance(noted, int) or noted == born
+
+
+def _known_born(note: dict[str, Any], born: int | None) -> bool:
+    """Return True if the file's birth time equals the note's (the same file, edited in place since, if at all)."""
+    return born is not None and note.get("born_ns") == born
 
 
 class InForceCopy:
@@ -155,13 +203,22 @@ class InForceCopy:
         """Write ``raw`` as the copy in force (a load at start-up); return why it is not kept ("" if it is)."""
         return self.commit(self.prepare(raw), raw)
 
-    def note(self, file: str, file_id: int, since: str, sha256: str, in_force: str, **extra: str) -> dict[str, Any]:
-        """Note that ``file`` (``file_id``) is held back since ``since``; return the note if it is not kept ({}).
+    def note(
+        self, file: str, file_id: int, since: str, sha256: str, in_force: str, born: int | None = None
+    ) -> dict[str, Any]:
+        """Note that ``file`` (``file_id``, born at ``born``) is held back since ``since``; return it if not kept ({}).
 
         A failure is logged; the gateway writes the note again once it can (``keep_again``).
         """
-        record = {"file": file, "file_id": file_id, "since": since, "sha256": sha256, "in_force_sha256": in_force}
-        record.update(extra)
+        record: dict[str, Any] = {
+            "file": file,
+            "file_id": file_id,
+            "since": since,
+            "sha256": sha256,
+            "in_force_sha256": in_force,
+        }
+        if born is not None:
+            record["born_ns"] = born  # the start tells this file from one that got its inode number (inode58)
         try:
             _write_atomically(self.note_path, json.dumps(record).encode())
         except OSError as exc:
@@ -248,10 +305,11 @@ class InForceCopy:
         obeyed where no note here names the file (audit58b: ``state_dir`` could not keep it); ``HeldBack.note`` is
         then that note, to be written here.
         """
+        born = birth_ns(path, file_id)
         note = self.noted()
-        if not _names(note, path, file_id):
+        if not _names(note, path, file_id, born):
             note = audited
-            if not _names(note, path, file_id):
+            if not _names(note, path, file_id, born):
                 return None  # none, or replaced since the record: another file, read as it is
         assert note is not None and file_id is not None
         try:
@@ -272,6 +330,8 @@ class InForceCopy:
             raise LimitsFileError(
                 [self._broken(path, f"is stale: the audit log says sha256 {stale} was in force, its copy not kept", by)]
             )
+        if disk != note.get("sha256") and not _known_born(note, born):
+            raise LimitsFileError([self._ambiguous(path, disk, note, by)])
         expected = note.get("in_force_sha256")
         if sha256 != expected:
             raise LimitsFileError(
@@ -289,6 +349,21 @@ class InForceCopy:
             f"{path} was modified in place and NOT applied before the gateway stopped{by}, and this copy of what was "
             f"in force then {what}: the gateway does not start on it, nor on the file (fail closed); write {path} "
             "completely, then mv it over the path (a replaced file is read as it is)",
+        )
+
+    def _ambiguous(self, path: Path, disk: str, note: dict[str, Any], by: str) -> Problem:
+        """Return the problem of a file that may be the held-back one edited again, or another file (inode58)."""
+        return Problem(
+            str(path),
+            0,
+            0,
+            "",
+            f"{path} was modified in place and NOT applied before the gateway stopped{by}; the file at the path now "
+            f"has the same inode number but other content (sha256 {disk}, noted {note.get('sha256')}), and the file "
+            "system gives no birth time to tell whether it is that file edited in place again (maybe half-written) "
+            "or a file mv'd over the path since that got its inode number: the gateway does not start on it, nor "
+            f"on {self.what} in force then (fail closed); write {path} completely, then mv it over the "
+            "path once more (a replaced file is read as it is)",
         )
 
     def noted_path(self) -> Path | None:

@@ -157,6 +157,7 @@ def audited_note(word: LastWord, path: Path | str | None) -> dict[str, Any] | No
         "since": str(record.get("time", "")),
         "sha256": record.get("sha256"),
         "in_force_sha256": record.get("in_force_sha256"),
+        **({"born_ns": record["born_ns"]} if isinstance(record.get("born_ns"), int) else {}),
         "audit": f"the audit log's not_applied record at {record.get('time', '?')}",
     }
 
