@@ -4497,6 +4497,8 @@ class OuchVenue(VenueAdapter):
         self._unreadable_doubts.clear()
         self._replace_doubts.clear()
         self._replace_terms.clear()
+        self._kept_replace_doubts.clear()
+        self._foreign_refs.clear()
         self._save_doubts()  # numbers of a session that is over
 
     def _emit(self, event: VenueEvent) -> None:
