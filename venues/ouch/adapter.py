@@ -428,6 +428,14 @@ class OuchVenue(VenueAdapter):
         an unanswered Enter or Replace the venue has seen may have been processed (in doubt, never "not received")."""
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
+        self._gaps_judged = 0
+        """``SoupClientSession.gaps`` at the last replay's end (``_replay_named_no_replace``)."""
+        self._kept_replace_doubts: set[int] = set()
+        """Numbers of Replaces in doubt a message may have named unseen (an answer that did not decode, a replay gap):
+        never retired for want of a message naming them (``_replay_named_no_replace``)."""
+        self._foreign_refs: set[int] = set()
+        """Numbers of Replaces answered in doubt that are not their order's (``_retire_replace``): a message naming one
+        is another host's, or names nothing of this host's; never mapped to the order again."""
         self._day_ended = False
         """The venue sent System Event ``E`` (end of day) this session day: new orders are refused ``OUCH_END_OF_DAY``
         (kept in the UserRefNum store across restarts: ``UserRefNumStore.day_ended``)."""
@@ -2078,7 +2086,13 @@ class OuchVenue(VenueAdapter):
         if not self._replaying:
             return
         self._replaying = False
-        if not self._inflight and not self._check_orders and not self._query_refnums and not self._ask_unseen:
+        if (
+            not self._inflight
+            and not self._check_orders
+            and not self._query_refnums
+            and not self._ask_unseen
+            and not self._replace_doubts  # the venue's NextUserRefNum judges them (``_replay_named_no_replace``)
+        ):
             self._answers_lost = False
             if self._no_record:  # a first start of the day: nothing of the session's earlier traffic came
                 self._go_live(f"logged in to session {self._session.session!r}; no earlier traffic in the replay")
@@ -2389,6 +2403,8 @@ class OuchVenue(VenueAdapter):
         replay is another host's (``_other_host``: a failback), unless it is the message being asked for again.
         """
         kind = message[0]
+        if urn in self._foreign_refs:  # a retired Replace's number (``_retire_replace``): not this host's order
+            return False
         if urn <= 0 or urn > self._store.last_issued:
             if self._no_record:
                 return self._earlier_traffic(seq, message, urn)
@@ -2856,6 +2872,7 @@ class OuchVenue(VenueAdapter):
         Cancel (``_sweep_doubts``), also across a restart.
         """
         if urn in self._replace_refs:
+            self._kept_replace_doubts.add(urn)  # the venue answered it: never retired for want of a message
             self._pre_note_replace_doubt(chain, urn)  # on file at the read's end (``_doubts_write_due``)
             self._doubts_write_due()
             self._in_doubt(seq, chain, urn, why)
@@ -3043,6 +3060,91 @@ class OuchVenue(VenueAdapter):
                 self.name,
                 urn,
                 chain.order.order_id,
+            )
+
+    def _retire_replace(self, chain: _Chain, urn: int, why: str) -> None:
+        """``urn``, the number of a Replace of ``chain`` answered OUCH_IN_DOUBT, is not the order's: the venue did not
+        apply that Replace (``why``); the order stays live under its other numbers (rev58merge3 HIGH 1, MEDIUM 3).
+
+        OUCH 5.0: a Replace is answered Replaced or Rejected, never Accepted, and one the venue never received does not
+        use up its number, so another host on the account may enter an order under it (a standby numbering from the
+        venue's NextUserRefNum). The number leaves the order's candidates (a Cancel no longer names it: it would cancel
+        that other order), its terms and Cancel are dropped, it is unmapped for good (a later message naming it is
+        not this order's: counted unknown) and the doubts file is written again without it. When one number is left
+        the doubt is settled on it: Replaces go out again.
+        """
+        self._inflight.pop(urn | _CANCEL_KEY, None)  # the venue ignores it, or cancels another host's order
+        self._replace_terms.pop(urn, None)
+        if self._refs.get(urn) is chain:
+            del self._refs[urn]
+        self._replace_refs.discard(urn)
+        self._foreign_refs.add(urn)
+        self._kept_replace_doubts.discard(urn)
+        remaining = tuple(number for number in chain.candidates if number != urn)
+        chain.working = remaining[-1]
+        chain.candidates = remaining if len(remaining) > 1 else ()
+        if not chain.candidates:
+            chain.in_doubt = False
+        log.warning(
+            "venue %s: order %d: UserRefNum %d, its replace answered in doubt, is not the order's: %s; the venue did "
+            "not apply that replace: the order is live as UserRefNum %s%s",
+            self.name,
+            chain.order.order_id,
+            urn,
+            why,
+            "/".join(str(number) for number in remaining),
+            " (its doubt is settled: replaces go out again)" if not chain.candidates else "",
+        )
+        self._save_doubts()  # without it: a restart does not make it a candidate again
+
+    def _replay_named_no_replace(self, next_user_ref_num: int | None) -> None:
+        """After a login's replay: settle the Replaces answered in doubt the venue never took (rev58merge3 MEDIUM 3).
+
+        Each was sent on an earlier connection (one in doubt is never sent again). OUCH 5.0 2.2: a Replace the venue
+        applies or rejects uses up its number, one it ignores (or never received) does not; a Replace it processes is
+        answered in the sequenced stream (Replaced, Rejected; Canceled of the original for invalid details). A number
+        at or above the venue's NextUserRefNum (its Account Query answer, sequenced after everything it sent) that no
+        message up to the replay's end (read in full: no REPLAY GAP) named was never taken: the Replace did not take
+        effect, its connection is gone, and the number is not the order's (``_retire_replace``). A message naming it
+        would have settled the doubt on it (``_settle``: the lower numbers retire), so every candidate above the
+        lowest is one no message named. Kept in doubt: after a replay gap (a message naming it may be in it), a
+        Replace whose answer did not decode (``_kept_replace_doubts``), a number the venue took (a slow venue may
+        still answer it), and when the Account Query went unanswered.
+        """
+        if next_user_ref_num is None:
+            return
+        gaps = self._session.gaps
+        refs = self._refs
+        if gaps != self._gaps_judged:
+            self._gaps_judged = gaps
+            kept = [urn for urn in self._replace_doubts if self._replace_doubt_open(urn)]
+            self._kept_replace_doubts.update(kept)
+            if kept:
+                log.warning(
+                    "venue %s: replaces answered in doubt (UserRefNums %s) stay in doubt: the replay had a gap, so a "
+                    "message of the venue naming them may be lost (a cancel names them; replaces of their orders stay "
+                    "refused until a message of the venue names the live number)",
+                    self.name,
+                    kept,
+                )
+            return
+        kept_doubts = self._kept_replace_doubts
+        for urn in list(self._replace_doubts):
+            chain = refs.get(urn)
+            if (
+                chain is None
+                or chain.done
+                or urn in kept_doubts
+                or urn not in chain.candidates
+                or urn == chain.candidates[0]
+                or urn < next_user_ref_num
+            ):
+                continue
+            self._retire_replace(
+                chain,
+                urn,
+                f"the venue never took it (its NextUserRefNum is {next_user_ref_num}) and no message of the venue "
+                "named it up to the end of this login's replay",
             )
 
     def _cancel_again(self, chain: _Chain, urn: int) -> None:
@@ -3279,6 +3381,10 @@ class OuchVenue(VenueAdapter):
                 differs = sent[8:30] != message[13:35]  # type: ignore[comparison-overlap]
             if differs and self._mismatched(seq, chain, fields, message, sent):
                 return
+        elif urn in chain.candidates and urn in self._replace_refs:  # a Replace is answered Replaced, never Accepted
+            self._retire_replace(chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter")
+            self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
+            return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             answered = urn == chain.unconfirmed and sent is None  # taken as accepted already (``_in_doubt``)
             if answered:  # its own terms, compared as for any Enter (rev52ouch M1)
@@ -3681,18 +3787,22 @@ class OuchVenue(VenueAdapter):
                 remaining = tuple(number for number in chain.candidates if number != urn)
                 chain.working = remaining[-1]
                 chain.candidates = remaining if len(remaining) > 1 else ()
-                if chain.order.pending_qty > 0 and chain.order.pending_ref != str(urn):
-                    # answered OUCH_IN_DOUBT already: not the answer to the Replace the core has in flight
+                order = chain.order
+                if order.pending_ref and (order.pending_qty == 0 or order.pending_ref != str(urn)):
+                    # answered OUCH_IN_DOUBT already: not the answer to the Cancel (no quantity) or the other Replace
+                    # the core has in flight, so nothing reaches the strategy (rev58merge3 HIGH 4: before, a Cancel
+                    # in flight took it as its CancelRejected, then got its Canceled); with nothing in flight the
+                    # core records it as out of place
                     log.warning(
                         "venue %s: the venue rejected UserRefNum %d of order %d (%s %s), a replace answered in doubt "
-                        "(CancelRejected OUCH_IN_DOUBT): the order keeps its old terms; not the answer to its replace "
-                        "in flight (UserRefNum %s)",
+                        "(CancelRejected OUCH_IN_DOUBT): the order keeps its old terms as UserRefNum %d; the strategy "
+                        "had its answer (nothing more is sent to it)",
                         self.name,
                         urn,
                         chain.order.order_id,
                         code,
                         text,
-                        chain.order.pending_ref,
+                        chain.working,
                     )
                     return
             self.event_sink(VenueCancelRejected(seq, chain.order.order_id, code, text))
@@ -4081,6 +4191,8 @@ class OuchVenue(VenueAdapter):
         if self._check_orders:
             self._check_orders = False
             self._lost_orders(next_user_ref_num)
+        if self._replace_doubts:
+            self._replay_named_no_replace(next_user_ref_num)
         inflight = self._inflight
         out = self._session.out
         resent = reported = doubted = 0
@@ -4424,6 +4536,8 @@ class OuchVenue(VenueAdapter):
         self._unreadable_doubts.clear()
         self._replace_doubts.clear()
         self._replace_terms.clear()
+        self._kept_replace_doubts.clear()
+        self._foreign_refs.clear()
         self._save_doubts()  # numbers of a session that is over
 
     def _emit(self, event: VenueEvent) -> None:
