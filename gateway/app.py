@@ -43,7 +43,15 @@ from gateway.admin import (
     start_admin_server,
 )
 from gateway.admin_commands import admin_handlers
-from gateway.audit_kills import FROM_AUDIT, audit_files, audited_records, held_ids, journal_last, lost_states
+from gateway.audit_kills import (
+    FROM_AUDIT,
+    audit_files,
+    audited_records,
+    held_ids,
+    journal_last,
+    lost_states,
+    rotations_left,
+)
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
 from gateway.descriptors import (
@@ -371,6 +379,11 @@ class _PendingKill(NamedTuple):
     """Its identity (kill58): a stop looks it up in the risk audit log (``_kills_dropped``)."""
     orders: frozenset[int]
     """The order ids whose cancel it queued behind that record (``_not_asked_at_stop``: not sent while unwritten)."""
+
+
+def _kill_command(kill: _PendingKill) -> str:
+    """The command that makes ``kill`` again, quoted: `gateway kill [--account A]`."""
+    return "`gateway kill" + (f" --account {kill.account}" if kill.account else "") + "`"
 
 
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
@@ -2517,7 +2530,9 @@ class GatewayProcess:
         """Name the kill switches among the records a stop dropped (``""``: none), and what the next start does.
 
         Whether the next start re-applies one is read from the risk audit log as that start reads it (``held_ids``:
-        the kill's identity in its record, in ``<log>.1`` or the current file): a kill whose audit record could not
+        the kill's identity in its record, in ``<log>.2``, ``<log>.1`` or the current file): a kill held is named with
+        the file holding it and how many rotations before the start it stands (kill58d: the stop said "at most once"
+        for a record a rotation during the run had already moved to ``<log>.1``); a kill whose audit record could not
         be written either (one full disk; late, still in memory) is named as held nowhere, with the remedy (kill58b:
         the stop said the audit log held it).
         """
@@ -2539,29 +2554,50 @@ class GatewayProcess:
                 "records, and run `gateway kill` again after the start if the kill is not there (docs/reliability.md "
                 "2.3a)"
             )
-        kept = list(dict.fromkeys(kill.scope for kill in dropped if kill.state_id in held))
-        lost = list(dict.fromkeys(kill.scope for kill in dropped if kill.state_id not in held))
-        again = list(
-            dict.fromkeys(
-                "`gateway kill" + (f" --account {kill.account}" if kill.account else "") + "`"
-                for kill in dropped
-                if kill.state_id not in held
-            )
-        )
+        where = held.where
+        lost = list(dict.fromkeys(kill.scope for kill in dropped if kill.state_id not in where))
+        again = list(dict.fromkeys(_kill_command(kill) for kill in dropped if kill.state_id not in where))
         said = ""
-        rotated, _ = audit_files(audit)
-        if kept:
+        files = audit_files(audit)
+        read = ", ".join(file.name for file in files[::-1][:-1]) + f" and {files[0].name}"
+        for file in dict.fromkeys(where[kill.state_id] for kill in dropped if kill.state_id in where):
+            kept = list(dict.fromkeys(kill.scope for kill in dropped if where.get(kill.state_id) == file))
+            left = rotations_left(audit, file)
+            rotate = (
+                "do not rotate it before the start"
+                if not left
+                else f"do not rotate it more than {'once' if left == 1 else f'{left} times'} before the start"
+            )
             said += (
                 f". The KILL SWITCH's HALTED record ({', '.join(kept)}) is among the records dropped: the next start "
-                f"re-applies it from the risk audit log {audit}, which holds the kill's record (the start reads that "
-                f"file and {rotated.name}, the file one rotation leaves: rotate it at most once before the start; "
-                "docs/reliability.md 2.3a)"
+                f"re-applies it from the risk audit log {audit}, which holds the kill's record (its record is in "
+                f"{file}; the next start reads {read}: {rotate}, and keep them uncompressed; docs/reliability.md "
+                "2.3a)"
             )
+        edge = [kill for kill in dropped if kill.state_id in held.edge]
+        if edge:
+            scopes = ", ".join(dict.fromkeys(kill.scope for kill in edge))
+            at = ", ".join(dict.fromkeys(str(held.edge[kill.state_id]) for kill in edge))
+            commands = " and ".join(dict.fromkeys(_kill_command(kill) for kill in edge))
+            said += (
+                f". The KILL SWITCH's HALTED record ({scopes}) is among the records dropped, and the risk audit log "
+                f"holds the kill's record ({at}) near the beginning of the last 32 MiB the next start reads: the "
+                "records that start writes first may push it out, and the kill is then not re-applied: run "
+                f"{commands} again as soon as the gateway is started (docs/reliability.md 2.3a)"
+            )
+            lost = [scope for scope in lost if scope not in {kill.scope for kill in edge}]
+            again = [command for command in again if command not in {_kill_command(kill) for kill in edge}]
         if lost:
+            unread = (
+                f" in the files this stop could read ({'; '.join(held.unreadable)} could not be read, nor can the "
+                "start: make it readable by the gateway's user before the start, if it holds the kill)"
+                if held.unreadable
+                else " either (it could not be written: the kill's audit record is late, kept in memory and lost with "
+                "this process)"
+            )
             said += (
                 f". The KILL SWITCH's HALTED record ({', '.join(lost)}) is among the records dropped, and the risk "
-                f"audit log {audit} does NOT hold it either (it could not be written: the kill's audit record is late, "
-                "kept in memory and lost with this process): NOTHING ON DISK HOLDS THE KILL, the next start does not "
+                f"audit log {audit} does NOT hold it{unread}: NOTHING ON DISK HOLDS THE KILL, the next start does not "
                 f"re-apply it and the orders stay working at the venues: run {' and '.join(again)} again as soon as "
                 "the gateway is started (docs/reliability.md 2.3a)"
             )

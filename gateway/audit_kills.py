@@ -41,16 +41,21 @@ holds none for it, the audit log's last word is also compared with the journal's
 (``stricter_than_journal``): stricter, it starts in force; a resume of an earlier version whose audit record was
 lost then halts again (fail closed), as do audit records without identity.
 
-The audit log is read with the file its last rotation left, ``<log>.1`` (``audit_files``: the guide's ``mv`` or
-logrotate, with or without a new file created), in file order: ``<log>.1`` then the current file, the last
-``TAIL_BYTES`` of the two together at most. Before kill58b only the current file was read: a kill pending on a full
-journal, then a stop and a rotation before the restart, was lost (the start traded ACTIVE, nothing said so), while the
-stop had said the audit log held it. A second rotation before the start (``<log>.2``), or a compressed ``<log>.1.gz``,
-is not read (docs/reliability.md 2.3a). A line that does not decode as one record is not silence: a record cut short
-(a full disk's short write before audittorn57, a crash) had the next record glued onto it on the same line, a kill
-perhaps; the whole records in it are read, and a WARNING names the line (audittorn57). An audit log that could not
-be written either (on the same full disk) holds nothing: the kill's answer and the stop's CRITICAL say so (kill58b:
-the stop reads the audit log for the kill's identity, ``held_ids``; ``GatewayProcess._kills_dropped``).
+The audit log is read with the files its last two rotations left, ``<log>.2`` and ``<log>.1`` (``audit_files``: the
+guide's ``mv`` or logrotate, with or without a new file created), in file order: ``<log>.2``, ``<log>.1``, then the
+current file, the last ``TAIL_BYTES`` of them together at most. Before kill58b only the current file was read: a kill
+pending on a full journal, then a stop and a rotation before the restart, was lost (the start traded ACTIVE, nothing
+said so), while the stop had said the audit log held it. ``<log>.2`` since kill58d: a rotation while the gateway ran
+moves the kill's record to ``<log>.1``, one more before the start to ``<log>.2``. A third rotation before the start
+(``<log>.3``), or a compressed ``<log>.1.gz``, is not read (docs/reliability.md 2.3a): the stop says how many rotations
+the kill's record stands (``held_ids``: the file that holds it). A rotated file that cannot be read (its mode, its
+owner: retention tooling) is a WARNING naming it and the error, and the others are still read and judged (fail
+closed: a kill in the current file is re-applied; kill58d, before which it was an ERROR and nothing was re-applied); an
+unreadable current file is an error (the caller's ERROR). A line that does not decode as one record is not silence: a
+record cut short (a full disk's short write before audittorn57, a crash) had the next record glued onto it on the same
+line, a kill perhaps; the whole records in it are read, and a WARNING names the line (audittorn57). An audit log that
+could not be written either (on the same full disk) holds nothing: the kill's answer and the stop's CRITICAL say so
+(kill58b: the stop reads the audit log for the kill's identity, ``held_ids``; ``GatewayProcess._kills_dropped``).
 """
 
 from __future__ import annotations
@@ -94,23 +99,38 @@ class AuditedState:
     state_id: int = 0
     """The change's identity (``JTradingState.state_id``, kill58); 0: written before records carried one."""
     file: str = field(default="", compare=False)
-    """The file it was read from when that is the rotated one (``<log>.1``, ``audit_files``); "": the current file."""
+    """The file it was read from when that is a rotated one (``<log>.1``, ``<log>.2``: ``audit_files``); "": the
+    current file."""
 
     @property
     def scope(self) -> str:
         return "all trading (firm-wide)" if self.account is None else f"account {self.account}"
 
 
-ROTATED_SUFFIX: Final = ".1"
-"""The name a rotation gives the audit log's previous file (``mv <log> <log>.1``, logrotate's ``.1``)."""
+ROTATED_SUFFIXES: Final = (".2", ".1")
+"""The names rotations give the audit log's previous files, oldest first (``mv <log> <log>.1``, logrotate's ``.1``,
+``.2``): the start reads both (``audit_files``)."""
+
+HELD_MARGIN: Final = 64 << 10
+"""How much less than ``TAIL_BYTES`` a stop reads when it says a kill's record is held (``held_ids``): the next start
+appends its own audit records (its ``startup`` record, the states it restores: a few hundred bytes) before it reads
+the last ``TAIL_BYTES``, so a record within that margin of the bound at the stop would be held by the stop's reading
+and missed by the start's (kill58d)."""
 
 
-def audit_files(path: Path) -> tuple[Path, Path]:
-    """Return the audit log's files in the order their records were written: the rotated ``<log>.1``, then ``path``.
+def audit_files(path: Path) -> tuple[Path, ...]:
+    """Return the audit log's files in the order their records were written: ``<log>.2``, ``<log>.1``, ``path``.
 
-    The same pair the start's check of the limits' copies reads (``risk.startup.copy_not_kept``, riskcopy57).
+    ``risk.startup.copy_not_kept`` (riskcopy57) reads ``path`` and ``<log>.1`` only.
     """
-    return path.with_name(path.name + ROTATED_SUFFIX), path
+    return (*(path.with_name(path.name + suffix) for suffix in ROTATED_SUFFIXES), path)
+
+
+def rotations_left(path: Path, file: Path) -> int:
+    """Return how many more rotations of the audit log ``path`` leave ``file`` (one of ``audit_files``) read by the
+    start: 2 for the current file, 1 for ``<log>.1``, 0 for ``<log>.2``."""
+    files = audit_files(path)
+    return files.index(file) if file in files else 0
 
 
 def _tail(path: Path, limit: int) -> tuple[int, bytes]:
@@ -165,45 +185,104 @@ def audited_records(
 ) -> list[AuditedState]:
     """Return the ``trading_state`` records ``gateway_id`` wrote in ``path`` on the journal's day, in file order.
 
-    ``path`` with its rotated file (``audit_files``: ``<path>.1`` first), the last ``limit`` bytes of the two.
+    ``path`` with its rotated files (``audit_files``: ``<path>.2``, ``<path>.1`` first), the last ``limit`` bytes of
+    them together.
 
     ``same_day(time_ns)``: the record's time is on the journal's trading day. Records of another gateway, or with
     no ``gateway_id`` (written before records carried it), and records a start wrote re-applying a state
     (``RESTORED_MARKS``) are left out. File order is the order they happened: one written late, after the audit log
     refused it, goes before the next, whatever their ``time_ns`` says after a step of the wall clock. A missing file
     holds nothing; the whole records of a line that does not decode as one are read (``_records``: fail closed, a
-    kill glued onto a torn line counts), with a WARNING.
+    kill glued onto a torn line counts), with a WARNING. A rotated file that cannot be read is a WARNING naming it
+    and the error, the others are read (kill58d); the current file's ``OSError`` is raised.
     """
+    return _read(path, same_day, gateway_id, limit)[0]
+
+
+def _read(
+    path: Path, same_day: Callable[[int], bool], gateway_id: str, limit: int
+) -> tuple[list[AuditedState], list[str]]:
+    """Return ``audited_records``, and the rotated files that could not be read ("<file> (<error>)")."""
     found: list[AuditedState] = []
+    unreadable: list[str] = []
     for file, room in _bounded(path, limit):
         rotated = "" if file == path else str(file)
+        states: list[AuditedState] = []
         try:
             for record in _records(file, room):
                 state = _audited(record, gateway_id)
                 if state is not None and same_day(state.time_ns):
-                    found.append(replace(state, file=rotated) if rotated else state)
+                    states.append(replace(state, file=rotated) if rotated else state)
         except FileNotFoundError:
             continue
-    return found
+        except OSError as exc:
+            if not rotated:
+                raise
+            unreadable.append(f"{file} ({exc})")
+            log.warning(
+                "cannot read the rotated risk audit log %s (%s): a kill switch the journal lost whose record is there "
+                "is not re-applied; %s and the other files are read (docs/reliability.md 2.3a): make it readable by "
+                "the gateway's user",
+                file,
+                exc,
+                path,
+            )
+            continue
+        found.extend(states)
+    return found, unreadable
 
 
 def _bounded(path: Path, limit: int) -> list[tuple[Path, int]]:
     """Return the files of the audit log to read (``audit_files``, in file order), each with how much of its end:
-    the last ``limit`` bytes of the two together (the rotated file's end only where the current one is shorter)."""
-    rotated, current = audit_files(path)
-    try:
-        size = os.stat(current).st_size
-    except FileNotFoundError:
-        size = 0
-    return [(rotated, limit - size), (current, limit)] if size < limit else [(current, limit)]
+    the last ``limit`` bytes of them together (a rotated file's end only where the files after it are shorter)."""
+    bounded: list[tuple[Path, int]] = []
+    room = limit
+    for file in reversed(audit_files(path)):
+        if room <= 0:
+            break
+        bounded.append((file, room))
+        try:
+            room -= os.stat(file).st_size
+        except FileNotFoundError:
+            continue
+        except OSError:  # not known (its directory): read no older file than this one
+            room = 0
+    return bounded[::-1]
 
 
-def held_ids(path: Path, gateway_id: str, ids: Iterable[int], limit: int = TAIL_BYTES) -> set[int]:
+class Held(NamedTuple):
+    """What ``held_ids`` found: the identities held, with the file holding each, and the rotated files unreadable."""
+
+    where: dict[int, Path]
+    unreadable: list[str]
+    """"<file> (<error>)" of the rotated files that could not be read (they may hold a kill: the start cannot read
+    them either)."""
+    edge: dict[int, Path]
+    """The identities found only in the last ``HELD_MARGIN`` bytes before the bound: the start may miss them."""
+
+
+def held_ids(path: Path, gateway_id: str, ids: Iterable[int], limit: int = TAIL_BYTES) -> Held:
     """Return which of ``ids`` (trading-state identities) the audit log's ``trading_state`` records of
-    ``gateway_id`` hold, read as the next start reads them (``audit_files``, the last ``limit`` bytes): a stop names
-    a kill it dropped from the journal as re-applied only if they do (``GatewayProcess._kills_dropped``)."""
+    ``gateway_id`` hold, and in which file, read as the next start reads them (``audit_files``, the last ``limit``
+    bytes): a stop names a kill it dropped from the journal as re-applied only if they do, with how many rotations it
+    stands (``GatewayProcess._kills_dropped``). Held means within ``limit - HELD_MARGIN`` (the start appends its own
+    records before it reads, kill58d); one found only past that is in ``edge``. An unreadable current file raises
+    ``OSError``."""
     wanted = set(ids)
-    return {found.state_id for found in audited_records(path, lambda _: True, gateway_id, limit)} & wanted
+
+    def where(found: list[AuditedState]) -> dict[int, Path]:
+        return {state.state_id: Path(state.file) if state.file else path for state in found if state.state_id in wanted}
+
+    found, unreadable = _read(path, lambda _: True, gateway_id, limit - HELD_MARGIN)
+    held = where(found)
+    edge: dict[int, Path] = {}
+    if wanted - held.keys():
+        edge = {
+            key: file
+            for key, file in where(_read(path, lambda _: True, gateway_id, limit)[0]).items()
+            if key not in held
+        }
+    return Held(held, unreadable, edge)
 
 
 def audited_states(

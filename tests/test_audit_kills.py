@@ -12,6 +12,8 @@ from typing import Any
 
 from gateway.audit_kills import (
     FROM_AUDIT,
+    HELD_MARGIN,
+    TAIL_BYTES,
     audit_files,
     audited_records,
     audited_states,
@@ -189,7 +191,7 @@ def test_rotated_file_read_first_then_the_current_one_within_one_tail_bound(tmp_
     path.write_bytes(b"")  # logrotate's `create`
     (found,) = audited_records(path, _today, GW)  # the old code: none
     assert (found.reason, found.file) == ("before the rotation", str(tmp_path / "audit.jsonl.1"))
-    assert held_ids(path, GW, [7, 8]) == {7}
+    assert held_ids(path, GW, [7, 8]).where == {7: tmp_path / "audit.jsonl.1"}
     _log(tmp_path, _state(TODAY + 2, "ACTIVE", reason="resumed after it", state_id=8))  # the current file, later
     assert [(s.reason, s.file) for s in audited_records(path, _today, GW)] == [
         ("before the rotation", str(tmp_path / "audit.jsonl.1")),
@@ -198,4 +200,28 @@ def test_rotated_file_read_first_then_the_current_one_within_one_tail_bound(tmp_
     assert audited_states(path, _today, GW)[None].state == "ACTIVE"  # file order: the current file's is the last
     current = path.stat().st_size
     assert audited_records(path, _today, GW, limit=current) == audited_records(path, _today, GW)[1:]  # one bound
-    assert audit_files(path) == (tmp_path / "audit.jsonl.1", path)
+    assert audit_files(path) == (tmp_path / "audit.jsonl.2", tmp_path / "audit.jsonl.1", path)
+
+
+def test_files_two_rotations_leave_read_in_order_within_one_bound_and_held_ids_names_the_file(tmp_path: Path) -> None:
+    """kill58d: ``<log>.2`` is read before ``<log>.1`` (a rotation during the run, one more before the start)."""
+    path = _log(tmp_path, _state(TODAY + 1, "HALTED", "ACC1", reason="two rotations ago", state_id=7))
+    path.rename(tmp_path / "audit.jsonl.2")
+    _log(tmp_path, _state(TODAY + 2, "HALTED", "ACC2", reason="one rotation ago", state_id=8))
+    path.rename(tmp_path / "audit.jsonl.1")
+    _log(tmp_path, _state(TODAY + 3, "HALTED", "ACC3", reason="current", state_id=9))
+    found = audited_records(path, _today, GW)
+    assert [(s.reason, s.file) for s in found] == [  # the old code: .2's record not read
+        ("two rotations ago", str(tmp_path / "audit.jsonl.2")),
+        ("one rotation ago", str(tmp_path / "audit.jsonl.1")),
+        ("current", ""),
+    ]
+    held = held_ids(path, GW, [7, 8, 9, 10], limit=TAIL_BYTES)
+    assert held.where == {7: tmp_path / "audit.jsonl.2", 8: tmp_path / "audit.jsonl.1", 9: path}
+    assert (held.unreadable, held.edge) == ([], {})
+    two_newest = path.stat().st_size + (tmp_path / "audit.jsonl.1").stat().st_size
+    assert audited_records(path, _today, GW, limit=two_newest) == found[1:]  # one bound over the three
+    # within HELD_MARGIN of the bound: found by the start's reading, not said held (the start writes first)
+    edge = held_ids(path, GW, [7, 8, 9], limit=two_newest + HELD_MARGIN)
+    assert edge.where == {8: tmp_path / "audit.jsonl.1", 9: path}
+    assert edge.edge == {7: tmp_path / "audit.jsonl.2"}

@@ -239,7 +239,8 @@ def run_kill(args: argparse.Namespace) -> int:
             "started"
             if reply.get("audit_late")
             else "a stop or crash before that drops the journal's record: the next start re-applies the kill from "
-            "the risk audit log, which holds it (the start reads that file and the one a rotation leaves, <log>.1)"
+            "the risk audit log, which holds it (the start reads that file and the ones two rotations leave, <log>.1 "
+            "and <log>.2; a stop that drops it says how many rotations it stands)"
         )
         print(
             f"kill switch: {scope} HALTED in memory now (new orders are refused); the journal cannot be written "
