@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.order import mark_sent
-from model.venue_events import VenueRejected
+from model.exactly_once import RequestKind, UnansweredRequest
+from model.order import OrderState, mark_sent
+from model.venue_events import VenueRejected, VenueState
 from tests.harness import sent_ref
 from venues.fix.codec import FixMessage
 from venues.fix.fields import MsgType
@@ -120,3 +121,51 @@ def test_socket_drains_while_the_answer_waits_then_the_transport_is_asked_for_th
     assert polls == [1, 1]
     wire += _rest(rig)
     assert _covered(wire) == list(range(1, last + 1))
+
+
+def test_venue_resets_the_numbering_mid_answer_then_orders_that_waited_asked_under_the_new_one_answered_once() -> None:
+    """rev58merge5 MEDIUM: orders sent while the answer was in slices went out in the old numbering after the reset.
+
+    Now they never reach the wire under their old numbers: as every request unanswered at a reset, each is asked
+    about under the new numbering (an asking cancel on this dialect), and the venue's answer settles it once.
+    """
+    rig = Rig().up()
+    _day(rig)
+    rig.feed(_ask(rig))
+    rig.wire.take()  # the first slice left
+    late = [make_order(ORDERS + 1 + n) for n in range(3)]
+    refs = []
+    for order in late:
+        ref = sent_ref(rig.adapter.send_new(order))
+        mark_sent(order, ref)
+        refs.append(ref)
+        rig.adapter.flush()
+    rig.applying(*late)
+    assert rig.wire.take() == []  # behind the answer
+    unanswered = [UnansweredRequest(order, RequestKind.NEW, ref) for order, ref in zip(late, refs, strict=True)]
+
+    def on_state(_name: str, state: VenueState, _reason: str) -> None:  # the core's on_venue_state
+        if state is VenueState.UP:
+            rig.adapter.after_replay(unanswered)
+
+    rig.adapter.state_sink = on_state
+    rig.peer.next_seq = 1
+    rig.feed(rig.peer.logon(reset=True))  # the venue restarts the numbering in session (MsgSeqNum 1)
+    wire = rig.wire.take() + _rest(rig)
+    assert not rig.adapter.session.resending
+    # the old code: the 3 D numbered last + 1.. (no PossDupFlag, the old numbering) ahead of our Logon 34=1
+    assert [m.get(b"11") for m in wire if m.msg_type == MsgType.NEW_ORDER_SINGLE] == []
+    assert (wire[0].msg_type, wire[0].seq, wire[0].get(b"141")) == (MsgType.LOGON, 1, b"Y")
+    asking = wire[1:]
+    assert [(m.msg_type, m.seq, m.get(b"41")) for m in asking] == [
+        (MsgType.ORDER_CANCEL_REQUEST, 2 + n, ref.encode()) for n, ref in enumerate(refs)
+    ]
+    unknown = [(b"103", b"5")]  # OrdRejReason 5: unknown order (the venue never had them)
+    for message in asking:
+        rig.feed(rig.peer.execution_report(message.get(b"11"), b"8", ord_status=b"8", leaves=0, extra=unknown))
+    answers = rig.events()
+    assert [(type(e), e.order_id, getattr(e, "code", "")) for e in answers] == [
+        (VenueRejected, order.order_id, "NOT_SENT") for order in late
+    ]
+    assert all(order.state is OrderState.REJECTED for order in late)
+    assert rig.adapter.status()["questions_open"] == 0

@@ -9,6 +9,8 @@ meanwhile waits behind the answer, so the venue gets our numbers in order: the r
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from venues.fix.codec import FixMessage, build_message
@@ -145,6 +147,7 @@ def test_second_resend_request_from_a_number_being_answered_then_the_answer_goes
     wire = rig.take()
     rig.session.poll(rig.clock())
     wire += rig.take()
+    assert _covered(wire)[-1] > 20  # the answer has passed 20 (docs/venues/fix.md: not answered again)
     rig.feed(_resend_request(rig, 20))  # the venue asks again from what it has (a resend timeout of its own)
     while rig.session.resending:
         rig.session.poll(rig.clock())
@@ -285,3 +288,70 @@ def test_resend_request_after_our_logout_then_answered_in_slices_before_the_venu
         wire += rig.take()
     assert _covered(wire) == list(range(1, logout.seq + 1))  # our Logout's number gap-filled, as any admin message
     assert logout.seq == last + 1 and rig.session.state is FixSessionState.LOGOUT_SENT
+
+
+def test_venue_resets_the_numbering_mid_answer_then_nothing_of_the_old_numbering_queued_after_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """rev58merge5 MEDIUM: the venue's Logon 141=Y (MsgSeqNum 1) while its ResendRequest 1..0 is answered in slices.
+
+    Before fixresend58b the reset ended the answer as a Logout does: what waited behind it (a strategy's orders, the
+    answer to a TestRequest) was queued in the OLD numbering just ahead of our reset Logon, and the WARNING said the
+    venue would ask for the rest again, which it never does after a reset. Now nothing of the old numbering is queued
+    after the reset: the unanswered requests are the owner's to ask about under the new numbering
+    (``on_numbering_reset``; the adapter's side: tests/fix/test_adapter_resend_slices.py).
+    """
+    rig = Rig().logged_on()
+    last = _day(rig, 300)
+    rig.feed(_resend_request(rig, 1))
+    rig.take()  # the first slice left
+    assert rig.session.queue is rig.session.behind_resend  # the answer goes on
+    waiting = [_order(rig, 1000 + n) for n in range(3)]  # a strategy's orders meanwhile
+    rig.feed(rig.venue.message(MsgType.TEST_REQUEST, [(b"112", b"T1")]))  # answered behind the answer too
+    assert waiting == [last + 1, last + 2, last + 3] and rig.take() == []  # held behind the answer
+    rig.venue.next_seq = 1
+    with caplog.at_level(logging.WARNING, logger="venues.fix.session.session"):
+        rig.feed(rig.venue.logon(reset=True))
+    assert not rig.session.resending
+    assert rig.session.queue is rig.session.outbox and rig.session.behind_resend == bytearray()
+    after = rig.take()
+    # the old code: D last + 1..last + 3 and the Heartbeat last + 4 (no PossDupFlag), then (Logon, 1, b'Y')
+    assert [(m.msg_type, m.seq, m.get(b"141")) for m in after] == [(MsgType.LOGON, 1, b"Y")]
+    assert len(rig.handler.resets) == 1  # the owner asks about what is unanswered (after_replay)
+    while rig.session.poll(rig.clock.advance(SECOND)) == 0:  # no slice of the old answer either
+        pass
+    assert all(m.msg_type == MsgType.HEARTBEAT and m.seq >= 2 for m in rig.take())
+    (warning,) = [r.getMessage() for r in caplog.records if "ResendRequest" in r.getMessage()]
+    assert "the sequence numbers were reset" in warning and "never asks for the old numbers again" in warning
+    assert "4 message(s) numbered behind the answer are not sent" in warning
+    assert "asks for the rest again" not in warning
+    _order(rig, 2000)  # the new numbering: straight to the wire
+    assert [(m.msg_type, m.seq) for m in rig.take()] == [(MsgType.NEW_ORDER_SINGLE, rig.session.next_sender_seq - 1)]
+
+
+def test_venue_logs_out_mid_answer_then_the_warning_names_the_venue_s_logout_and_ours_as_the_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """rev58merge5 LOW: the venue's Logout mid-answer was logged as "(our Logout)"; ours only answered it."""
+    rig = Rig().logged_on()
+    _day(rig, 300)
+    rig.feed(_resend_request(rig, 1))
+    rig.take()
+    with caplog.at_level(logging.WARNING, logger="venues.fix.session.session"):
+        rig.feed(rig.venue.message(MsgType.LOGOUT, [(b"58", b"end of day")]))
+    assert not rig.session.resending
+    assert [m.msg_type for m in rig.take()] == [MsgType.LOGOUT]
+    (warning,) = [r.getMessage() for r in caplog.records if "ResendRequest" in r.getMessage()]
+    # the old code: "... stopped before n (our Logout): the venue asks for the rest again"
+    assert "(the venue's Logout (end of day), which ours answers)" in warning, warning
+
+
+def test_our_logout_mid_answer_then_the_warning_names_ours_and_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig().logged_on()
+    _day(rig, 300)
+    rig.feed(_resend_request(rig, 1))
+    rig.take()
+    with caplog.at_level(logging.WARNING, logger="venues.fix.session.session"):
+        rig.session.logout("operator request", rig.clock())
+    (warning,) = [r.getMessage() for r in caplog.records if "ResendRequest" in r.getMessage()]
+    assert "(our Logout: operator request)" in warning, warning

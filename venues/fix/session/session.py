@@ -352,7 +352,7 @@ class FixSession:
 
     def _reset_store(self, wall_ns: int) -> None:
         """Reset both sequence numbers (uncommitted incoming progress belongs to the old numbering)."""
-        self.end_resend("the sequence numbers were reset")
+        self._drop_resend_at_reset()
         self._target_pending = 0
         self.refusals.clear()
         self.too_large.clear()
@@ -381,7 +381,7 @@ class FixSession:
 
     def _set_state(self, state: FixSessionState, reason: str) -> None:
         if state is _LOGOUT_SENT and self._resend is not None:
-            self.end_resend("our Logout")  # the venue asks for the rest at the next logon
+            self.end_resend(f"our Logout: {reason}")  # the venue asks for the rest at the next logon
         if state is self.state and reason == self.reason:
             return
         self.state = state
@@ -1451,6 +1451,8 @@ class FixSession:
             text = message.get(f.TEXT).decode(errors="replace")
             reason = f"venue logged out: {text}" if text else "venue logged out"
             if self.state is not _LOGOUT_SENT:
+                if self._resend is not None:  # ours answers the venue's: not "our Logout" (rev58merge5)
+                    self.end_resend(f"the venue's Logout ({text or 'no Text'}), which ours answers")
                 seq = self.store.next_sender_seq
                 self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns)), now_ns)
                 self._set_state(_LOGOUT_SENT, reason)
@@ -1715,6 +1717,34 @@ class FixSession:
             job.end,
             job.next,
             why,
+        )
+
+    def _drop_resend_at_reset(self) -> None:
+        """Stop answering the venue's ResendRequest at a numbering reset; drop what waited behind it, unsent.
+
+        The answer's numbers and those behind it belong to the old numbering, which the venue never asks for again:
+        what waited behind the answer (orders, cancels, questions, admin messages numbered while it went out) must
+        not go out after the reset in the dead numbering (before fixresend58b it did: ``end_resend`` queued it just
+        ahead of our reset Logon). It gets the fate of every message of the old numbering at a reset: the requests
+        still unanswered among it are asked about under the new numbering (``on_numbering_reset``, then the owner's
+        ``after_replay``: a new order or replace asked, a cancel sent again, a question asked again), each answered
+        once by the venue's answer.
+        """
+        job = self._resend
+        if job is None:
+            return
+        behind = self.behind_resend
+        waited = behind.count(b"\x0110=")  # one CheckSum per message
+        self._drop_resend()
+        log.warning(  # once per reset, which is rare: not rate-limited
+            "FIX %s: answer to the venue's ResendRequest %d..%d stopped before %d: the sequence numbers were reset "
+            "(the venue never asks for the old numbers again); %d message(s) numbered behind the answer are not "
+            "sent in the old numbering: requests still unanswered are asked about under the new one",
+            self.config.target_comp_id.decode(),
+            job.begin,
+            job.end,
+            job.next,
+            waited,
         )
 
     def _drop_resend(self) -> None:
