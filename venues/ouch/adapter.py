@@ -441,7 +441,8 @@ class OuchVenue(VenueAdapter):
         self._replace_only: set[int] = set()
         """Numbers of Replaces left unanswered (in doubt, or in flight) when their order ended (``_finish``): a Replace
         is answered Replaced or Rejected, never Accepted, so an Accepted naming one is another host's Enter, never the
-        order live at the venue (``_unmapped``; ouchdoubt58c). On file with the doubts."""
+        order live at the venue (``_unmapped``; ouchdoubt58c). On file with the doubts: a Replace in doubt's at the end
+        of the read that ended its order (before that end is journaled), one in flight with the next write."""
         self._day_ended = False
         """The venue sent System Event ``E`` (end of day) this session day: new orders are refused ``OUCH_END_OF_DAY``
         (kept in the UserRefNum store across restarts: ``UserRefNumStore.day_ended``)."""
@@ -4521,8 +4522,9 @@ class OuchVenue(VenueAdapter):
         inflight.pop(chain.working | _CANCEL_KEY, None)
         if chain.pending:
             inflight.pop(chain.pending, None)
-            self._replace_only.add(chain.pending)  # never answered: an Accepted naming it is not this order's
-            self._doubts_write_due()
+            # never answered: an Accepted naming it is not this order's (on file with the next write of the doubts
+            # file only: no write for a race of a Replace with the order's end, not in doubt)
+            self._replace_only.add(chain.pending)
             chain.pending = 0
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
