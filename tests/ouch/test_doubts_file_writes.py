@@ -44,9 +44,11 @@ def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         replaces: dict[int, tuple[int, int]] | None = None,
         unreadable: Iterable[int] = (),
         replace_terms: dict[int, tuple[int, int]] | None = None,
+        foreign: Iterable[int] = (),
+        replace_only: Iterable[int] = (),
     ) -> None:
         writes.append(len(doubts) + len(replaces or {}))
-        save_doubts(state_dir, name, day, session, doubts, replaces, unreadable, replace_terms)
+        save_doubts(state_dir, name, day, session, doubts, replaces, unreadable, replace_terms, foreign, replace_only)
 
     monkeypatch.setattr(adapter_module, "save_doubts", counting)
     return writes

@@ -435,7 +435,14 @@ class OuchVenue(VenueAdapter):
         never retired for want of a message naming them (``_replay_named_no_replace``)."""
         self._foreign_refs: set[int] = set()
         """Numbers of Replaces answered in doubt that are not their order's (``_retire_replace``): a message naming one
-        is another host's, or names nothing of this host's; never mapped to the order again."""
+        is another host's, or names nothing of this host's; never mapped to the order again. On file with the doubts
+        (``venues.ouch.doubts``): a restart keeps them so (ouchdoubt58c; before, the journal's Replace record gave the
+        number back to the order)."""
+        self._replace_only: set[int] = set()
+        """Numbers of Replaces left unanswered (in doubt, or in flight) when their order ended (``_finish``): a Replace
+        is answered Replaced or Rejected, never Accepted, so an Accepted naming one is another host's Enter, never the
+        order live at the venue (``_unmapped``; ouchdoubt58c). On file with the doubts: a Replace in doubt's at the end
+        of the read that ended its order (before that end is journaled), one in flight with the next write."""
         self._day_ended = False
         """The venue sent System Event ``E`` (end of day) this session day: new orders are refused ``OUCH_END_OF_DAY``
         (kept in the UserRefNum store across restarts: ``UserRefNumStore.day_ended``)."""
@@ -644,9 +651,10 @@ class OuchVenue(VenueAdapter):
         replaces_on_file: dict[int, tuple[int, int]]
         self._unreadable_on_file: set[int]
         terms_on_file: dict[int, tuple[int, int]]
-        self._doubts_on_file, replaces_on_file, self._unreadable_on_file, terms_on_file = read_doubt_file(
-            config.state_dir, config.name, self._store.day, self._store.session
-        )
+        on_file = read_doubt_file(config.state_dir, config.name, self._store.day, self._store.session)
+        self._doubts_on_file, replaces_on_file, self._unreadable_on_file, terms_on_file = on_file[:4]
+        self._foreign_refs.update(on_file.foreign)
+        self._replace_only.update(on_file.replace_only)
         """UserRefNum -> (order id, Enter packet) of the orders answered in doubt before a restart (``_doubt_cancels``
         on file, ``venues.ouch.doubts``): ``restore`` makes them in doubt again (doubt53)."""
         self._replace_doubts: dict[int, tuple[int, int]] = {}
@@ -662,7 +670,7 @@ class OuchVenue(VenueAdapter):
         """Order id -> [(new UserRefNum, the one it replaced)] of the Replaces in doubt before a restart."""
         for urn, (order_id, orig) in replaces_on_file.items():
             self._replace_doubts_on_file.setdefault(order_id, []).append((urn, orig))
-        self._doubts_saved = bool(self._doubts_on_file or replaces_on_file)
+        self._doubts_saved = bool(self._doubts_on_file or replaces_on_file or on_file.foreign or on_file.replace_only)
         """The file names orders (else an empty ``_doubt_cancels`` needs no write)."""
         self._doubts_stale = False
         """An entry the file names left (its order ended, its doubt settled): the next sweep writes the file again
@@ -1069,6 +1077,8 @@ class OuchVenue(VenueAdapter):
             )
             return
         self._store.ensure_above(user_ref_num)
+        if user_ref_num in self._foreign_refs:  # a retired Replace's number (on file): not the order's
+            return
         chain = self._chains.get(order.order_id)
         if chain is None:
             chain = _Chain(order, user_ref_num, 0, order.leaves_qty)
@@ -1188,7 +1198,9 @@ class OuchVenue(VenueAdapter):
                 del terms[urn]
         self._doubts_stale = False
         self._doubts_due = False  # every entry is in this write
-        if not entries and not replaces and not self._doubts_saved:
+        foreign = self._foreign_refs
+        replace_only = self._replace_only
+        if not entries and not replaces and not foreign and not replace_only and not self._doubts_saved:
             return
         store = self._store
         unreadable = [urn for urn in self._unreadable_doubts if urn in entries]
@@ -1202,6 +1214,8 @@ class OuchVenue(VenueAdapter):
                 replaces,
                 unreadable=unreadable,
                 replace_terms=terms,
+                foreign=foreign,
+                replace_only=replace_only,
             )
         except OSError as exc:
             log.error(
@@ -1214,7 +1228,7 @@ class OuchVenue(VenueAdapter):
                 exc,
             )
             return
-        self._doubts_saved = bool(entries or replaces)
+        self._doubts_saved = bool(entries or replaces or foreign or replace_only)
 
     def _doubts_write_due(self) -> None:
         """Write the doubts file at the end of this read (``SoupClientSession.after_read``) or ``poll`` (ouch56).
@@ -2094,6 +2108,7 @@ class OuchVenue(VenueAdapter):
             and not self._replace_doubts  # the venue's NextUserRefNum judges them (``_replay_named_no_replace``)
         ):
             self._answers_lost = False
+            self._gaps_judged = self._session.gaps  # nothing in doubt to keep for a gap of this login
             if self._no_record:  # a first start of the day: nothing of the session's earlier traffic came
                 self._go_live(f"logged in to session {self._session.session!r}; no earlier traffic in the replay")
             else:
@@ -2344,6 +2359,8 @@ class OuchVenue(VenueAdapter):
         searches, ``ref_lookup_ns_per_window`` of searching) raises ``_LookupOverBudgetError``: the message waits
         (``_hold``), so a venue naming unknown numbers cannot keep the loop searching.
         """
+        if urn in self._foreign_refs:  # a retired Replace's number (``_retire_replace``): not this host's order
+            return 0
         late = self._late_cancels.get(urn)
         if late is not None:
             return late[0]
@@ -2404,6 +2421,9 @@ class OuchVenue(VenueAdapter):
         """
         kind = message[0]
         if urn in self._foreign_refs:  # a retired Replace's number (``_retire_replace``): not this host's order
+            return False
+        if kind == _ACCEPTED_TYPE and urn in self._replace_only:  # never a Replace's answer: another host's Enter
+            self._foreign_after_end(seq, urn)
             return False
         if urn <= 0 or urn > self._store.last_issued:
             if self._no_record:
@@ -2479,6 +2499,8 @@ class OuchVenue(VenueAdapter):
         venue while the order stayed open here, its strategy never told: rev54ouch t11). A lower number is one a
         Replace retired: not live.
         """
+        if urn in self._foreign_refs:  # a retired Replace's number: another host's order
+            return False
         chain = self._chains.get(order_id)
         if chain is None or chain.done or chain.order.order_id != order_id:
             return False
@@ -3062,6 +3084,24 @@ class OuchVenue(VenueAdapter):
                 chain.order.order_id,
             )
 
+    def _foreign_after_end(self, seq: int, urn: int) -> None:
+        """An Order Accepted (sequence ``seq``) names ``urn``, the number of a Replace left unanswered when its order
+        ended (``_replace_only``): a Replace is answered Replaced or Rejected, never Accepted, so this is another
+        host's Enter under a number the venue never used up (OUCH 5.0 2.2): never canceled here, nor any later
+        message naming it applied to the order (``_foreign_refs``, on file before anything later is journaled).
+        """
+        self._replace_only.discard(urn)
+        self._foreign_refs.add(urn)
+        self._late_cancels.pop(urn, None)
+        log.warning(
+            "venue %s: UserRefNum %d, the number of a replace left unanswered when its order ended, is not the "
+            "order's: an Order Accepted (sequence %d) names it: another host's Enter (left alone)",
+            self.name,
+            urn,
+            seq,
+        )
+        self._save_doubts()
+
     def _retire_replace(self, chain: _Chain, urn: int, why: str) -> None:
         """``urn``, the number of a Replace of ``chain`` answered OUCH_IN_DOUBT, is not the order's: the venue did not
         apply that Replace (``why``); the order stays live under its other numbers (rev58merge3 HIGH 1, MEDIUM 3).
@@ -3367,6 +3407,12 @@ class OuchVenue(VenueAdapter):
                 self._unreadable_answer(seq, chain, urn, text)
             return
         if chain.done:  # the order ended here before the venue acknowledged it (reported OUCH_NOT_RECEIVED ...)
+            if urn in self._replace_refs or urn in self._replace_only:  # a Replace is never answered Accepted
+                if self._refs.get(urn) is chain:
+                    del self._refs[urn]
+                self._foreign_after_end(seq, urn)  # another host's Enter: left alone
+                self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
+                return
             self._accepted_after_end(seq, chain, urn, quantity, order_state)
             return
         sent = self._inflight.pop(urn, None)
@@ -4193,6 +4239,8 @@ class OuchVenue(VenueAdapter):
             self._lost_orders(next_user_ref_num)
         if self._replace_doubts:
             self._replay_named_no_replace(next_user_ref_num)
+        else:  # a gap of this login is judged: no Replace in doubt it can keep (a later one judges later logins')
+            self._gaps_judged = self._session.gaps
         inflight = self._inflight
         out = self._session.out
         resent = reported = doubted = 0
@@ -4474,9 +4522,15 @@ class OuchVenue(VenueAdapter):
         inflight.pop(chain.working | _CANCEL_KEY, None)
         if chain.pending:
             inflight.pop(chain.pending, None)
+            # never answered: an Accepted naming it is not this order's (on file with the next write of the doubts
+            # file only: no write for a race of a Replace with the order's end, not in doubt)
+            self._replace_only.add(chain.pending)
             chain.pending = 0
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
+            if number in self._replace_doubts:  # a Replace in doubt: an Accepted naming it is not this order's
+                self._replace_only.add(number)
+                self._doubts_write_due()
 
     def _forget_session(self, why: str, code: str = "OUCH_SESSION_CHANGED", previous: str = "") -> None:
         """The venue put us in another session, or ended this one: the UserRefNums it knew mean nothing now.
@@ -4538,6 +4592,7 @@ class OuchVenue(VenueAdapter):
         self._replace_terms.clear()
         self._kept_replace_doubts.clear()
         self._foreign_refs.clear()
+        self._replace_only.clear()
         self._save_doubts()  # numbers of a session that is over
 
     def _emit(self, event: VenueEvent) -> None:

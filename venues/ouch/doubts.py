@@ -27,6 +27,13 @@ Entries of orders that ended, or whose doubt settled, leave the file at the adap
 ``unreadable`` names the Enters whose answer arrived but could not be read (ouch56): one the venue then says nothing
 of ends with its own text (most likely rejected, not never received), after a restart too. A file written before
 ouch56 has no such list (read as none).
+
+``foreign`` names the numbers of Replaces answered in doubt that proved not to be their order's (the venue never
+applied the Replace: another host's Accepted names the number, or the venue never took it; ouchdoubt58c): a message
+naming one is never this gateway's, after a restart too (before, the journal's Replace record gave the number back
+to the order and the gateway canceled the other host's order by itself). ``replace_only`` names the numbers of
+Replaces left unanswered when their order ended (in doubt, or in flight): an Accepted naming one is another host's
+Enter (a Replace is never answered Accepted), never the order's live at the venue. Both stay for the session.
 """
 
 from __future__ import annotations
@@ -57,6 +64,10 @@ class _Doubts(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):  
     """The UserRefNums of ``orders`` whose Enter's answer arrived but could not be read (ouch56): the venue had the
     Enter, so after a restart too its silence after the Cancel most likely means it rejected it (that order's own
     ``OUCH_OUTCOME_UNKNOWN`` text). A file written before ouch56 has none."""
+    foreign: list[int] = []
+    """Numbers of Replaces in doubt that are not their order's (ouchdoubt58c): a message naming one is not ours."""
+    replace_only: list[int] = []
+    """Numbers of Replaces left unanswered when their order ended (ouchdoubt58c): an Accepted naming one is not ours."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -99,6 +110,10 @@ class DoubtFile(NamedTuple):
     """The Enters whose answer could not be read (ouch56)."""
     replace_terms: dict[int, tuple[int, int]]
     """New UserRefNum of a Replace of ``replaces`` -> (its total Quantity, its Price) (ouchdoubt57)."""
+    foreign: frozenset[int] = frozenset()
+    """Numbers of Replaces in doubt that proved not to be their order's (ouchdoubt58c)."""
+    replace_only: frozenset[int] = frozenset()
+    """Numbers of Replaces left unanswered when their order ended (ouchdoubt58c)."""
 
 
 def read_doubt_entries(
@@ -151,7 +166,14 @@ def read_doubt_file(state_dir: str | Path, name: str, day: str, session: str) ->
     for urn, (quantity, price) in doubts.replace_terms.items():
         if urn.isdigit() and int(urn) in replaces and quantity > 0:
             terms[int(urn)] = (quantity, price)
-    return DoubtFile(found, replaces, {urn for urn in doubts.unreadable if urn in found}, terms)
+    return DoubtFile(
+        found,
+        replaces,
+        {urn for urn in doubts.unreadable if urn in found},
+        terms,
+        frozenset(urn for urn in doubts.foreign if urn > 0),
+        frozenset(urn for urn in doubts.replace_only if urn > 0),
+    )
 
 
 def save_doubts(
@@ -163,12 +185,15 @@ def save_doubts(
     replaces: dict[int, tuple[int, int]] | None = None,
     unreadable: Iterable[int] = (),
     replace_terms: dict[int, tuple[int, int]] | None = None,
+    foreign: Iterable[int] = (),
+    replace_only: Iterable[int] = (),
 ) -> None:
     """Write the orders answered in doubt in ``session`` on ``day`` (atomically, fsynced); OSError if it cannot.
 
     ``replaces``: the Replaces answered in doubt (new UserRefNum -> (order id, the UserRefNum it replaced)).
     ``unreadable``: the UserRefNums of ``doubts`` whose answer could not be read (ouch56).
     ``replace_terms``: the (total Quantity, Price) of Replaces of ``replaces`` (ouchdoubt57).
+    ``foreign``, ``replace_only``: numbers of Replaces not their order's, or unanswered at its end (ouchdoubt58c).
     """
     path = doubts_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,4 +201,5 @@ def save_doubts(
     kept = {str(urn): entry for urn, entry in (replaces or {}).items()}
     marked = sorted(urn for urn in unreadable if urn in doubts)
     terms = {str(urn): entry for urn, entry in (replace_terms or {}).items() if urn in (replaces or {})}
-    write_file_atomically(path, _encoder.encode(_Doubts(day, session, entries, kept, terms, marked)))
+    doubts_file = _Doubts(day, session, entries, kept, terms, marked, sorted(foreign), sorted(replace_only))
+    write_file_atomically(path, _encoder.encode(doubts_file))

@@ -1,0 +1,136 @@
+"""A Replace number that is not the order's stays so after a restart, and after the order ends (rev58merge8).
+
+The Replace 1->2 never reaches the venue (held from it here: the venue does not use up number 2, OUCH 5.0 2.2), so
+it is answered ``CancelRejected`` ``OUCH_IN_DOUBT``; another host on the account (a standby numbering from the
+venue's NextUserRefNum) then enters its own order as UserRefNum 2.
+
+* HIGH 1: the gateway retired 2 (the other host's Accepted names it: a Replace is never answered Accepted), then is
+  killed (-9). Before, the retirement lived in memory only: the replay's Accepted of 2, found in the journal's
+  Replace record, made the gateway cancel the other host's order by itself, end this order Canceled while it was
+  live at the venue, and apply the other host's fill to it. Now the retired number is on file (the doubts file).
+* HIGH 2: this order ended (canceled) while its Replace was in doubt, the gateway restarts, then the other host
+  enters under 2. Before, its Accepted was taken for this order live at the venue after its end: canceled (X 2).
+* MEDIUM 3: a replay gap at a login before the Replace no longer keeps the Replace in doubt at a later complete
+  replay (before: "the replay had a gap", every Replace refused OUCH_IN_DOUBT all day).
+
+Real engine and journal over the project's OUCH simulator (fake clock), the rigs of
+tests/ouch/test_replace_doubt_not_the_orders.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.protocol.messages import Cancel, Canceled, CancelRejected, NewOrder, Replace, Replaced
+from model.enums import Side
+from simulators.ouch.exchange import ExchangeConfig
+from tests.ouch.harness import PX, Link, gateway_over
+from tests.ouch.test_answer_timeout_followups import RESTING, _cancels, _events, _run
+from tests.ouch.test_doubt_restart import _up
+from tests.ouch.test_replace_doubt_not_the_orders import OTHER_PRICE, _doubted_replaces, _fill_then_drop
+from tests.ouch.test_replace_doubt_old_number import NEW_PRICE, _deliver, _held, _replace_in_doubt, _venue_open
+from tests.ouch.test_replace_doubt_restart import _restart_same_journal
+from venues.ouch.codec import encode_message
+from venues.ouch.doubts import read_doubt_file
+from venues.ouch.messages import EnterOrder
+
+
+def _other_host_enters(link: Link) -> None:
+    other = EnterOrder(2, "S", 500, "AAPL", OTHER_PRICE, "0", "Y", "A", "N", "N", "OTHERHOST0001")
+    link.core.exchange.on_message(encode_message(other))  # the standby's own Enter, numbered from NextUserRefNum
+
+
+def test_retired_replace_number_after_a_kill_9_then_the_other_hosts_order_is_left_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    link, engine, _rig, strat = _fill_then_drop(tmp_path)  # A1 90 open as 1, Replace 1->2 in doubt, dropped
+    _other_host_enters(link)
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        link.connect()
+        _run(link, engine, 1_000)
+    assert "UserRefNum 2, its replace answered in doubt, is not the order's" in caplog.text
+    assert _events(strat) == []
+    second, engine2, rig2 = _restart_same_journal(link, engine, tmp_path)  # kill -9
+    _up(second, engine2)  # the replay holds the other host's Accepted of 2 again
+    _run(second, engine2, 1_000)
+    assert _cancels(second) == []  # before: [2]: the gateway canceled the other host's order by itself
+    assert sorted(_venue_open(second)) == [(1, 90), (2, 500)]
+    strat2 = rig2.connect("S1")  # type: ignore[attr-defined]
+    assert not [m for m in _events(strat2) if isinstance(m, Canceled)]  # before: Canceled(90) while live at 1
+    assert second.core.exchange.execute(2, 60)  # the other host's fill
+    _run(second, engine2, 1_000)
+    assert _events(strat2) == []  # before: Executed(60) applied to this order
+    rig2.send(strat2, Cancel("r1"))  # type: ignore[attr-defined]
+    _deliver(second, engine2, _held(second, engine2))
+    assert _cancels(second) == [1]
+    (canceled,) = _events(strat2)
+    assert isinstance(canceled, Canceled) and (canceled.canceled_qty, canceled.leaves_qty) == (90, 0), canceled
+    assert _venue_open(second) == [(2, 440)]  # the other host's order still works
+    store = second.store
+    assert read_doubt_file(second.state_dir, second.config.name, store.day, store.session).foreign == {2}
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_order_ended_with_its_replace_in_doubt_then_another_hosts_order_under_its_number_is_left_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, restart: bool
+) -> None:
+    link, engine, rig, strat, _replace = _replace_in_doubt(tmp_path)
+    rig.send(strat, Cancel("r1"))  # type: ignore[attr-defined]
+    _deliver(link, engine, _held(link, engine))  # X(1) cancels it, X(2) ignored (the venue never took 2)
+    assert _cancels(link) == [1, 2]
+    (canceled,) = _events(strat)
+    assert isinstance(canceled, Canceled) and canceled.leaves_qty == 0, canceled
+    if restart:
+        link, engine, rig = _restart_same_journal(link, engine, tmp_path)  # kill -9
+        _up(link, engine)
+        _run(link, engine, 1_000)
+        strat = rig.connect("S1")  # type: ignore[attr-defined]
+        _events(strat)
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        _other_host_enters(link)
+        _run(link, engine, 1_000)
+    assert _cancels(link) == [1, 2]  # before: [1, 2, 2]: "order 1 live at the venue as UserRefNum 2", canceled
+    assert "another host's Enter (left alone)" in caplog.text
+    assert _venue_open(link) == [(2, 500)]
+    assert link.core.exchange.execute(2, 60)  # the other host's fill: not a late fill of this order
+    _run(link, engine, 1_000)
+    assert _events(strat) == []
+    assert _cancels(link) == [1, 2]
+
+
+def test_replay_gap_at_a_login_before_the_replace_then_a_complete_replay_settles_its_doubt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = Link(tmp_path / "ouch", exchange=ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
+    engine, rig = gateway_over(link, tmp_path / "j1")
+    link.connect()
+    strat = rig.connect("S1")
+    rig.send(strat, NewOrder("r1", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))
+    _deliver(link, engine)
+    _events(strat)
+    link.disconnect()
+    assert link.core.exchange.execute(1, 5)  # a message the venue can no longer replay: a gap, nothing in doubt
+    link.core.stream.replayable_from = link.core.stream.next_sequence
+    link.connect()
+    _run(link, engine, 1_000)
+    assert link.venue.status()["sequence_gaps"] == 1
+    _events(strat)
+    rig.send(strat, Replace("r1", 300, NEW_PRICE))
+    assert _held(link, engine)[3:4] == b"U"  # never reaches the venue
+    _run(link, engine, 6_000)
+    (answer,) = _events(strat)
+    assert isinstance(answer, CancelRejected) and answer.code == "OUCH_IN_DOUBT", answer
+    link.disconnect()
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        link.connect()  # its replay is read in full, NextUserRefNum 2: the venue never took 2
+        _run(link, engine, 1_000)
+    assert "stay in doubt: the replay had a gap" not in caplog.text  # before: the earlier login's gap blamed
+    assert "no message of the venue named it up to the end of this login's replay" in caplog.text
+    assert _doubted_replaces(link) == {}
+    rig.send(strat, Replace("r1", 200, NEW_PRICE))
+    _deliver(link, engine, _held(link, engine))
+    (replaced,) = _events(strat)  # before: CancelRejected OUCH_IN_DOUBT
+    assert isinstance(replaced, Replaced) and replaced.qty == 200, replaced
