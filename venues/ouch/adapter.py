@@ -1218,14 +1218,23 @@ class OuchVenue(VenueAdapter):
                 replace_only=replace_only,
             )
         except OSError as exc:
+            not_ours = sorted(foreign | replace_only)
             log.error(
                 "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
                 "after a restart they would be taken as acknowledged (no Cancel, never ended OUCH_OUTCOME_UNKNOWN): "
-                "check the account's open orders with the venue desk",
+                "check the account's open orders with the venue desk%s",
                 self.name,
                 len(entries),
                 self.config.state_dir,
                 exc,
+                (
+                    f"; nor the Replace UserRefNums {not_ours} that are not this gateway's orders' (retired, or "
+                    "unanswered when their order ended): after a restart another host's order under one of them "
+                    "would be taken for ours (canceled at the venue, its fills applied to ours): fix the state "
+                    "directory before any restart"
+                    if not_ours
+                    else ""
+                ),
             )
             return
         self._doubts_saved = bool(entries or replaces or foreign or replace_only)
@@ -4522,9 +4531,11 @@ class OuchVenue(VenueAdapter):
         inflight.pop(chain.working | _CANCEL_KEY, None)
         if chain.pending:
             inflight.pop(chain.pending, None)
-            # never answered: an Accepted naming it is not this order's (on file with the next write of the doubts
-            # file only: no write for a race of a Replace with the order's end, not in doubt)
+            # never answered: an Accepted naming it is not this order's. On file at the read's end, before the
+            # order's end is journaled: else a restart maps it back to the order from the journal's Replace record
+            # (rev58merge9: another host's order under it canceled, its fill applied here). Rare: one write
             self._replace_only.add(chain.pending)
+            self._doubts_write_due()
             chain.pending = 0
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
