@@ -26,16 +26,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from gateway.app import EXIT_JOURNAL_NOT_DURABLE, GatewayProcess, ResumeRefusedError
-from gateway.config import JournalConfig
-from gateway.journal import JTradingState, read_journal
-from model.clock import FakeClock
 from risk.audit import utc_text
-from tests.e2e.support import gateway_config, short_tmp
-from tests.risk import support
+from tests.e2e.support import short_tmp
+from tests.test_audit_kills_identity import _started, _states
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,25 +57,6 @@ class _FullDisk:
 @pytest.fixture
 def disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[_FullDisk]:
     yield _FullDisk(monkeypatch)
-
-
-def _started(workdir: Path) -> GatewayProcess:
-    """Build a gateway and recover today's journal (storage ``file``), as ``start`` does before any socket."""
-    limits = support.write_limits(
-        workdir / "limits.yaml", {"accounts": {"ACC1": {"symbols": {"AAPL": {}}}, "ACC2": {"symbols": {"AAPL": {}}}}}
-    )
-    config = gateway_config(workdir, 1, limits)
-    journal = JournalConfig(directory=str(workdir / "journal"), fsync="interval", storage="file")  # type: ignore[arg-type]
-    process = GatewayProcess(msgspec.structs.replace(config, journal=journal), clock=FakeClock())
-    process.lock_journal()
-    process.build()
-    process.recover()
-    return process
-
-
-def _states(workdir: Path) -> list[tuple[str, str, str]]:
-    (path,) = (workdir / "journal").glob("*.journal")
-    return [(rec.account, rec.state, rec.who) for rec in read_journal(path) if isinstance(rec, JTradingState)]
 
 
 def _logged(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:

@@ -32,11 +32,11 @@ import pytest
 
 from gateway.audit_kills import TAIL_BYTES
 from tests.e2e.support import short_tmp
+from tests.test_audit_kills_identity import _started
 from tests.test_audit_kills_rotated import (
     _FullDisk,
     _logged,
     _runtime,
-    _started,
     _stop_dropping,
     disk,  # noqa: F401 - fixture
 )
