@@ -82,6 +82,7 @@ from gateway.journal_lock import LOCK_FILE
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
 from gateway.ops.paths import writable_directories
+from gateway.recovery import INTERNAL_ERROR_WHO as HALT_OF_OWN_WHO
 from gateway.recovery import (
     JournalLostError,
     emptied_journal_problem,
@@ -395,8 +396,9 @@ def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, An
     return _NO_SECTIONS, provider()
 
 
-INTERNAL_ERROR_WHO: Final = "gateway (internal error)"
-"""Who halted an account after a fault of the gateway's own (``GatewayProcess._halt_after_fault``)."""
+INTERNAL_ERROR_WHO: Final = HALT_OF_OWN_WHO
+"""Who halted an account after a fault of the gateway's own (``GatewayProcess._halt_after_fault``; defined with
+recovery, which tells such a halt, that cancels nothing, from a kill: ``Recovered.kill_owed``)."""
 INTERNAL_ERROR_TRIGGER: Final = "internal_error"
 """The audit trigger of that halt (risk-officer guide section 12), also when a restart restores it."""
 TICK_S: Final = 0.0002
@@ -962,6 +964,7 @@ class GatewayProcess:
                 venue.resume_after(point)
         self._restore_trading_states(recovered.trading_states)
         self._restore_audited_kills(recovered.trading_states, day, venues)
+        self._carry_on_kills(recovered.kill_owed)
         self._order_ids_above_venue_state(venue_floor)
         failed = mark_journal_open(path, self.engine.next_order_id)  # durable before the first order
         if failed is not None:
@@ -1043,6 +1046,28 @@ class GatewayProcess:
         gateway through a wall clock stepped back and two changes in one ns."""
         self._state_id = max(time.time_ns(), self._state_id + 1)
         return self._state_id
+
+    def _carry_on_kills(self, owed: dict[int, Order]) -> None:
+        """Send the Cancels a kill switch owed that the journal does not hold (walk59): a crash cut its walk.
+
+        A kill's Cancels over many orders are walked a slice per loop turn (``Engine.cancel_all``); its HALTED record
+        goes first. The orders of its scope open at the kill with no Cancel journaled after it
+        (``Recovered.kill_owed``) and still open get the gateway's own Cancel now, held (journaled) for venues not
+        UP yet and sent as each venue's session is UP. An order whose Cancel was journaled keeps it: its venue
+        answers it at the reconnect (docs/reliability.md 2.1), no second Cancel is sent.
+        """
+        engine = self.engine
+        assert engine is not None
+        if not owed:
+            return
+        count = engine.cancel_owed(list(owed.values()))
+        if count:
+            log.warning(
+                "a kill switch's Cancels were cut short by the last stop or crash: the Cancels of its %d other open "
+                "orders are queued now, sent as each venue's session is UP (journal first; `gateway status` shows "
+                "the orders still open)",
+                count,
+            )
 
     def _restore_audited_kills(self, journaled: list[JTradingState], day: dt.date, venues: list[Any]) -> None:
         """Re-apply a kill the risk audit log holds for the journal's day and the journal does not (killstop56).
@@ -2083,7 +2108,9 @@ class GatewayProcess:
         mark = journal.tell() + journal.pending_bytes
         journal.append(JTradingState(account or "", "HALTED", who, reason, state_id))
         engine = self.engine
-        count = engine.cancel_all(account)  # queues the cancels behind the HALTED record, then flushes both
+        # the HALTED record first, then the Cancels (over many orders a slice per loop turn, walk59; the halt is in
+        # force already); flushed: the record and the first slice
+        count = engine.cancel_all(account, walk=True)
         scope = f"account {account}" if account else "all trading"
         pending = engine.journal_error
         audit_late = self._audit_records_late()  # the kill's record the last of them: not written (kill58b)

@@ -405,6 +405,9 @@ class Engine:
         self._walks: dict[str, _MassWalk] = {}
         """Strategy id -> its MassCancel being walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (mass58): its
         connection's later requests wait for its end (``_behind_walk``)."""
+        self._own_walks: list[_CancelWalk] = []
+        """The gateway's own Cancels of many orders walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn, each walk on
+        its own: a kill switch's (``cancel_all``, walk59) and a disconnect policy's (mass58). Nothing waits for them."""
         self._in_turn = False
         """A long read's turn is being taken (``_read_turn``): it keeps what a cut left itself."""
         self._held_read: StrategyLink | None = None
@@ -1400,15 +1403,10 @@ class Engine:
         if policy == "cancel":
             why = f"strategy {st.strategy_id}'s disconnect policy"
             orders = list(st.open_orders.values())
-            if (
-                len(orders) > MASS_CANCEL_WALK_SLICE
-                and self.replay_scheduler is not None
-                and st.strategy_id not in self._walks
-            ):  # a slice per loop turn, as a MassCancel's (mass58); a Hello of the strategy or the stop: the rest now
-                mass = _MassWalk(st, link, None, 0, why, orders)
-                self._walks[st.strategy_id] = mass
-                self._walk_slice(mass)
-                self._walk_soon(mass)
+            if len(orders) > MASS_CANCEL_WALK_SLICE and self.replay_scheduler is not None:
+                # a slice per loop turn, as a MassCancel's (mass58), beside its MassCancel's walk if it died in one
+                # (walk59); a Hello of the strategy or the stop: the rest now
+                self._walk_own(orders, why, st.strategy_id)
             else:
                 for order in orders:
                     self._own_cancel(order, why)
@@ -1488,6 +1486,7 @@ class Engine:
         would have given it. Returns the orders whose cancel was sent or queued.
         """
         canceled: list[Order] = []
+        self.finish_own_walks()  # a kill switch's Cancels (and the policies' walked so far) first, all of them
         if self._walks:
             for walk in list(self._walks.values()):  # a MassCancel being walked: all of it first, journaled and
                 self._walk_rest(walk)  # answered: its answer written (journal first) before its connection closes
@@ -1511,8 +1510,7 @@ class Engine:
             link.session.close_reason = "the gateway is stopping"
             link.close_transport(drop_unread=True)  # (what it sent unread, not carried out: a clean end-of-file)
             self._forget_link(link)  # its connection_lost later finds it forgotten: a no-op; one flush below
-        for walk in list(self._walks.values()):  # the policies' cancels: all of them before the stop goes on
-            self._walk_rest(walk)
+        self.finish_own_walks()  # the policies' cancels: all of them before the stop goes on
         self.flush()
         return canceled
 
@@ -2009,8 +2007,11 @@ class Engine:
             return
         if st is None:
             st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
-        elif self._walks and hello.strategy_id in self._walks:  # back while its MassCancel is walked: its rest now,
-            self._walk_rest(self._walks[hello.strategy_id])  # so a re-sent duplicate finds its answer (mass58)
+        else:
+            if self._walks and hello.strategy_id in self._walks:  # back while its MassCancel is walked: its rest now,
+                self._walk_rest(self._walks[hello.strategy_id])  # so a re-sent duplicate finds its answer (mass58)
+            if self._own_walks:  # back while its disconnect policy's Cancels are walked: the rest now, before any
+                self._own_walks_rest(hello.strategy_id)  # request of the new connection (mass58)
         base = st.numbered_base
         last_seq = max(hello.last_seq, 0)
         st.link = link
@@ -3104,14 +3105,10 @@ class Engine:
         end = min(start + MASS_CANCEL_WALK_SLICE, len(orders))
         st = mass.st
         why = mass.why
-        if mass.answer is None:  # the disconnect policy's: the gateway's own Cancels
-            for index in range(start, end):
-                self._own_cancel(orders[index], why)
-        else:
-            for index in range(start, end):
-                order = orders[index]
-                if order.is_open:
-                    self._mass_cancel_order(st, order, why)
+        for index in range(start, end):
+            order = orders[index]
+            if order.is_open:
+                self._mass_cancel_order(st, order, why)
         mass.next = end
         self._mass_cancel_work += end - start
         return end >= len(orders)
@@ -3154,8 +3151,6 @@ class Engine:
         """
         st = mass.st
         self._walks.pop(st.strategy_id, None)
-        if mass.answer is None:  # the disconnect policy's: nothing to answer, nothing waits
-            return
         mass.link.session.pause_input(False, self.clock(), walk=True)  # its deadlines run again from now
         if st.link is mass.link:  # (a connection since: its Welcome counted the request, a re-send gets the answer)
             self._answer_mass_cancel(st, mass.answer)
@@ -3167,6 +3162,75 @@ class Engine:
         for link in mass.waiting:
             if link in self._kept_reads:
                 link.read_rest_soon()
+
+    def _walk_own(self, orders: list[Order], why: str, strategy_id: str = "") -> None:
+        """Send (or hold) the gateway's own Cancels of ``orders`` a ``MASS_CANCEL_WALK_SLICE`` per loop turn, the
+        first slice now (a kill switch's, ``strategy_id`` empty; a disconnect policy's: that strategy's)."""
+        walk = _CancelWalk(orders, why, strategy_id)
+        self._own_walks.append(walk)
+        self._own_slice(walk)
+        self._own_soon(walk)
+
+    def _own_slice(self, walk: _CancelWalk) -> bool:
+        """Cancel the next ``MASS_CANCEL_WALK_SLICE`` orders of an own walk; return True if it is all walked.
+
+        An order that ended since is passed over; one whose Cancel is wanted already is left as it is (``_cancel``).
+        """
+        orders = walk.orders
+        start = walk.next
+        end = min(start + MASS_CANCEL_WALK_SLICE, len(orders))
+        why = walk.why
+        for index in range(start, end):
+            order = orders[index]
+            if order.is_open:
+                self._own_cancel(order, why)
+        walk.next = end
+        return end >= len(orders)
+
+    def _own_soon(self, walk: _CancelWalk) -> None:
+        scheduler = self.replay_scheduler
+        assert scheduler is not None
+        scheduler(lambda: self._own_on(walk), 0.0)
+
+    def _own_on(self, walk: _CancelWalk) -> None:
+        """The next slice of an own walk, on its own loop turn; flushed (journal first, then the venues)."""
+        walks = self._own_walks
+        if walk not in walks:  # walked to its end meanwhile (a Hello of its strategy, the stop)
+            return
+        try:
+            if self._own_slice(walk):
+                walks.remove(walk)
+            else:
+                self._own_soon(walk)
+        except Exception as exc:  # (``_own_cancel`` never raises: a fault of the walk's own, the last resort)
+            if walk in walks:
+                walks.remove(walk)
+            self.transport_fault(
+                f"{walk.why}, walking its orders: the orders from the {walk.next + 1}th of {len(walk.orders)} on may "
+                "have no Cancel; reconcile them",
+                exc,
+                walk.orders[walk.next :],
+            )
+        self.flush()
+
+    def _own_walks_rest(self, strategy_id: str) -> None:
+        """Walk the rest of ``strategy_id``'s disconnect policy's Cancels now (it is back); not flushed."""
+        for walk in [walk for walk in self._own_walks if walk.strategy_id == strategy_id]:
+            self._own_walks.remove(walk)
+            while not self._own_slice(walk):
+                pass
+
+    def finish_own_walks(self) -> None:
+        """Walk the rest of every own walk now (the stop: a kill switch's and the policies' Cancels); not flushed."""
+        while self._own_walks:
+            walk = self._own_walks.pop(0)
+            while not self._own_slice(walk):
+                pass
+
+    @property
+    def own_walks(self) -> int:
+        """How many walks of the gateway's own Cancels (kill switch, disconnect policy) are under way."""
+        return len(self._own_walks)
 
     def _behind_walk(self, link: StrategyLink, kept: _KeptRead, may_wait: bool) -> bool:
         """Keep ``kept`` until the walk of ``link``'s strategy's MassCancel ends (True), or end the walk now (False)."""
@@ -3358,12 +3422,35 @@ class Engine:
             text,
         )
 
-    def cancel_all(self, account: str | None = None) -> int:
-        """Cancel every open order (of ``account`` if given) at every venue; return how many."""
-        count = 0
-        for order in list(self.open_orders.values()):
-            if account is None or order.account == account:
+    def cancel_all(self, account: str | None = None, *, walk: bool = False) -> int:
+        """Cancel every open order (of ``account`` if given) at every venue; return how many.
+
+        ``walk`` (``gateway kill``, walk59): more than ``MASS_CANCEL_WALK_SLICE`` orders are walked a slice per loop
+        turn (``_walk_own``; the first slice now), other strategies and the venues served in between; the orders
+        are those open now, in the order sent. A crash between two slices leaves the rest without a journaled
+        Cancel: the next start sends them (``Recovered.kill_owed``, ``cancel_owed``). The stop walks the rest first.
+        """
+        orders = [order for order in self.open_orders.values() if account is None or order.account == account]
+        if walk and len(orders) > MASS_CANCEL_WALK_SLICE and self.replay_scheduler is not None:
+            self._walk_own(orders, "the kill switch")
+        else:
+            for order in orders:
                 self._own_cancel(order, "the kill switch")
+        self.flush()
+        return len(orders)
+
+    def cancel_owed(self, orders: list[Order]) -> int:
+        """Cancel, at the start, the open orders a kill switch owed a Cancel the journal does not hold (walk59).
+
+        A crash in the middle of a kill's walk (``cancel_all``) left them without one (``Recovered.kill_owed``):
+        each gets the gateway's own Cancel, held (journaled) for a venue not UP yet and sent when it is. An order
+        whose Cancel is wanted already (a strategy's journaled since the kill: its venue answers it at the
+        reconnect) is left to it. Returns how many Cancels were sent or held.
+        """
+        count = 0
+        for order in orders:
+            if order.order_id in self.open_orders and order.state not in CANCEL_WANTED_STATES:
+                self._own_cancel(order, "the kill switch (its Cancels carried on at the start)")
                 count += 1
         self.flush()
         return count
@@ -3947,7 +4034,7 @@ def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str,
 
 
 class _MassWalk:
-    """A MassCancel, or a disconnect policy's cancels, walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (mass58)."""
+    """A MassCancel walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (mass58; the gateway's own: ``_CancelWalk``)."""
 
     __slots__ = ("answer", "link", "next", "orders", "req_seq", "st", "waiting", "why")
 
@@ -3955,7 +4042,7 @@ class _MassWalk:
         self,
         st: StrategyState,
         link: StrategyLink,
-        answer: MassCancelAck | None,
+        answer: MassCancelAck,
         req_seq: int,
         why: str,
         orders: list[Order],
@@ -3964,8 +4051,7 @@ class _MassWalk:
         self.link = link
         """The connection that sent it: its answer goes there only."""
         self.answer = answer
-        """Its ``MassCancelAck``, counted when it was read: sent and journaled after the last slice (None: the
-        disconnect policy's Cancels of the connection's open orders, the gateway's own, answered to none)."""
+        """Its ``MassCancelAck``, counted when it was read: sent and journaled after the last slice."""
         self.req_seq = req_seq
         self.why = why
         self.orders = orders
@@ -3974,6 +4060,22 @@ class _MassWalk:
         """The index of the next order to act on."""
         self.waiting: list[StrategyLink] = []
         """Connections of the strategy whose kept read waits for the end (taken again then)."""
+
+
+class _CancelWalk:
+    """The gateway's own Cancels of many orders walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn: a kill switch's
+    (walk59) or a disconnect policy's (mass58)."""
+
+    __slots__ = ("next", "orders", "strategy_id", "why")
+
+    def __init__(self, orders: list[Order], why: str, strategy_id: str) -> None:
+        self.orders = orders
+        """The orders to cancel, those open when it began (an order opened since is not its)."""
+        self.why = why
+        self.strategy_id = strategy_id
+        """The strategy whose disconnect policy it carries out ("" for the kill switch's)."""
+        self.next = 0
+        """The index of the next order to cancel."""
 
 
 class _KeptRead:

@@ -60,6 +60,7 @@ from gateway.venue_apply import apply_venue_event
 from model.exactly_once import ExactlyOnce, ResumePoint, ResumeTracker, UnansweredRequest
 from model.fsync import FsyncPolicy
 from model.order import (
+    CANCEL_WANTED_STATES,
     IllegalTransition,
     Order,
     OrderInput,
@@ -68,6 +69,10 @@ from model.order import (
 )
 from model.venue_events import VenueExecuted
 from venues.atomic_file import write_file_atomically
+
+INTERNAL_ERROR_WHO: Final = "gateway (internal error)"
+"""Who halted an account after a fault of the gateway's own (``GatewayProcess._halt_after_fault``): a halt that
+cancels nothing, unlike a kill switch (``Recovered.kill_owed``)."""
 
 ORDER_ID_MARGIN: Final = 1 << 22
 """How far past the journal's last order id new ids start after an unclean stop (``first_order_id``): 4,194,304,
@@ -98,6 +103,13 @@ class Recovered:
     """Per venue: requests sent that no journaled venue event answered (outcome unknown)."""
     trading_states: list[JTradingState] = field(default_factory=list)
     """Kill switch and resume commands, in order, for the process to re-apply to risk."""
+    kill_owed: dict[int, Order] = field(default_factory=dict)
+    """Orders a kill switch owes a Cancel the journal does not hold (walk59): open, and wanting no Cancel, at a
+    journaled HALTED record of a kill (not a halt of the gateway's own) of their scope, with no Cancel of the
+    gateway's own journaled for them after it (``JSentCancel.own``, ``JCancelQueued.own``). A kill's Cancels are
+    walked over several loop turns (``Engine.cancel_all``); a crash in between leaves these: the start cancels the
+    ones still open (``Engine.cancel_owed``; one whose Cancel is in flight or held, a strategy's since the kill,
+    is left to it). A resume after the kill does not take them back: the kill's answer promised them."""
     adjustments: list[tuple[int, JPositionAdjusted]] = field(default_factory=list)
     """Position corrections, in order, each with how many ``exposure`` entries come before it."""
     never_sent: list[Order] = field(default_factory=list)
@@ -212,6 +224,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     """The strategy events the last venue event produced that no JStrategyEvent has confirmed yet."""
     highs: dict[str, int] = {}
     """Venue -> the highest numeric reference sent since its latest session began (``Recovered.ref_highs``)."""
+    owed = out.kill_owed
     lows: dict[str, int] = {}
     """Venue -> the lowest (``Recovered.ref_lows``): the first one, as the numbers increase (a lower one later
     counts too; it costs a comparison only where a number is not a new highest, which is rare)."""
@@ -310,6 +323,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             # replace sent
             order = orders[rec.order_id]
             follow_order_record(order, rec)
+            if owed and isinstance(rec, (JSentCancel, JCancelQueued)) and rec.own:  # the gateway's: the kill's
+                owed.pop(rec.order_id, None)  # (a strategy's Cancel since may be refused: the kill's still owed)
             if kind is JSentReplace:
                 assert isinstance(rec, JSentReplace)
                 _note_ref(highs, lows, order.venue, rec.venue_ref)
@@ -324,6 +339,11 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             out.trading_states.append(rec)
+            if rec.state == "HALTED" and rec.who != INTERNAL_ERROR_WHO:  # a kill: what it cancels (walk59)
+                scope = rec.account
+                for order in open_orders.values():
+                    if (not scope or order.account == scope) and order.state not in CANCEL_WANTED_STATES:
+                        owed[order.order_id] = order
         elif kind is JReplaceRejected:
             pass  # the order is unchanged
         elif kind is JPositionAdjusted:
@@ -347,6 +367,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
         for venue, venue_orders in by_venue.items()
         if (requests := ExactlyOnce.unanswered(venue_orders))
     }
+    for order_id in [order_id for order_id in owed if order_id not in open_orders]:  # ended since: nothing owed
+        del owed[order_id]
     out.never_sent = list(unanswered.values())
     out.cut_off = [(st.strategy_id, event) for st, event in expected]
     return out
