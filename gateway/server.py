@@ -564,8 +564,11 @@ class StrategyProtocol(asyncio.Protocol):
             return True
         if self._half_closed:  # its Hello is still being answered (eof_received): the session goes on until then
             return False
-        # not read while the engine holds its bytes behind a Hello (hold_input): what it left unread never will be
-        return peer_closed(transport.get_extra_info("socket"), unread_ok=self._input_held)
+        # not read while the engine holds its bytes behind a Hello (hold_input), nor while it walks the strategy's
+        # MassCancel (walk59: a new Hello was refused ALREADY_CONNECTED until the walk's end): what it left unread
+        # never will be
+        unread_ok = self._input_held or self.session.walk_paused
+        return peer_closed(transport.get_extra_info("socket"), unread_ok=unread_ok)
 
     def write_buffer_size(self) -> int:
         """Return the bytes the transport holds that the strategy has not read yet."""

@@ -1001,6 +1001,11 @@ class StrategySession:
 
     # ---- timers ---------------------------------------------------------------------------
 
+    @property
+    def walk_paused(self) -> bool:
+        """True while the engine walks this strategy's MassCancel (``pause_input`` ``walk``): its link is not read."""
+        return self._paused_walk
+
     def pause_input(self, paused: bool, now_ns: int, *, walk: bool = False) -> None:
         """Note that the gateway stopped (True) or resumed (False) reading the strategy's requests.
 

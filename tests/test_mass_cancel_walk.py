@@ -376,3 +376,55 @@ async def test_socket_stop_during_walk_then_ack_delivered_before_a_clean_end_of_
     assert end == b""
     s1.close()
     server.close()
+
+
+async def test_socket_strategy_closes_mid_walk_with_bytes_unread_then_its_reconnect_welcomed_at_once(
+    sock_dir: Path,
+) -> None:
+    # rev58merge4 LOW 4 (walk59): the walking connection is not read, so its end was not seen while bytes it had sent
+    # waited unread in the gateway's socket: a reconnect was refused ALREADY_CONNECTED until the walk ended
+    import socket
+
+    from gateway.protocol.framing import FrameSplitter, gateway_message_decoder
+    from gateway.protocol.messages import PROTOCOL_VERSION, Hello, Welcome
+    from gateway.server import unread_bytes
+    from tests.test_mass_cancel_floods import _connect, _socket_gateway, _spin
+
+    rig, server, path = await _socket_gateway(sock_dir)
+    turns = _turns(rig)  # the walk's later slices wait for the test: the Hello surely comes in the middle of it
+    s1, _, _ = await _connect(path, "S1")
+    s1.sendall(
+        b"".join(
+            encode_frame(NewOrder(f"r{n}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=n + 1))
+            for n in range(RESTING)
+        )
+    )
+    await _spin(lambda: len(rig.venue.commands) == RESTING, "the resting orders")
+    st = rig.engine.strategies["S1"]
+    link = st.link
+    assert link is not None
+    s1.sendall(encode_frame(MassCancel(request_id="M1", req_seq=RESTING + 1)))
+    await _spin(lambda: len(_cancels(rig)) > 0, "the first slice")
+    s1.sendall(encode_frame(Heartbeat()) * 5)  # waits unread in the gateway's socket: the link is not read
+    sock = link.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    await _spin(lambda: unread_bytes(sock) > 0, "the heartbeats unread")
+    s1.close()  # the strategy dies; its Canceled events were not read either
+    assert rig.engine._walks and len(_cancels(rig)) < RESTING
+    loop = asyncio.get_running_loop()
+    again = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    again.setblocking(False)
+    await loop.sock_connect(again, path)
+    await loop.sock_sendall(again, encode_frame(Hello("S1", PROTOCOL_VERSION, st.next_seq - 1)))
+    splitter = FrameSplitter()
+    frames: list[memoryview] = []
+    while not frames:
+        frames = splitter.feed(await asyncio.wait_for(loop.sock_recv(again, 65536), 10))
+    answer = gateway_message_decoder.decode(frames[0])
+    assert isinstance(answer, Welcome), answer  # before: Error ALREADY_CONNECTED until the walk's end
+    assert answer.last_req_seq == RESTING + 1  # the rest of its MassCancel walked at the Hello: counted
+    assert sorted(_cancels(rig)) == sorted(set(_cancels(rig))) and len(_cancels(rig)) == RESTING  # each once
+    for callback in turns:  # a later turn of the walks finds them ended
+        callback()
+    assert len(_cancels(rig)) == RESTING and not rig.engine._walks
+    again.close()
+    server.close()
