@@ -32,7 +32,7 @@ from tests.reliability.support import (
 pytestmark = pytest.mark.timeout(300)
 
 RESTING = 2_290_000  # 229.00: below AAPL's reference 230.10, rests on the book
-ORDERS = 12 * MASS_CANCEL_WALK_SLICE  # twelve slices: the crash lands in the middle of the walk
+ORDERS = 24 * MASS_CANCEL_WALK_SLICE  # 24 slices, as many loop turns: the crash lands in the middle of the walk
 
 
 async def _rest_orders(gateway: Gateway, count: int) -> None:
@@ -40,7 +40,7 @@ async def _rest_orders(gateway: Gateway, count: int) -> None:
     client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="K")
     await client.connect()
     for n in range(count):  # no two alike (the duplicate window), under ACC1's 2,000 orders per s in AAPL
-        client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 1 + n % 1000, price_ticks=RESTING - n // 1000 * 100)
+        client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 1 + n % 500, price_ticks=RESTING - n // 500 * 100)
         if n % 100 == 99:
             await asyncio.sleep(0.08)
 
