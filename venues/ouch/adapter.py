@@ -428,6 +428,11 @@ class OuchVenue(VenueAdapter):
         an unanswered Enter or Replace the venue has seen may have been processed (in doubt, never "not received")."""
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
+        self._mark_unwritten = False
+        """The owed NextUserRefNum mark could not be put on file (``_owed_mark_not_on_file``; logged once)."""
+        self._doubts_unwritten = 0
+        """The message that showed a number not this gateway's order's whose doubts file write failed
+        (``_doubts_not_on_file``; 0: none, or written since)."""
         self._gaps_judged = 0
         """``SoupClientSession.gaps`` at the last replay's end (``_replay_named_no_replace``)."""
         self._kept_replace_doubts: set[int] = set()
@@ -472,6 +477,9 @@ class OuchVenue(VenueAdapter):
         """The highest UserRefNum a login's replay named above every number this host's store handed out (another
         host's, which traded the account while this one was away: a failback), until the venue's NextUserRefNum (or,
         unanswered, a margin above this) floors the store (``_other_host``, ``_end_no_record``; ouchfail58)."""
+        self._other_in_replay = 0
+        """The highest UserRefNum of another host this login's replay named (``_other_host``; 0: none): a Replace in
+        doubt below it that no message named can no longer be taken (``_replay_named_no_replace``; ouchmark59)."""
         self._ids_raised = 0
         """The highest ClOrdID of an unknown UserRefNum's message that raised the order ids once UP (``_foreign_id``)"""
         self._ids_due = False
@@ -1173,10 +1181,11 @@ class OuchVenue(VenueAdapter):
         if enter:  # the venue's late Accepted is compared with it (``_on_accepted``)
             self._doubted[urn] = bytearray(enter)
 
-    def _save_doubts(self) -> None:
-        """Write the orders answered in doubt still open to their file (fsynced); on an error log it.
+    def _save_doubts(self) -> bool:
+        """Write the orders answered in doubt still open to their file (fsynced); on an error log it: False.
 
         Called before their answers reach the core (so before they are journaled): a crash after that finds them.
+        A write that succeeds ends a hold of ``_doubts_not_on_file`` (True also with nothing to write).
         """
         refs = self._refs
         doubted = self._doubted
@@ -1201,7 +1210,7 @@ class OuchVenue(VenueAdapter):
         foreign = self._foreign_refs
         replace_only = self._replace_only
         if not entries and not replaces and not foreign and not replace_only and not self._doubts_saved:
-            return
+            return True
         store = self._store
         unreadable = [urn for urn in self._unreadable_doubts if urn in entries]
         try:
@@ -1236,8 +1245,16 @@ class OuchVenue(VenueAdapter):
                     else ""
                 ),
             )
-            return
+            return False
         self._doubts_saved = bool(entries or replaces or foreign or replace_only)
+        if self._doubts_unwritten:
+            self._doubts_unwritten = 0
+            log.warning(
+                "venue %s: the doubts file is written again (the UserRefNums not this gateway's orders' on file): the "
+                "login goes on",
+                self.name,
+            )
+        return True
 
     def _doubts_write_due(self) -> None:
         """Write the doubts file at the end of this read (``SoupClientSession.after_read``) or ``poll`` (ouch56).
@@ -1947,7 +1964,8 @@ class OuchVenue(VenueAdapter):
         elif self._session.renumbered:  # its messages up to the old high water may be ones already applied
             self._replay_window(max(self.sequence.high_water, self._replay_upto))
         self.sequence.new_epoch(self._epoch_of(session))
-        if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
+        gapped = self._session.gaps != self._gaps_seen
+        if gapped:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
             self._answers_lost = True
             first, last = self._session.last_gap
@@ -1967,14 +1985,22 @@ class OuchVenue(VenueAdapter):
             if not self._query_refnums:  # the gap may hide another host's numbers (a failback): ask the venue's
                 self._query_refnums = True
                 self._query_why = "a replay gap may hide UserRefNums of another host"
-                self._store.mark_ask()  # on file before anything later is journaled: a restart asks it too
+                self._store.mark_ask()  # on file before anything later is journaled (else dropped below)
                 log.warning(
                     "venue %s: the replay gap may hide UserRefNums of another host (a failback): asking the venue's "
                     "NextUserRefNum (Account Query) after the replay, before sending anything",
                     self.name,
                 )
         store = self._store
+        first = self._session.last_gap[0] if gapped else sequence  # what this login asked for
+        if store.ask and not store.mark_ask():  # the mark in memory only (its write failed): not on file yet
+            self._owed_mark_not_on_file(first, "the venue's NextUserRefNum is owed (an earlier replay)")
+            return
+        if self._doubts_unwritten and not self._save_doubts():  # numbers not ours in memory only: not on file yet
+            self._doubts_not_on_file(first, max(self._foreign_refs, default=0))
+            return
         if store.ask:  # owed since an earlier login (a stop or crash before the answer): ask it again (ouchfail58b)
+            self._owed_mark_on_file()
             self._other_max = max(self._other_max, store.other)
             if store.other and store.order_ids:  # the other host's ClOrdIDs noted then (a margin above, unanswered)
                 self._earlier_ids.add(store.order_ids)
@@ -1992,6 +2018,7 @@ class OuchVenue(VenueAdapter):
                     store.path,
                 )
         self._login_ns = self._clock()
+        self._other_in_replay = 0
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
         # Every login reads the venue's replay before going UP (new orders and replaces are refused
@@ -2445,6 +2472,8 @@ class OuchVenue(VenueAdapter):
         order_id = self._ended_order(urn)
         if not order_id:
             return False
+        if kind == _ACCEPTED_TYPE and self._forgotten_replace_accepted(seq, urn, order_id):
+            return False  # another host's Enter under a Replace's number: counted unknown, its ClOrdID noted
         if kind in _SHOWS_LIVE and self._adopt_forgotten(seq, urn, order_id, kind):
             self._dispatch[kind][2](seq, self._refs[urn], decoded)  # acted on as for any number of the order
             return True
@@ -2494,6 +2523,42 @@ class OuchVenue(VenueAdapter):
                 order_id,
             )
         self._after_end(seq, letter, urn, order_id)
+        return True
+
+    def _forgotten_replace_accepted(self, seq: int, urn: int, order_id: int) -> bool:
+        """An Order Accepted names ``urn``, which the journal names for order ``order_id``, open here but not mapped.
+
+        Every number of an order open here is mapped (its Enter's: the lowest, restored with the order), save a
+        Replace's whose doubt the doubts file lost (its write failed before a restart, ouchmark59; or it could not
+        be read): such a number, above every number the order is known by, was a Replace's, and a Replace is answered
+        Replaced or Rejected, never Accepted (OUCH 5.0), so the venue never applied it and this is another host's
+        Enter under a number the venue never used up (a standby numbering from its NextUserRefNum). Retired as
+        ``_retire_replace`` retires one (``_foreign_refs``, on file): never canceled here, nor a later message naming
+        it applied to the order (before, the restart took the Accepted for the order live at the venue after its
+        end: it canceled the other host's order, ended the order Canceled while it was live at the venue, and
+        applied the other host's fill to it; rev58merge9 MEDIUM 2). True: retired; False: not such a number.
+        """
+        chain = self._chains.get(order_id)
+        if chain is None or chain.done or chain.order.order_id != order_id:
+            return False
+        numbers = chain.cancel_targets()
+        if urn <= max(numbers) or urn == chain.pending:
+            return False
+        self._foreign_refs.add(urn)
+        self._late_cancels.pop(urn, None)
+        log.warning(
+            "venue %s: Order Accepted at sequence %d names UserRefNum %d, the number of a replace of order %d (open "
+            "here as UserRefNum %s) the doubts file does not hold (its write failed before a restart?): a replace is "
+            "never answered Accepted: another host's Enter (left alone); the order stays live as UserRefNum %s",
+            self.name,
+            seq,
+            urn,
+            order_id,
+            "/".join(str(number) for number in numbers),
+            "/".join(str(number) for number in numbers),
+        )
+        if not self._save_doubts():
+            self._doubts_not_on_file(seq, urn)
         return True
 
     def _adopt_forgotten(self, seq: int, urn: int, order_id: int, kind: int) -> bool:
@@ -2651,6 +2716,7 @@ class OuchVenue(VenueAdapter):
                 self._store.last_issued,
             )
         self._other_max = max(self._other_max, urn)
+        self._other_in_replay = max(self._other_in_replay, urn)
         if not self._query_refnums:
             self._query_refnums = True
             self._query_why = "the replay named UserRefNums of another host above this host's"
@@ -2660,7 +2726,92 @@ class OuchVenue(VenueAdapter):
             at = _CL_ORD_ID_AT.get(kind)
             order_id = _order_id_of(bytes(message[at : at + 14])) if at is not None and len(message) >= at + 14 else 0
             ids = max(self._earlier_ids, default=0)
-            store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids))
+            if not store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids)):
+                self._owed_mark_not_on_file(seq, f"its replay names another host's UserRefNum {urn}")
+            else:
+                self._owed_mark_on_file()
+
+    def _owed_mark_not_on_file(self, sequence: int, what: str) -> None:
+        """The owed NextUserRefNum mark could not be written: log in again from ``sequence``, not UP (ouchmark59).
+
+        ``mark_ask`` puts on file, before anything later in a login's replay is journaled, that the venue's
+        NextUserRefNum is owed (another host's numbers, a replay gap). When the state file cannot be written the mark
+        would live in memory only: the rest of the replay, journaled, moves the resume point past the other host's
+        messages, and a stop before the Account Query's answer restarted without the mark, UP below the other host's
+        numbers (rev58merge7 HIGH: its Enters ignored by the venue, in doubt). Instead nothing from ``sequence`` on
+        is acted on (the exactly-once high water goes back below it, as for a refetch): the connection drops and the
+        login asks for ``sequence`` again (``SoupClientSession.ask_again``, backing off), so a restart's replay
+        still shows what made the mark due. The venue stays out of UP (new orders and replaces refused
+        ``VENUE_UNAVAILABLE``) until a write of the mark succeeds: the store's ``retry``, called at each such drop
+        (and from ``poll``), posts the state, mark included, to its background writer at most once a second (the loop
+        never writes while the store is failing); the login after it landed goes on. Logged at ERROR once per
+        episode; the WARNING of ``_owed_mark_on_file`` ends it.
+        """
+        store = self._store
+        if not self._mark_unwritten:
+            self._mark_unwritten = True
+            log.error(
+                "venue %s: cannot put on file in %s that the venue's NextUserRefNum is owed (%s): %s; not going UP "
+                "(new orders and replaces refused VENUE_UNAVAILABLE): logging in again from sequence %d until the "
+                "write succeeds, so that a restart still sees it. To fix: free space on, or repair, the state "
+                "directory %s",
+                self.name,
+                store.path,
+                what,
+                store.error or "the write failed",
+                sequence,
+                store.path.parent,
+            )
+        store.retry(self._clock())  # a background write of the state, mark included, at most once a second
+        self._ask_again(sequence, f"the owed NextUserRefNum mark is not on file in {store.path}")
+
+    def _doubts_not_on_file(self, sequence: int, urn: int) -> None:
+        """UserRefNum ``urn`` was found not this gateway's order's at message ``sequence``, and the doubts file that
+        keeps it so across a restart could not be written: log in again from ``sequence``, not UP (ouchmark59).
+
+        A retired Replace number (``_foreign_refs``) lives in the doubts file only. Were the rest of the stream acted
+        on (journaled), a restart would log in after the message that showed it (another host's Order Accepted), and
+        take the other host's later messages naming the number for the order's (a fill applied to it, a cancel
+        of the other host's order; rev58merge9 MEDIUM 2). So, as for the owed NextUserRefNum mark
+        (``_owed_mark_not_on_file``), nothing from ``sequence`` on is acted on: the connection drops and the login
+        asks for it again, and each login first writes the file again (``on_logged_in``); the venue stays out of UP
+        (new orders and replaces refused ``VENUE_UNAVAILABLE``) until a write succeeds. A restart meanwhile reads
+        the Accepted again in its replay and retires the number again (``_forgotten_replace_accepted``).
+        """
+        if not self._doubts_unwritten:
+            log.error(
+                "venue %s: UserRefNum %d is not this gateway's order's (another host's Enter, message %d) and the "
+                "doubts file that keeps it so across a restart cannot be written: not going UP (new orders and "
+                "replaces refused VENUE_UNAVAILABLE): logging in again from sequence %d until it is written. To fix: "
+                "free space on, or repair, the state directory %s",
+                self.name,
+                urn,
+                sequence,
+                sequence,
+                self.config.state_dir,
+            )
+        self._doubts_unwritten = sequence
+        self._ask_again(sequence, "the doubts file (UserRefNums not this gateway's orders') is not written")
+
+    def _ask_again(self, sequence: int, reason: str) -> None:
+        """Act on nothing from message ``sequence`` on: drop the connection, log in again asking for it (ouchmark59)."""
+        sequencer = self.sequence
+        if sequencer.high_water >= sequence:
+            sequencer.high_water = sequence - 1
+        held = self._held
+        while held and held[-1][0] >= sequence:
+            held.pop()
+        self._session.ask_again(sequence, reason)
+
+    def _owed_mark_on_file(self) -> None:
+        """The owed NextUserRefNum mark is on file again after ``_owed_mark_not_on_file``: say so (once)."""
+        if self._mark_unwritten:
+            self._mark_unwritten = False
+            log.warning(
+                "venue %s: the venue's NextUserRefNum owed is on file in %s again: the login goes on",
+                self.name,
+                self._store.path,
+            )
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -3109,9 +3260,10 @@ class OuchVenue(VenueAdapter):
             urn,
             seq,
         )
-        self._save_doubts()
+        if not self._save_doubts():
+            self._doubts_not_on_file(seq, urn)
 
-    def _retire_replace(self, chain: _Chain, urn: int, why: str) -> None:
+    def _retire_replace(self, chain: _Chain, urn: int, why: str, seq: int = 0) -> None:
         """``urn``, the number of a Replace of ``chain`` answered OUCH_IN_DOUBT, is not the order's: the venue did not
         apply that Replace (``why``); the order stays live under its other numbers (rev58merge3 HIGH 1, MEDIUM 3).
 
@@ -3144,7 +3296,8 @@ class OuchVenue(VenueAdapter):
             "/".join(str(number) for number in remaining),
             " (its doubt is settled: replaces go out again)" if not chain.candidates else "",
         )
-        self._save_doubts()  # without it: a restart does not make it a candidate again
+        if not self._save_doubts() and seq:  # without it: a restart does not make it a candidate again
+            self._doubts_not_on_file(seq, urn)
 
     def _replay_named_no_replace(self, next_user_ref_num: int | None) -> None:
         """After a login's replay: settle the Replaces answered in doubt the venue never took (rev58merge3 MEDIUM 3).
@@ -3158,10 +3311,19 @@ class OuchVenue(VenueAdapter):
         would have settled the doubt on it (``_settle``: the lower numbers retire), so every candidate above the
         lowest is one no message named. Kept in doubt: after a replay gap (a message naming it may be in it), a
         Replace whose answer did not decode (``_kept_replace_doubts``), a number the venue took (a slow venue may
-        still answer it), and when the Account Query went unanswered.
+        still answer it), and when the Account Query went unanswered. A number the venue took is retired all the same
+        when the replay named a higher number of another host (``_other_in_replay``: a standby that numbered from the
+        venue's NextUserRefNum plus a margin, a failback; ouchmark59, rev58merge8 MEDIUM 4): UserRefNums strictly
+        increase on the account and the venue silently ignores a request numbered below the last it processed, so the
+        Replace either was processed before that number (then answered before it, in this replay read in full) or
+        is ignored; it was the other host's Enter that took the venue's number past it (before, the doubt never
+        ended: every Replace of the order refused ``OUCH_IN_DOUBT`` for the rest of the day).
         """
+        above = self._other_in_replay
         if next_user_ref_num is None:
-            return
+            if not above:
+                return
+            next_user_ref_num = MAX_USER_REF_NUM + 1  # unanswered: only a higher number named retires one
         gaps = self._session.gaps
         refs = self._refs
         if gaps != self._gaps_judged:
@@ -3186,15 +3348,21 @@ class OuchVenue(VenueAdapter):
                 or urn in kept_doubts
                 or urn not in chain.candidates
                 or urn == chain.candidates[0]
-                or urn < next_user_ref_num
+                or above <= urn < next_user_ref_num  # taken, by no number named above it: whose is unknown
             ):
                 continue
-            self._retire_replace(
-                chain,
-                urn,
-                f"the venue never took it (its NextUserRefNum is {next_user_ref_num}) and no message of the venue "
-                "named it up to the end of this login's replay",
-            )
+            if urn < next_user_ref_num:  # another host's higher number in the replay: 2 can no longer be taken
+                why = (
+                    f"this login's replay names UserRefNum {above} of another host, above it, and no message of the "
+                    "venue named it up to the replay's end: UserRefNums strictly increase, so the venue ignores it now "
+                    "and would have answered it before that one"
+                )
+            else:
+                why = (
+                    f"the venue never took it (its NextUserRefNum is {next_user_ref_num}) and no message of the venue "
+                    "named it up to the end of this login's replay"
+                )
+            self._retire_replace(chain, urn, why)
 
     def _cancel_again(self, chain: _Chain, urn: int) -> None:
         """Send the order's Cancel again, to ``urn``: the venue just named it live, after the Cancel went out.
@@ -3437,7 +3605,7 @@ class OuchVenue(VenueAdapter):
             if differs and self._mismatched(seq, chain, fields, message, sent):
                 return
         elif urn in chain.candidates and urn in self._replace_refs:  # a Replace is answered Replaced, never Accepted
-            self._retire_replace(chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter")
+            self._retire_replace(chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter", seq)
             self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
             return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
