@@ -221,3 +221,34 @@ def test_replace_doubt_below_another_hosts_number_named_in_a_complete_replay_end
     assert isinstance(canceled, Canceled), canceled
     assert 2 not in _cancels(link)  # before: the Cancel named 2 as well
     assert _venue_open(link) == [(1002, 500)]  # the other host's order untouched
+
+
+def _queries(link: Link) -> int:
+    return sum(r.type == "Q" for r in link.core.exchange.records)
+
+
+def test_replace_doubt_the_venue_took_then_a_later_login_does_not_wait_for_the_account_query(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ouchmark59 (rev58merge8 LOW 5): once an Account Query answer showed the venue took the doubted Replace's
+    number (NextUserRefNum above it), another answer can only say so again: a later login goes UP without asking.
+
+    Before: every re-login with a Replace in doubt asked the query and waited for it (up to server_timeout_ms
+    with a venue that does not answer it).
+    """
+    link, engine, rig, strat, _replace = _replace_in_doubt(tmp_path)  # 2 never reached the venue
+    rig.send(strat, NewOrder("r2", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))  # type: ignore[attr-defined]
+    _deliver(link, engine)
+    _events(strat)
+    link.disconnect()
+    asked = _queries(link)
+    link.connect()  # the venue's NextUserRefNum is 4 (it took 3): 2 stays in doubt
+    _run(link, engine, 1_000)
+    assert _queries(link) == asked + 1
+    assert _doubted_replaces(link) == {2: (1, 1)}
+    link.disconnect()
+    link.connect()
+    _run(link, engine, 1_000)
+    assert link.venue.state is VenueState.UP
+    assert _queries(link) == asked + 1  # before: asked + 2, one more per login
+    assert _doubted_replaces(link) == {2: (1, 1)}  # still in doubt: a cancel names both numbers

@@ -438,6 +438,10 @@ class OuchVenue(VenueAdapter):
         self._kept_replace_doubts: set[int] = set()
         """Numbers of Replaces in doubt a message may have named unseen (an answer that did not decode, a replay gap):
         never retired for want of a message naming them (``_replay_named_no_replace``)."""
+        self._taken_replace_doubts: set[int] = set()
+        """Numbers of Replaces in doubt an Account Query answer of this process showed the venue took (its
+        NextUserRefNum above them): another answer can only say so again (the number only grows), so a later login
+        does not wait for the query for them alone (``on_caught_up``; ouchmark59, rev58merge8 LOW 5)."""
         self._foreign_refs: set[int] = set()
         """Numbers of Replaces answered in doubt that are not their order's (``_retire_replace``): a message naming one
         is another host's, or names nothing of this host's; never mapped to the order again. On file with the doubts
@@ -2141,7 +2145,7 @@ class OuchVenue(VenueAdapter):
             and not self._check_orders
             and not self._query_refnums
             and not self._ask_unseen
-            and not self._replace_doubts  # the venue's NextUserRefNum judges them (``_replay_named_no_replace``)
+            and not self._replace_doubts_to_judge()  # the venue's NextUserRefNum judges them
         ):
             self._answers_lost = False
             self._gaps_judged = self._session.gaps  # nothing in doubt to keep for a gap of this login
@@ -2152,6 +2156,19 @@ class OuchVenue(VenueAdapter):
             return
         self._query_sent_ns = self._clock() or 1
         self._session.out += _ACCOUNT_QUERY_PACKET
+
+    def _replace_doubts_to_judge(self) -> bool:
+        """Whether a Replace in doubt may be judged by the venue's NextUserRefNum (``_replay_named_no_replace``).
+
+        Not one a message may have named unseen (``_kept_replace_doubts``), nor one an earlier answer of this process
+        showed taken (``_taken_replace_doubts``: the venue's number only grows). A login with a replay gap asks the
+        Account Query all the same (``on_logged_in``), so its gap is judged there. Before, every re-login with a
+        Replace in doubt waited for the query, up to ``server_timeout_ms`` with a venue that does not answer it
+        (rev58merge8 LOW 5).
+        """
+        kept = self._kept_replace_doubts
+        taken = self._taken_replace_doubts
+        return any(urn not in kept and urn not in taken for urn in self._replace_doubts)
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """The core's list of unanswered requests at UP: the adapter has acted on them already (check).
@@ -3320,6 +3337,7 @@ class OuchVenue(VenueAdapter):
         ended: every Replace of the order refused ``OUCH_IN_DOUBT`` for the rest of the day).
         """
         above = self._other_in_replay
+        answered = next_user_ref_num is not None
         if next_user_ref_num is None:
             if not above:
                 return
@@ -3350,6 +3368,8 @@ class OuchVenue(VenueAdapter):
                 or urn == chain.candidates[0]
                 or above <= urn < next_user_ref_num  # taken, by no number named above it: whose is unknown
             ):
+                if answered and chain is not None and urn < next_user_ref_num:
+                    self._taken_replace_doubts.add(urn)
                 continue
             if urn < next_user_ref_num:  # another host's higher number in the replay: 2 can no longer be taken
                 why = (
@@ -4770,6 +4790,7 @@ class OuchVenue(VenueAdapter):
         self._replace_doubts.clear()
         self._replace_terms.clear()
         self._kept_replace_doubts.clear()
+        self._taken_replace_doubts.clear()
         self._foreign_refs.clear()
         self._replace_only.clear()
         self._save_doubts()  # numbers of a session that is over
