@@ -1231,6 +1231,8 @@ class OuchVenue(VenueAdapter):
                 replace_only=replace_only,
             )
         except OSError as exc:
+            if self._doubts_unwritten:  # the login is held for it (``_doubts_not_on_file``): said once, not per login
+                return False
             not_ours = sorted(foreign | replace_only)
             log.error(
                 "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
