@@ -2703,7 +2703,7 @@ class OuchVenue(VenueAdapter):
         """
         return bool(self._other_max) or not self._query_refnums or self._store.ask
 
-    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> None:
+    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> bool:
         """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
 
         Only this gateway numbers its own Enters, from its store, so such a number in the replay (the session's
@@ -2719,7 +2719,8 @@ class OuchVenue(VenueAdapter):
         ``unanswered_ref_margin``, and the highest ClOrdID of this gateway's form noted, this message's too), before
         anything later in the replay is journaled, and again only when a number comes within half that margin of the
         floor (a few writes per replay): a restart after a stop inside the query's wait, whose replay no longer shows
-        these numbers, still numbers and names its orders above them (ouchfail58b).
+        these numbers, still numbers and names its orders above them (ouchfail58b). False: that write failed, the login
+        drops before acting on this message (``_owed_mark_not_on_file``; ouchmark59).
         """
         self.counters["ref_other_host"] += 1
         if not self._other_max:
@@ -2747,8 +2748,9 @@ class OuchVenue(VenueAdapter):
             ids = max(self._earlier_ids, default=0)
             if not store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids)):
                 self._owed_mark_not_on_file(seq, f"its replay names another host's UserRefNum {urn}")
-            else:
-                self._owed_mark_on_file()
+                return False
+            self._owed_mark_on_file()
+        return True
 
     def _owed_mark_not_on_file(self, sequence: int, what: str) -> None:
         """The owed NextUserRefNum mark could not be written: log in again from ``sequence``, not UP (ouchmark59).
@@ -3479,8 +3481,8 @@ class OuchVenue(VenueAdapter):
                     self._earlier_id(message)  # a Broken Trade's ClOrdID
             elif self._replaying and self._others_possible():  # another host's numbers (a Broken Trade, ...)
                 urn = getattr(decoded, "user_ref_num", 0)
-                if urn > self._store.last_issued:
-                    self._other_host(sequence, message[0], urn, message)
+                if urn > self._store.last_issued and not self._other_host(sequence, message[0], urn, message):
+                    return  # the login drops before acting on it (``_owed_mark_not_on_file``)
             if handler is not None:
                 handler(sequence, decoded)
             else:
