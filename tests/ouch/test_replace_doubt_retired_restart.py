@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol.messages import Cancel, Canceled, CancelRejected, NewOrder, Replace, Replaced
+from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, NewOrder, Replace, Replaced
 from model.enums import Side
+from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
 from tests.ouch.harness import PX, Link, gateway_over
 from tests.ouch.test_answer_timeout_followups import RESTING, _cancels, _events, _run
@@ -34,7 +35,7 @@ from tests.ouch.test_replace_doubt_not_the_orders import OTHER_PRICE, _doubted_r
 from tests.ouch.test_replace_doubt_old_number import NEW_PRICE, _deliver, _held, _replace_in_doubt, _venue_open
 from tests.ouch.test_replace_doubt_restart import _restart_same_journal
 from venues.ouch.codec import encode_message
-from venues.ouch.doubts import read_doubt_file
+from venues.ouch.doubts import doubts_path, read_doubt_file
 from venues.ouch.messages import EnterOrder
 
 
@@ -134,3 +135,120 @@ def test_replay_gap_at_a_login_before_the_replace_then_a_complete_replay_settles
     _deliver(link, engine, _held(link, engine))
     (replaced,) = _events(strat)  # before: CancelRejected OUCH_IN_DOUBT
     assert isinstance(replaced, Replaced) and replaced.qty == 200, replaced
+
+
+@pytest.mark.parametrize("own_after", [0, 5], ids=["alone", "own_fill_after"])
+def test_retired_replace_number_when_the_doubts_file_cannot_be_written_then_a_restart_leaves_the_other_hosts_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, own_after: int
+) -> None:
+    """ouchmark59 (rev58merge9 MEDIUM 2): as the kill -9 above, every write of the doubts file failing (a directory
+    where it is): neither the Replace's doubt nor its number's retirement is on file at the restart (the state
+    directory repaired before it).
+
+    Before: the restart mapped 2 to the order through the journal's Replace record: X(2) canceled the other host's
+    order by itself, the order ended Canceled while live at the venue, the other host's fill applied to it. With a
+    fill of the order's own after the other host's Accepted (``own_fill_after``), that fill was journaled and the
+    restart logged in after the Accepted. Now the login does not go on past the Accepted while the retirement is not
+    on file, and the restart retires the number again when its replay shows the Accepted.
+    """
+    blocked = doubts_path(tmp_path / "ouch", "nasdaq")
+    blocked.mkdir(parents=True)  # every atomic rename onto it fails (as a full disk fails every write)
+    link, engine, _rig, strat, _replace = _replace_in_doubt(tmp_path)  # as ``_fill_then_drop``: nothing on file
+    assert link.core.exchange.execute(1, 10)
+    _run(link, engine, 200)
+    assert [type(m) for m in _events(strat)] == [Executed]
+    link.disconnect()
+    _other_host_enters(link)
+    if own_after:
+        assert link.core.exchange.execute(1, own_after)  # the order's own fill, after the other host's Accepted
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        link.connect()
+        _run(link, engine, 1_000)
+    assert "cannot write the orders answered in doubt" in caplog.text
+    assert "UserRefNum 2, its replace answered in doubt, is not the order's" in caplog.text
+    assert _events(strat) == []  # before (own_fill_after): Executed(5), journaled after the other host's Accepted
+    assert link.venue.state is not VenueState.UP
+    blocked.rmdir()  # the state directory repaired; the doubts file was never written
+    second, engine2, rig2 = _restart_same_journal(link, engine, tmp_path)  # kill -9
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        _up(second, engine2)  # the replay holds the other host's Accepted of 2 again
+        _run(second, engine2, 1_000)
+    assert _cancels(second) == []  # before: [2]: the gateway canceled the other host's order by itself
+    assert "the doubts file does not hold" in caplog.text
+    left = 90 - own_after
+    assert sorted(_venue_open(second)) == [(1, left), (2, 500)]
+    strat2 = rig2.connect("S1")  # type: ignore[attr-defined]
+    assert not [m for m in _events(strat2) if isinstance(m, Canceled)]  # before: Canceled(90) while live at 1
+    assert second.core.exchange.execute(2, 60)  # the other host's fill
+    _run(second, engine2, 1_000)
+    assert _events(strat2) == []  # before: Executed(60) applied to this order
+    rig2.send(strat2, Cancel("r1"))  # type: ignore[attr-defined]
+    _deliver(second, engine2, _held(second, engine2))
+    assert _cancels(second) == [1]
+    (canceled,) = _events(strat2)
+    assert isinstance(canceled, Canceled) and (canceled.canceled_qty, canceled.leaves_qty) == (left, 0), canceled
+    assert _venue_open(second) == [(2, 440)]  # the other host's order still works
+    store = second.store
+    assert read_doubt_file(second.state_dir, second.config.name, store.day, store.session).foreign == {2}
+
+
+def test_replace_doubt_below_another_hosts_number_named_in_a_complete_replay_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ouchmark59 (rev58merge8 MEDIUM 4): the standby numbered a margin above the venue's NextUserRefNum (1002).
+
+    The replay (no gap) names 1002 and nothing names 2: UserRefNums strictly increase, so the venue ignores the
+    Replace now and would have answered it before 1002 had it processed it. Before: 2 was kept (the venue's
+    NextUserRefNum 1003 is above it), every Replace of the order refused OUCH_IN_DOUBT for the rest of the day and its
+    Cancel named 2 as well.
+    """
+    link, engine, rig, strat = _fill_then_drop(tmp_path)  # A1 90 open as 1, Replace 1->2 in doubt, dropped
+    other = EnterOrder(1002, "S", 500, "AAPL", OTHER_PRICE, "0", "Y", "A", "N", "N", "OTHERHOST0001")
+    link.core.exchange.on_message(encode_message(other))
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        link.connect()
+        _run(link, engine, 1_000)
+    assert "this login's replay names UserRefNum 1002 of another host, above it" in caplog.text
+    assert _doubted_replaces(link) == {}
+    assert _events(strat) == []
+    rig.send(strat, Replace("r1", 200, NEW_PRICE))  # type: ignore[attr-defined]
+    _deliver(link, engine, _held(link, engine))
+    (replaced,) = _events(strat)  # before: CancelRejected OUCH_IN_DOUBT
+    assert isinstance(replaced, Replaced) and replaced.qty == 200, replaced
+    rig.send(strat, Cancel("r1"))  # type: ignore[attr-defined]
+    _deliver(link, engine, _held(link, engine))
+    (canceled,) = _events(strat)
+    assert isinstance(canceled, Canceled), canceled
+    assert 2 not in _cancels(link)  # before: the Cancel named 2 as well
+    assert _venue_open(link) == [(1002, 500)]  # the other host's order untouched
+
+
+def _queries(link: Link) -> int:
+    return sum(r.type == "Q" for r in link.core.exchange.records)
+
+
+def test_replace_doubt_the_venue_took_then_a_later_login_does_not_wait_for_the_account_query(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ouchmark59 (rev58merge8 LOW 5): once an Account Query answer showed the venue took the doubted Replace's
+    number (NextUserRefNum above it), another answer can only say so again: a later login goes UP without asking.
+
+    Before: every re-login with a Replace in doubt asked the query and waited for it (up to server_timeout_ms
+    with a venue that does not answer it).
+    """
+    link, engine, rig, strat, _replace = _replace_in_doubt(tmp_path)  # 2 never reached the venue
+    rig.send(strat, NewOrder("r2", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))  # type: ignore[attr-defined]
+    _deliver(link, engine)
+    _events(strat)
+    link.disconnect()
+    asked = _queries(link)
+    link.connect()  # the venue's NextUserRefNum is 4 (it took 3): 2 stays in doubt
+    _run(link, engine, 1_000)
+    assert _queries(link) == asked + 1
+    assert _doubted_replaces(link) == {2: (1, 1)}
+    link.disconnect()
+    link.connect()
+    _run(link, engine, 1_000)
+    assert link.venue.state is VenueState.UP
+    assert _queries(link) == asked + 1  # before: asked + 2, one more per login
+    assert _doubted_replaces(link) == {2: (1, 1)}  # still in doubt: a cancel names both numbers

@@ -428,11 +428,20 @@ class OuchVenue(VenueAdapter):
         an unanswered Enter or Replace the venue has seen may have been processed (in doubt, never "not received")."""
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
+        self._mark_unwritten = False
+        """The owed NextUserRefNum mark could not be put on file (``_owed_mark_not_on_file``; logged once)."""
+        self._doubts_unwritten = 0
+        """The message that showed a number not this gateway's order's whose doubts file write failed
+        (``_doubts_not_on_file``; 0: none, or written since)."""
         self._gaps_judged = 0
         """``SoupClientSession.gaps`` at the last replay's end (``_replay_named_no_replace``)."""
         self._kept_replace_doubts: set[int] = set()
         """Numbers of Replaces in doubt a message may have named unseen (an answer that did not decode, a replay gap):
         never retired for want of a message naming them (``_replay_named_no_replace``)."""
+        self._taken_replace_doubts: set[int] = set()
+        """Numbers of Replaces in doubt an Account Query answer of this process showed the venue took (its
+        NextUserRefNum above them): another answer can only say so again (the number only grows), so a later login
+        does not wait for the query for them alone (``on_caught_up``; ouchmark59, rev58merge8 LOW 5)."""
         self._foreign_refs: set[int] = set()
         """Numbers of Replaces answered in doubt that are not their order's (``_retire_replace``): a message naming one
         is another host's, or names nothing of this host's; never mapped to the order again. On file with the doubts
@@ -472,6 +481,9 @@ class OuchVenue(VenueAdapter):
         """The highest UserRefNum a login's replay named above every number this host's store handed out (another
         host's, which traded the account while this one was away: a failback), until the venue's NextUserRefNum (or,
         unanswered, a margin above this) floors the store (``_other_host``, ``_end_no_record``; ouchfail58)."""
+        self._other_in_replay = 0
+        """The highest UserRefNum of another host this login's replay named (``_other_host``; 0: none): a Replace in
+        doubt below it that no message named can no longer be taken (``_replay_named_no_replace``; ouchmark59)."""
         self._ids_raised = 0
         """The highest ClOrdID of an unknown UserRefNum's message that raised the order ids once UP (``_foreign_id``)"""
         self._ids_due = False
@@ -1173,10 +1185,11 @@ class OuchVenue(VenueAdapter):
         if enter:  # the venue's late Accepted is compared with it (``_on_accepted``)
             self._doubted[urn] = bytearray(enter)
 
-    def _save_doubts(self) -> None:
-        """Write the orders answered in doubt still open to their file (fsynced); on an error log it.
+    def _save_doubts(self) -> bool:
+        """Write the orders answered in doubt still open to their file (fsynced); on an error log it: False.
 
         Called before their answers reach the core (so before they are journaled): a crash after that finds them.
+        A write that succeeds ends a hold of ``_doubts_not_on_file`` (True also with nothing to write).
         """
         refs = self._refs
         doubted = self._doubted
@@ -1201,7 +1214,7 @@ class OuchVenue(VenueAdapter):
         foreign = self._foreign_refs
         replace_only = self._replace_only
         if not entries and not replaces and not foreign and not replace_only and not self._doubts_saved:
-            return
+            return True
         store = self._store
         unreadable = [urn for urn in self._unreadable_doubts if urn in entries]
         try:
@@ -1218,6 +1231,8 @@ class OuchVenue(VenueAdapter):
                 replace_only=replace_only,
             )
         except OSError as exc:
+            if self._doubts_unwritten:  # the login is held for it (``_doubts_not_on_file``): said once, not per login
+                return False
             not_ours = sorted(foreign | replace_only)
             log.error(
                 "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
@@ -1236,8 +1251,16 @@ class OuchVenue(VenueAdapter):
                     else ""
                 ),
             )
-            return
+            return False
         self._doubts_saved = bool(entries or replaces or foreign or replace_only)
+        if self._doubts_unwritten:
+            self._doubts_unwritten = 0
+            log.warning(
+                "venue %s: the doubts file is written again (the UserRefNums not this gateway's orders' on file): the "
+                "login goes on",
+                self.name,
+            )
+        return True
 
     def _doubts_write_due(self) -> None:
         """Write the doubts file at the end of this read (``SoupClientSession.after_read``) or ``poll`` (ouch56).
@@ -1947,7 +1970,8 @@ class OuchVenue(VenueAdapter):
         elif self._session.renumbered:  # its messages up to the old high water may be ones already applied
             self._replay_window(max(self.sequence.high_water, self._replay_upto))
         self.sequence.new_epoch(self._epoch_of(session))
-        if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
+        gapped = self._session.gaps != self._gaps_seen
+        if gapped:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
             self._answers_lost = True
             first, last = self._session.last_gap
@@ -1967,14 +1991,22 @@ class OuchVenue(VenueAdapter):
             if not self._query_refnums:  # the gap may hide another host's numbers (a failback): ask the venue's
                 self._query_refnums = True
                 self._query_why = "a replay gap may hide UserRefNums of another host"
-                self._store.mark_ask()  # on file before anything later is journaled: a restart asks it too
+                self._store.mark_ask()  # on file before anything later is journaled (else dropped below)
                 log.warning(
                     "venue %s: the replay gap may hide UserRefNums of another host (a failback): asking the venue's "
                     "NextUserRefNum (Account Query) after the replay, before sending anything",
                     self.name,
                 )
         store = self._store
+        first = self._session.last_gap[0] if gapped else sequence  # what this login asked for
+        if store.ask and not store.mark_ask():  # the mark in memory only (its write failed): not on file yet
+            self._owed_mark_not_on_file(first, "the venue's NextUserRefNum is owed (an earlier replay)")
+            return
+        if self._doubts_unwritten and not self._save_doubts():  # numbers not ours in memory only: not on file yet
+            self._doubts_not_on_file(first, max(self._foreign_refs, default=0))
+            return
         if store.ask:  # owed since an earlier login (a stop or crash before the answer): ask it again (ouchfail58b)
+            self._owed_mark_on_file()
             self._other_max = max(self._other_max, store.other)
             if store.other and store.order_ids:  # the other host's ClOrdIDs noted then (a margin above, unanswered)
                 self._earlier_ids.add(store.order_ids)
@@ -1992,6 +2024,7 @@ class OuchVenue(VenueAdapter):
                     store.path,
                 )
         self._login_ns = self._clock()
+        self._other_in_replay = 0
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
         # Every login reads the venue's replay before going UP (new orders and replaces are refused
@@ -2114,7 +2147,7 @@ class OuchVenue(VenueAdapter):
             and not self._check_orders
             and not self._query_refnums
             and not self._ask_unseen
-            and not self._replace_doubts  # the venue's NextUserRefNum judges them (``_replay_named_no_replace``)
+            and not self._replace_doubts_to_judge()  # the venue's NextUserRefNum judges them
         ):
             self._answers_lost = False
             self._gaps_judged = self._session.gaps  # nothing in doubt to keep for a gap of this login
@@ -2125,6 +2158,19 @@ class OuchVenue(VenueAdapter):
             return
         self._query_sent_ns = self._clock() or 1
         self._session.out += _ACCOUNT_QUERY_PACKET
+
+    def _replace_doubts_to_judge(self) -> bool:
+        """Whether a Replace in doubt may be judged by the venue's NextUserRefNum (``_replay_named_no_replace``).
+
+        Not one a message may have named unseen (``_kept_replace_doubts``), nor one an earlier answer of this process
+        showed taken (``_taken_replace_doubts``: the venue's number only grows). A login with a replay gap asks the
+        Account Query all the same (``on_logged_in``), so its gap is judged there. Before, every re-login with a
+        Replace in doubt waited for the query, up to ``server_timeout_ms`` with a venue that does not answer it
+        (rev58merge8 LOW 5).
+        """
+        kept = self._kept_replace_doubts
+        taken = self._taken_replace_doubts
+        return any(urn not in kept and urn not in taken for urn in self._replace_doubts)
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """The core's list of unanswered requests at UP: the adapter has acted on them already (check).
@@ -2445,6 +2491,8 @@ class OuchVenue(VenueAdapter):
         order_id = self._ended_order(urn)
         if not order_id:
             return False
+        if kind == _ACCEPTED_TYPE and self._forgotten_replace_accepted(seq, urn, order_id):
+            return False  # another host's Enter under a Replace's number: counted unknown, its ClOrdID noted
         if kind in _SHOWS_LIVE and self._adopt_forgotten(seq, urn, order_id, kind):
             self._dispatch[kind][2](seq, self._refs[urn], decoded)  # acted on as for any number of the order
             return True
@@ -2494,6 +2542,42 @@ class OuchVenue(VenueAdapter):
                 order_id,
             )
         self._after_end(seq, letter, urn, order_id)
+        return True
+
+    def _forgotten_replace_accepted(self, seq: int, urn: int, order_id: int) -> bool:
+        """An Order Accepted names ``urn``, which the journal names for order ``order_id``, open here but not mapped.
+
+        Every number of an order open here is mapped (its Enter's: the lowest, restored with the order), save a
+        Replace's whose doubt the doubts file lost (its write failed before a restart, ouchmark59; or it could not
+        be read): such a number, above every number the order is known by, was a Replace's, and a Replace is answered
+        Replaced or Rejected, never Accepted (OUCH 5.0), so the venue never applied it and this is another host's
+        Enter under a number the venue never used up (a standby numbering from its NextUserRefNum). Retired as
+        ``_retire_replace`` retires one (``_foreign_refs``, on file): never canceled here, nor a later message naming
+        it applied to the order (before, the restart took the Accepted for the order live at the venue after its
+        end: it canceled the other host's order, ended the order Canceled while it was live at the venue, and
+        applied the other host's fill to it; rev58merge9 MEDIUM 2). True: retired; False: not such a number.
+        """
+        chain = self._chains.get(order_id)
+        if chain is None or chain.done or chain.order.order_id != order_id:
+            return False
+        numbers = chain.cancel_targets()
+        if urn <= max(numbers) or urn == chain.pending:
+            return False
+        self._foreign_refs.add(urn)
+        self._late_cancels.pop(urn, None)
+        log.warning(
+            "venue %s: Order Accepted at sequence %d names UserRefNum %d, the number of a replace of order %d (open "
+            "here as UserRefNum %s) the doubts file does not hold (its write failed before a restart?): a replace is "
+            "never answered Accepted: another host's Enter (left alone); the order stays live as UserRefNum %s",
+            self.name,
+            seq,
+            urn,
+            order_id,
+            "/".join(str(number) for number in numbers),
+            "/".join(str(number) for number in numbers),
+        )
+        if not self._save_doubts():
+            self._doubts_not_on_file(seq, urn)
         return True
 
     def _adopt_forgotten(self, seq: int, urn: int, order_id: int, kind: int) -> bool:
@@ -2619,7 +2703,7 @@ class OuchVenue(VenueAdapter):
         """
         return bool(self._other_max) or not self._query_refnums or self._store.ask
 
-    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> None:
+    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> bool:
         """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
 
         Only this gateway numbers its own Enters, from its store, so such a number in the replay (the session's
@@ -2635,7 +2719,8 @@ class OuchVenue(VenueAdapter):
         ``unanswered_ref_margin``, and the highest ClOrdID of this gateway's form noted, this message's too), before
         anything later in the replay is journaled, and again only when a number comes within half that margin of the
         floor (a few writes per replay): a restart after a stop inside the query's wait, whose replay no longer shows
-        these numbers, still numbers and names its orders above them (ouchfail58b).
+        these numbers, still numbers and names its orders above them (ouchfail58b). False: that write failed, the login
+        drops before acting on this message (``_owed_mark_not_on_file``; ouchmark59).
         """
         self.counters["ref_other_host"] += 1
         if not self._other_max:
@@ -2651,6 +2736,7 @@ class OuchVenue(VenueAdapter):
                 self._store.last_issued,
             )
         self._other_max = max(self._other_max, urn)
+        self._other_in_replay = max(self._other_in_replay, urn)
         if not self._query_refnums:
             self._query_refnums = True
             self._query_why = "the replay named UserRefNums of another host above this host's"
@@ -2660,7 +2746,93 @@ class OuchVenue(VenueAdapter):
             at = _CL_ORD_ID_AT.get(kind)
             order_id = _order_id_of(bytes(message[at : at + 14])) if at is not None and len(message) >= at + 14 else 0
             ids = max(self._earlier_ids, default=0)
-            store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids))
+            if not store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids)):
+                self._owed_mark_not_on_file(seq, f"its replay names another host's UserRefNum {urn}")
+                return False
+            self._owed_mark_on_file()
+        return True
+
+    def _owed_mark_not_on_file(self, sequence: int, what: str) -> None:
+        """The owed NextUserRefNum mark could not be written: log in again from ``sequence``, not UP (ouchmark59).
+
+        ``mark_ask`` puts on file, before anything later in a login's replay is journaled, that the venue's
+        NextUserRefNum is owed (another host's numbers, a replay gap). When the state file cannot be written the mark
+        would live in memory only: the rest of the replay, journaled, moves the resume point past the other host's
+        messages, and a stop before the Account Query's answer restarted without the mark, UP below the other host's
+        numbers (rev58merge7 HIGH: its Enters ignored by the venue, in doubt). Instead nothing from ``sequence`` on
+        is acted on (the exactly-once high water goes back below it, as for a refetch): the connection drops and the
+        login asks for ``sequence`` again (``SoupClientSession.ask_again``, backing off), so a restart's replay
+        still shows what made the mark due. The venue stays out of UP (new orders and replaces refused
+        ``VENUE_UNAVAILABLE``) until a write of the mark succeeds: the store's ``retry``, called at each such drop
+        (and from ``poll``), posts the state, mark included, to its background writer at most once a second (the loop
+        never writes while the store is failing); the login after it landed goes on. Logged at ERROR once per
+        episode; the WARNING of ``_owed_mark_on_file`` ends it.
+        """
+        store = self._store
+        if not self._mark_unwritten:
+            self._mark_unwritten = True
+            log.error(
+                "venue %s: cannot put on file in %s that the venue's NextUserRefNum is owed (%s): %s; not going UP "
+                "(new orders and replaces refused VENUE_UNAVAILABLE): logging in again from sequence %d until the "
+                "write succeeds, so that a restart still sees it. To fix: free space on, or repair, the state "
+                "directory %s",
+                self.name,
+                store.path,
+                what,
+                store.error or "the write failed",
+                sequence,
+                store.path.parent,
+            )
+        store.retry(self._clock())  # a background write of the state, mark included, at most once a second
+        self._ask_again(sequence, f"the owed NextUserRefNum mark is not on file in {store.path}")
+
+    def _doubts_not_on_file(self, sequence: int, urn: int) -> None:
+        """UserRefNum ``urn`` was found not this gateway's order's at message ``sequence``, and the doubts file that
+        keeps it so across a restart could not be written: log in again from ``sequence``, not UP (ouchmark59).
+
+        A retired Replace number (``_foreign_refs``) lives in the doubts file only. Were the rest of the stream acted
+        on (journaled), a restart would log in after the message that showed it (another host's Order Accepted), and
+        take the other host's later messages naming the number for the order's (a fill applied to it, a cancel
+        of the other host's order; rev58merge9 MEDIUM 2). So, as for the owed NextUserRefNum mark
+        (``_owed_mark_not_on_file``), nothing from ``sequence`` on is acted on: the connection drops and the login
+        asks for it again, and each login first writes the file again (``on_logged_in``); the venue stays out of UP
+        (new orders and replaces refused ``VENUE_UNAVAILABLE``) until a write succeeds. A restart meanwhile reads
+        the Accepted again in its replay and retires the number again (``_forgotten_replace_accepted``).
+        """
+        if not self._doubts_unwritten:
+            log.error(
+                "venue %s: UserRefNum %d is not this gateway's order's (another host's Enter, message %d) and the "
+                "doubts file that keeps it so across a restart cannot be written: not going UP (new orders and "
+                "replaces refused VENUE_UNAVAILABLE): logging in again from sequence %d until it is written. To fix: "
+                "free space on, or repair, the state directory %s",
+                self.name,
+                urn,
+                sequence,
+                sequence,
+                self.config.state_dir,
+            )
+        self._doubts_unwritten = sequence
+        self._ask_again(sequence, "the doubts file (UserRefNums not this gateway's orders') is not written")
+
+    def _ask_again(self, sequence: int, reason: str) -> None:
+        """Act on nothing from message ``sequence`` on: drop the connection, log in again asking for it (ouchmark59)."""
+        sequencer = self.sequence
+        if sequencer.high_water >= sequence:
+            sequencer.high_water = sequence - 1
+        held = self._held
+        while held and held[-1][0] >= sequence:
+            held.pop()
+        self._session.ask_again(sequence, reason)
+
+    def _owed_mark_on_file(self) -> None:
+        """The owed NextUserRefNum mark is on file again after ``_owed_mark_not_on_file``: say so (once)."""
+        if self._mark_unwritten:
+            self._mark_unwritten = False
+            log.warning(
+                "venue %s: the venue's NextUserRefNum owed is on file in %s again: the login goes on",
+                self.name,
+                self._store.path,
+            )
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -3109,9 +3281,10 @@ class OuchVenue(VenueAdapter):
             urn,
             seq,
         )
-        self._save_doubts()
+        if not self._save_doubts():
+            self._doubts_not_on_file(seq, urn)
 
-    def _retire_replace(self, chain: _Chain, urn: int, why: str) -> None:
+    def _retire_replace(self, chain: _Chain, urn: int, why: str, seq: int = 0) -> None:
         """``urn``, the number of a Replace of ``chain`` answered OUCH_IN_DOUBT, is not the order's: the venue did not
         apply that Replace (``why``); the order stays live under its other numbers (rev58merge3 HIGH 1, MEDIUM 3).
 
@@ -3144,7 +3317,8 @@ class OuchVenue(VenueAdapter):
             "/".join(str(number) for number in remaining),
             " (its doubt is settled: replaces go out again)" if not chain.candidates else "",
         )
-        self._save_doubts()  # without it: a restart does not make it a candidate again
+        if not self._save_doubts() and seq:  # without it: a restart does not make it a candidate again
+            self._doubts_not_on_file(seq, urn)
 
     def _replay_named_no_replace(self, next_user_ref_num: int | None) -> None:
         """After a login's replay: settle the Replaces answered in doubt the venue never took (rev58merge3 MEDIUM 3).
@@ -3158,10 +3332,20 @@ class OuchVenue(VenueAdapter):
         would have settled the doubt on it (``_settle``: the lower numbers retire), so every candidate above the
         lowest is one no message named. Kept in doubt: after a replay gap (a message naming it may be in it), a
         Replace whose answer did not decode (``_kept_replace_doubts``), a number the venue took (a slow venue may
-        still answer it), and when the Account Query went unanswered.
+        still answer it), and when the Account Query went unanswered. A number the venue took is retired all the same
+        when the replay named a higher number of another host (``_other_in_replay``: a standby that numbered from the
+        venue's NextUserRefNum plus a margin, a failback; ouchmark59, rev58merge8 MEDIUM 4): UserRefNums strictly
+        increase on the account and the venue silently ignores a request numbered below the last it processed, so the
+        Replace either was processed before that number (then answered before it, in this replay read in full) or
+        is ignored; it was the other host's Enter that took the venue's number past it (before, the doubt never
+        ended: every Replace of the order refused ``OUCH_IN_DOUBT`` for the rest of the day).
         """
+        above = self._other_in_replay
+        answered = next_user_ref_num is not None
         if next_user_ref_num is None:
-            return
+            if not above:
+                return
+            next_user_ref_num = MAX_USER_REF_NUM + 1  # unanswered: only a higher number named retires one
         gaps = self._session.gaps
         refs = self._refs
         if gaps != self._gaps_judged:
@@ -3186,15 +3370,23 @@ class OuchVenue(VenueAdapter):
                 or urn in kept_doubts
                 or urn not in chain.candidates
                 or urn == chain.candidates[0]
-                or urn < next_user_ref_num
+                or above <= urn < next_user_ref_num  # taken, by no number named above it: whose is unknown
             ):
+                if answered and chain is not None and urn < next_user_ref_num:
+                    self._taken_replace_doubts.add(urn)
                 continue
-            self._retire_replace(
-                chain,
-                urn,
-                f"the venue never took it (its NextUserRefNum is {next_user_ref_num}) and no message of the venue "
-                "named it up to the end of this login's replay",
-            )
+            if urn < next_user_ref_num:  # another host's higher number in the replay: 2 can no longer be taken
+                why = (
+                    f"this login's replay names UserRefNum {above} of another host, above it, and no message of the "
+                    "venue named it up to the replay's end: UserRefNums strictly increase, so the venue ignores it now "
+                    "and would have answered it before that one"
+                )
+            else:
+                why = (
+                    f"the venue never took it (its NextUserRefNum is {next_user_ref_num}) and no message of the venue "
+                    "named it up to the end of this login's replay"
+                )
+            self._retire_replace(chain, urn, why)
 
     def _cancel_again(self, chain: _Chain, urn: int) -> None:
         """Send the order's Cancel again, to ``urn``: the venue just named it live, after the Cancel went out.
@@ -3289,8 +3481,8 @@ class OuchVenue(VenueAdapter):
                     self._earlier_id(message)  # a Broken Trade's ClOrdID
             elif self._replaying and self._others_possible():  # another host's numbers (a Broken Trade, ...)
                 urn = getattr(decoded, "user_ref_num", 0)
-                if urn > self._store.last_issued:
-                    self._other_host(sequence, message[0], urn, message)
+                if urn > self._store.last_issued and not self._other_host(sequence, message[0], urn, message):
+                    return  # the login drops before acting on it (``_owed_mark_not_on_file``)
             if handler is not None:
                 handler(sequence, decoded)
             else:
@@ -3437,7 +3629,7 @@ class OuchVenue(VenueAdapter):
             if differs and self._mismatched(seq, chain, fields, message, sent):
                 return
         elif urn in chain.candidates and urn in self._replace_refs:  # a Replace is answered Replaced, never Accepted
-            self._retire_replace(chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter")
+            self._retire_replace(chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter", seq)
             self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
             return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
@@ -4602,6 +4794,7 @@ class OuchVenue(VenueAdapter):
         self._replace_doubts.clear()
         self._replace_terms.clear()
         self._kept_replace_doubts.clear()
+        self._taken_replace_doubts.clear()
         self._foreign_refs.clear()
         self._replace_only.clear()
         self._save_doubts()  # numbers of a session that is over

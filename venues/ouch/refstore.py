@@ -188,7 +188,12 @@ class UserRefNumStore:
         with ``settled``): the adapter asks it at its next login, also after a restart."""
         self.other = 0
         """With ``ask``: the highest UserRefNum of another host a login's replay named (0: none)."""
+        self._on_file = (False, 0, 0)
+        """``ask``, ``other`` and ``order_ids`` as the state file holds them (its last write that succeeded): a mark
+        ``mark_ask`` failed to write is in memory only until a write carries it (ouchmark59)."""
         state = self._load()
+        if state is not None:
+            self._on_file = (state.ask, state.other, state.order_ids)
         if state is not None and state.day == self.day:
             self.session = state.session
             self.earlier = state.earlier
@@ -465,7 +470,13 @@ class UserRefNumStore:
         """
         counter = self.counter
         reserve = min(max(above, 0), MAX_USER_REF_NUM)
-        if self.ask and other <= self.other and reserve <= counter.reserved and order_ids <= self.order_ids:
+        if (
+            self.ask
+            and other <= self.other
+            and reserve <= counter.reserved
+            and order_ids <= self.order_ids
+            and self._on_file == (True, self.other, self.order_ids)
+        ):
             return True
         self.ask = True
         self.other = max(self.other, other)
@@ -741,6 +752,7 @@ class UserRefNumStore:
             return False
         with self._slot:
             self.writes += 1
+            self._on_file = (state.ask, state.other, state.order_ids)
             if generation is not None:
                 if generation != self._generation:
                     return True
