@@ -6,13 +6,16 @@ Text of Latin-1 (its accented letters no UTF-8, each read as U+FFFD, 3 bytes) ma
 (docs/strategy-protocol.md, sections 2 and 5), which a client written to the doc cannot read; journaled so, every
 replay from before it carried it again (seen failing so on main). Now every venue text is clipped to
 ``EVENT_MAX_TEXT`` characters where the engine takes the venue event, before it is journaled, with a marker naming
-its length; the whole text is in the gateway log once. A real gateway (``GatewayProcess``), the QuickFIX acceptor of
+its length; the whole text is in the gateway log once. One that is not UTF-8 (the Latin-1 one) is bounded by the FIX
+adapter instead, named by its bytes' length and SHA-256 (fixresend59: the engine's "whole text" line of it did not
+hold the bytes). A real gateway (``GatewayProcess``), the QuickFIX acceptor of
 ``gateway sim fix`` (the Latin-1 text injected through its raw relay, the ASCII one sent by QuickFIX itself), and a
 strategy client written from the protocol doc (``tests/rawclient.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
@@ -63,7 +66,7 @@ async def test_venue_cancel_when_its_text_is_near_64k_or_above_then_clipped_read
             await wait_for(lambda: bool(sim.book.orders), what="the order on the venue's book")
             (report,) = sim.book.cancel_all(sim.session_key())  # the venue cancels it, unsolicited, with a long Text
             body = [(tag, text if tag == b"58" else value) for tag, value in report[1]]
-            with caplog.at_level(logging.WARNING, logger="gateway.engine"):
+            with caplog.at_level(logging.WARNING):
                 if send_raw:
                     sim.inject_message(MsgType.EXECUTION_REPORT, body)  # its bytes as they are (Latin-1)
                 else:
@@ -73,14 +76,23 @@ async def test_venue_cancel_when_its_text_is_near_64k_or_above_then_clipped_read
             live_text = canceled[6]
             assert max(sizes) <= MAX_FRAME_SIZE, sizes  # before fix55: 72,240 (Latin-1), 204,822 (ASCII)
             assert len(live_text) <= EVENT_MAX_TEXT
-            assert live_text.endswith(f"… [clipped: {len(text):,} characters; the gateway log has the whole text]")
             whole = text.decode(errors="replace")
             assert live_text.startswith(whole[:1000])
             lines = [r.getMessage() for r in caplog.records if "clipped to" in r.getMessage()]
-            assert len(lines) == 1 and f"has {len(text)} characters" in lines[0], [line[:300] for line in lines]
-            assert repr(whole) in lines[0]  # the whole text, once
-            samples = await gateway_metrics(config)  # counted per venue (texts56)
-            assert samples["gateway_venue_texts_clipped_total"] == [({"venue": "FIXV"}, 1.0)], samples
+            samples = await gateway_metrics(config)
+            if send_raw:  # not UTF-8: bounded by the FIX adapter, named by its bytes' length and SHA-256 (fixresend59)
+                digest = hashlib.sha256(text).hexdigest()
+                assert live_text.endswith(f"… [{len(text):,} bytes, not UTF-8, sha256 {digest}]"), live_text[-200:]
+                assert lines == []  # before fixresend59: "the whole text", 184 KB of mostly U+FFFD-strewn text
+                (line,) = [r.getMessage() for r in caplog.records if "not UTF-8" in r.getMessage()]
+                assert f"{len(text)} bytes, not UTF-8" in line and digest in line and text[:64].hex() in line, line
+                assert samples["gateway_venue_texts_clipped_total"] == [({"venue": "FIXV"}, 0.0)], samples
+            else:
+                assert live_text.endswith(f"… [clipped: {len(text):,} characters; the gateway log has the whole text]")
+                assert len(lines) == 1 and f"has {len(text)} characters" in lines[0], [line[:300] for line in lines]
+                assert repr(whole) in lines[0]  # the whole text, once
+                # counted per venue (texts56)
+                assert samples["gateway_venue_texts_clipped_total"] == [({"venue": "FIXV"}, 1.0)], samples
 
             again = await RawClient(str(config.path(config.strategy_socket))).connect()
             client.close()

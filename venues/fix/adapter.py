@@ -24,6 +24,7 @@ restart. The adapter remembers, per open order, the ClOrdID the venue currently 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +33,13 @@ from typing import Final
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
+from model.operator_text import clip
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     EVENT_MAX_PRICE,
     EVENT_MAX_QTY,
+    EVENT_MAX_TEXT,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -1417,7 +1420,7 @@ class FixVenue(VenueAdapter):
         ref_seq = message.get(f.REF_SEQ_NUM)
         if not ref_seq.isdigit():
             return
-        text = message.get(f.TEXT).decode(errors="replace") or "session-level reject"
+        text = self._text(message.get(f.TEXT)) or "session-level reject"
         code = _reason_code("SESSION_REJECT_", message.get(f.SESSION_REJECT_REASON))
         self._reject_stored(int(ref_seq), message.seq, code, text)
 
@@ -2412,6 +2415,35 @@ class FixVenue(VenueAdapter):
         """Log at most once per 10 s per ``key`` (bad input must not flood the log)."""
         self._rarelog.log(key, self.clock(), logging.WARNING, "FIX %s: " + text, self.name, *args)
 
+    def _text(self, raw: bytes) -> str:
+        """Return a venue's Text (58) as text: its UTF-8, or ``_not_utf8_text``'s form of bytes that are not."""
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            return self._not_utf8_text(raw)
+
+    def _not_utf8_text(self, raw: bytes) -> str:
+        """Return a venue's Text (58) that is not UTF-8 as text (U+FFFD for each byte not UTF-8), bounded.
+
+        One within ``EVENT_MAX_TEXT`` characters is that text, as before. A longer one is its first characters and
+        ``… [N bytes, not UTF-8, sha256 <64 hex digits>]`` (the venue's bytes' length and digest, as ``id_text``
+        names a non-UTF-8 id), which the engine does not clip again; a WARNING gives them with its first 64 bytes
+        in hex (rev59fix LOW: the engine's "whole text" line was up to 192 KB of U+FFFD, the bytes lost).
+        """
+        text = raw.decode(errors="replace")
+        if len(text) <= EVENT_MAX_TEXT:
+            return text
+        digest = hashlib.sha256(raw).hexdigest()
+        self._rare(
+            "text_not_utf8",
+            "a Text (58) of %d bytes, not UTF-8: the journal and the strategy get its first characters (U+FFFD for "
+            "each byte not UTF-8), its length and SHA-256 %s; its first 64 bytes in hex: %s",
+            len(raw),
+            digest,
+            raw[:64].hex(),
+        )
+        return clip(text, EVENT_MAX_TEXT, f"… [{len(raw):,} bytes, not UTF-8, sha256 {digest}]")
+
     def _emit(self, event: VenueEvent) -> None:
         self.counters["events"] += 1
         self.event_sink(event)
@@ -2685,13 +2717,12 @@ class FixVenue(VenueAdapter):
                 tracked.pending = b""
                 if self._late_cancels and self._late_cancels.pop(cl_ord_id, None) is None:  # _live_after_end's
                     self._late_answered(cl_ord_id)  # cancel of the order itself (a Replaced it could not take)
-                event = VenueCanceled(
-                    seq,
-                    order.order_id,
-                    0,
-                    _CANCEL_TYPES[exec_type],
-                    fields.get(f.TEXT, b"").decode(errors="replace"),
-                )
+                raw_text = fields.get(f.TEXT, b"")
+                try:  # inline, not ``_text``: a cancel's answer is the order path (no call more per order)
+                    text = raw_text.decode()
+                except UnicodeDecodeError:
+                    text = self._not_utf8_text(raw_text)
+                event = VenueCanceled(seq, order.order_id, 0, _CANCEL_TYPES[exec_type], text)
             elif exec_type == ExecType.REPLACED and self._refused_replace(tracked, cl_ord_id, fields):
                 self._replaced_after_reject(message, tracked, cl_ord_id)
                 return
@@ -2717,7 +2748,11 @@ class FixVenue(VenueAdapter):
                 before, event = restated
             elif exec_type == ExecType.REJECTED:
                 reason = fields.get(f.ORD_REJ_REASON, b"")
-                text = fields.get(f.TEXT, b"").decode(errors="replace") or "rejected by the venue"
+                raw_text = fields.get(f.TEXT, b"")
+                try:  # inline, as a cancel's answer above
+                    text = raw_text.decode() or "rejected by the venue"
+                except UnicodeDecodeError:
+                    text = self._not_utf8_text(raw_text)
                 if tracked.pending and cl_ord_id == tracked.pending:
                     if order.state in _REPLACING:
                         tracked.refused = _refused(tracked.refused, cl_ord_id)
@@ -2788,7 +2823,7 @@ class FixVenue(VenueAdapter):
             return
         if status in _STATUS_CANCELED and exec_type in _FILL_TYPES:
             tracked.pending = b""
-            text = message.fields.get(f.TEXT, b"").decode(errors="replace")
+            text = self._text(message.fields.get(f.TEXT, b""))
             self._emit(VenueCanceled(message.seq, order.order_id, 0, _STATUS_CANCELED[status], text))
             self._forget(order.order_id)
         elif status == b"8" and order.state not in _NEW_UNANSWERED:
@@ -2980,7 +3015,7 @@ class FixVenue(VenueAdapter):
                 return before[:-1], before[-1]
             open_now = max(judged - executed_qty, 0)
         if 0 <= leaves < open_now:
-            text = fields.get(f.TEXT, b"").decode(errors="replace") or "restated by the venue"
+            text = self._text(fields.get(f.TEXT, b"")) or "restated by the venue"
             self._rare(
                 "restated",
                 "order %d: Restated (MsgSeqNum %d, ExecRestatementReason %r) leaves %d of its %d open: %d canceled",
@@ -3243,7 +3278,7 @@ class FixVenue(VenueAdapter):
             )
             return
         reason = message.get(f.CXL_REJ_REASON)
-        text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
+        text = self._text(message.get(f.TEXT)) or "cancel/replace refused by the venue"
         order = tracked.order
         if cl_ord_id == tracked.pending:
             if order.state in _REPLACING:
@@ -3316,7 +3351,7 @@ class FixVenue(VenueAdapter):
         if ended is None:
             return False
         reason = message.get(f.CXL_REJ_REASON)
-        text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
+        text = self._text(message.get(f.TEXT)) or "cancel/replace refused by the venue"
         orig = self._late_answered(cl_ord_id)
         if orig:
             log.error(
@@ -3382,7 +3417,7 @@ class FixVenue(VenueAdapter):
         if trans_type != b"0" or exec_type in _TRADE_CORRECTIONS:
             self._trade_correction(message, order_id, b"ExecTransType " + trans_type + b", ExecType " + exec_type)
             return True
-        text = fields.get(f.TEXT, b"").decode(errors="replace")
+        text = self._text(fields.get(f.TEXT, b""))
         if (
             exec_type in _LIVE_TYPES
             and fields.get(f.ORD_STATUS, b"") not in _TERMINAL_ORD_STATUS
@@ -3521,7 +3556,7 @@ class FixVenue(VenueAdapter):
         with_cum = message.msg_type == MsgType.EXECUTION_REPORT and f.CUM_QTY in message.fields
         if probe.about is RequestKind.NEW and order.state in _NEW_UNANSWERED:
             if status == b"8":
-                text = message.get(f.TEXT).decode(errors="replace") or "the venue says the order was rejected"
+                text = self._text(message.get(f.TEXT)) or "the venue says the order was rejected"
                 self._answered(tracked, probe, seq, known=True, events=(VenueRejected(seq, order_id, "VENUE", text),))
                 self._forget(order_id)
                 return
@@ -3596,7 +3631,7 @@ class FixVenue(VenueAdapter):
             code = _ORD_REJ_REASONS.get(message.get(f.ORD_REJ_REASON), "VENUE")
         else:
             code = _CXL_REJ_REASONS.get(message.get(f.CXL_REJ_REASON), "VENUE")
-        text = message.get(f.TEXT).decode(errors="replace") or "the venue refused the gateway's asking cancel"
+        text = self._text(message.get(f.TEXT)) or "the venue refused the gateway's asking cancel"
         self.counters["replaces_maybe_taken"] += 1
         log.error(
             "FIX %s: order %d: the venue refused the gateway's asking cancel %r of replace %r in doubt (OrdStatus "
@@ -3618,7 +3653,7 @@ class FixVenue(VenueAdapter):
     def _on_business_reject(self, message: FixMessage) -> None:
         ref_msg_type = message.get(f.REF_MSG_TYPE)
         code = _reason_code("BUSINESS_REJECT_", message.get(f.BUSINESS_REJECT_REASON))
-        text = message.get(f.TEXT).decode(errors="replace") or "business message reject"
+        text = self._text(message.get(f.TEXT)) or "business message reject"
         ref_id = message.get(f.BUSINESS_REJECT_REF_ID)
         if ref_id and self._lookup(ref_id) is not None:
             self._reject_business(ref_msg_type, ref_id, message.seq, code, text)

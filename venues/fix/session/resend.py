@@ -48,12 +48,16 @@ class ResendReply(NamedTuple):
 class ResendJob:
     """A ResendRequest being answered a slice at a time (``answer_resend_slice``), in sequence order."""
 
-    __slots__ = ("begin", "damaged", "end", "gap_fills", "next", "not_replayed", "replayed", "slices")
+    __slots__ = ("begin", "damaged", "end", "gap_fills", "limit", "next", "not_replayed", "replayed", "slices")
 
-    def __init__(self, begin: int, end: int) -> None:
+    def __init__(self, begin: int, end: int, limit: int = 0) -> None:
         self.begin = begin
         self.end = end
-        """The last number answered (the last one sent when the request came, or the request's EndSeqNo)."""
+        """The last number answered (the last one sent when the request came, or the request's EndSeqNo); moved on
+        by a later request the answer takes on (fixresend59), never beyond ``limit``."""
+        self.limit = limit or end
+        """The last number sent before the answer began: those numbered after wait behind it and go as themselves
+        after its last slice, so no answer reaches them (0: ``end``)."""
         self.next = begin
         """The first number not answered yet (``end`` + 1: done)."""
         self.replayed = 0

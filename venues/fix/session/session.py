@@ -1587,40 +1587,51 @@ class FixSession:
             return
         begin = max(begin, 1)
         job = self._resend
+        # no answer reaches a number sent after the first answer began: those wait behind it (fixresend59)
+        limit = last_sent if job is None else job.limit
+        if end == 0 or end > limit:
+            end = limit
         if job is not None:
-            if begin >= job.begin:  # on one connection, what it asks is on its way, or comes next
+            asked = int(end_b)  # as the venue wrote it (0: to the end)
+            if begin >= job.begin:  # on one connection, the copies from there on have left or come next, in order
+                was = job.end
+                if end > job.end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
+                    job.end = end
                 self._rare(
                     "resend_again",
                     now_ns,
                     logging.INFO,
-                    "venue asked for %d..%d while its ResendRequest from %d is answered (at %d of %d): answered by it",
+                    "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answered by it, "
+                    "which ends at %d (at most %d, the last number sent before it began; those after follow it)",
                     begin,
-                    end,
+                    asked,
                     job.begin,
+                    was,
                     job.next,
                     job.end,
+                    limit,
                 )
                 return
-            # numbers below those being answered: answered from there (those sent already go again, PossDupFlag Y);
-            # never beyond the first answer's end: the numbers after it wait behind it, not sent yet
-            end = job.end
+            # numbers below those being answered: answered from there (those sent already go again, PossDupFlag Y)
+            # up to the farther of the two ends, never beyond the limit
+            end = max(end, job.end)
             self._rare(
                 "resend_again",
                 now_ns,
                 logging.INFO,
-                "venue asked for %d.. while its ResendRequest from %d is answered (at %d of %d): answering from %d",
+                "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answering %d..%d",
                 begin,
+                asked,
                 job.begin,
-                job.next,
                 job.end,
+                job.next,
                 begin,
+                end,
             )
-        elif end == 0 or end > last_sent:
-            end = last_sent
-        if job is None:
+        else:
             self._resend_began_ns = now_ns
             self.queue = self.behind_resend  # what is numbered from now on goes after the answer
-        self._resend = ResendJob(begin, end)
+        self._resend = ResendJob(begin, end, limit)
         self._resend_step(now_ns)
         self.wake_for_resend()
 
