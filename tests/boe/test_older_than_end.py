@@ -230,7 +230,8 @@ def test_execution_when_older_than_a_late_order_modified_with_leaves_0_then_noth
 
 def test_modify_refused_when_a_late_order_modified_left_nothing_then_the_text_names_it(tmp_path: Path) -> None:
     """rev59boe s23o: the lapsed Modify applied with LeavesQty 0 while a second Modify is in flight; its refusal
-    ends the order. The old text: "after an execution of 0" (no such execution)."""
+    ends the order. The old text: "after an execution of 0" (no such execution). The Execution of 60 that came
+    before the late Modified, delivered after it (a gap), is older than what ended the order: nothing sent."""
     link = _lapsed_link(tmp_path, "O")
     link.connect()
     order = make_order(1, price=RESTING)
@@ -247,8 +248,8 @@ def test_modify_refused_when_a_late_order_modified_left_nothing_then_the_text_na
     stream = link.core.streams.messages[UNIT]
     sent = connection.sent[UNIT]
     _fill_then_apply(link, old, new, "O")
-    modified = connection.encode(stream[sent + 1])
-    connection.sent[UNIT] = len(stream)  # the Execution is not delivered: the late Modified alone says LeavesQty 0
+    execution, modified = (connection.encode(message) for message in stream[sent:])
+    connection.sent[UNIT] = len(stream)  # the Execution not yet delivered: the late Modified alone says LeavesQty 0
     link.core.hold = True
     link.send_replace(order, 80, order.price, pump=False)
     link.venue.flush()
@@ -261,3 +262,9 @@ def test_modify_refused_when_a_late_order_modified_left_nothing_then_the_text_na
     assert [e.reason for e in canceled] == ["BOE_LEAVES_ZERO"]
     assert "when it applied an earlier Modify reported refused (quantity 50" in canceled[0].text  # the old: "of 0"
     assert (order.state, order.leaves_qty) == (OrderState.CANCELED, 0)
+    wrote = len(link.wire)
+    link.venue.data_received(execution, link.clock())  # older than the late Modified (the refusal is unsequenced)
+    link.pump()
+    assert _fills(link) == [(60, 1)]
+    assert link.venue.status()["live_after_end"] == 0  # the old code: 1
+    assert _cancels_sent(link, wrote) == 0

@@ -442,6 +442,8 @@ class _Tracked(VenueOrder[bytes], gc=False):
     Modified) or ends it (User Modify Rejected: ``_modify_refused``)."""
     zero_cause: str = ""
     """What said LeavesQty 0 (``zero_leaves``; "": not known, set before a restart), for the text of the end."""
+    zero_seq: int = 0
+    """venue_seq of that message: the order ends at the Modify's refusal, which may be unsequenced (``end_seq``)."""
     end_seq: int = 0
     """venue_seq of the newest Cboe message that ended the order (0: none, or the gateway ended it): a message
     older than it (one of a gap, arriving late) does not show the order working, whatever its LeavesQty (boe59)."""
@@ -2098,6 +2100,7 @@ class BoeVenue(VenueAdapter):
             if replacing:  # ... unless the Modify reopens it: its answer decides (``_modify_refused``)
                 tracked.zero_leaves = True
                 tracked.zero_cause = f"after an execution of {last_shares}"
+                tracked.zero_seq = seq
                 ended = False
             else:
                 tracked.done = True
@@ -2303,7 +2306,7 @@ class BoeVenue(VenueAdapter):
             return
         tracked.zero_leaves = False
         tracked.done = not tracked.lapsed  # a Modify refused at the in-doubt deadline may still be applied: canceled
-        self._ended_at(tracked, seq)
+        self._ended_at(tracked, max(seq, tracked.zero_seq))
         if order.is_open and order.leaves_qty > 0:
             cause = tracked.zero_cause or "after an execution while the Modify was in flight (before a restart)"
             self._leaves_zero(seq, tracked, f"{cause}, and refused the Modify", order.leaves_qty)
@@ -2814,6 +2817,7 @@ class BoeVenue(VenueAdapter):
                 f"when it applied an earlier Modify reported refused (quantity {total}, price {price}) after all "
                 f"(Order Modified, venue_seq {seq})"
             )
+            tracked.zero_seq = seq
             log.error(
                 "venue %s: Order Modified (venue_seq %d) for order %d: %s; the order ends here at the answer to its "
                 "Modify in flight",
