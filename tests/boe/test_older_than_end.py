@@ -152,6 +152,24 @@ def test_execution_when_older_than_the_end_arrives_after_a_restart_then_applied_
     assert json.loads(path.read_bytes())["ended"] == []
 
 
+def test_ended_over_gaps_file_when_unreadable_at_a_restart_then_the_venue_starts_and_cancels_as_before(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fail closed, not a refused start: without the file the stale message is taken as working (the old behaviour)."""
+    caplog.set_level(logging.ERROR)
+    link, _execution_bytes, _wrote = _ended_with_fill_in_gap(tmp_path)
+    link.poll()
+    (tmp_path / "cboe.boe-ended-over-gaps.json").write_bytes(b"{not json")
+    link.restart()
+    assert "which message ended an order above a sequence gap is unknown: the venue starts without it" in caplog.text
+    link.connect()
+    assert link.venue.state is VenueState.UP
+    assert _fills(link) == [(60, 1)]
+    assert link.venue.status()["live_after_end"] == 1  # canceled at Cboe, as before boe59
+    link.poll()  # the gap closed: the file is rewritten
+    assert json.loads((tmp_path / "cboe.boe-ended-over-gaps.json").read_bytes())["ended"] == []
+
+
 def test_execution_when_older_than_the_order_modified_that_ended_it_then_nothing_sent(tmp_path: Path) -> None:
     """rev59boe s31: Order Modified to 50 with LeavesQty 0 (n+2) before the Execution of 60 (n+1) it followed."""
     link, engine, rig, strat, order = _order_at_cboe(tmp_path)

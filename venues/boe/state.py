@@ -500,8 +500,9 @@ def load_ended_over_gaps(state_dir: str | Path, name: str, day: str) -> dict[int
     ended = _read_state(
         ended_over_gaps_path(state_dir, name),
         _ended_decoder,
-        "which message ended an order above a sequence gap is unknown; delete the file (a message of such a gap "
-        "arriving later that shows the order working then has it canceled at Cboe again, needlessly)",
+        "which message ended an order above a sequence gap is unknown: the venue starts without it (a message of such "
+        "a gap that shows its order working has the order canceled at Cboe, needlessly); the file is rewritten with "
+        "the gaps",
     )
     return {} if ended is None or ended.day != day else dict(ended.ended)
 
