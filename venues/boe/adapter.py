@@ -760,10 +760,11 @@ class BoeVenue(VenueAdapter):
         if seq <= tracked.end_seq:
             return
         tracked.end_seq = seq
-        if not self.sequence.gaps or tracked.order.order_id > self._gap_ids_high:
+        sequence = self._sequence  # (bound by the core; None: no message admitted yet, so no gap)
+        if sequence is None or not sequence.gaps or tracked.order.order_id > self._gap_ids_high:
             return
         stream, number = seq >> STREAM_SHIFT, seq & _NUMBER_MASK
-        if not any(gap[0] == stream and gap[1] < number for gap in self.sequence.gaps):
+        if not any(gap[0] == stream and gap[1] < number for gap in sequence.gaps):
             return
         ended = self._ended_over_gaps
         ended.pop(tracked.order.order_id, None)
