@@ -85,6 +85,7 @@ from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import (
     MAX_OPEN_GAPS,
+    STREAM_SHIFT,
     ExactlyOnce,
     ResumePoint,
     UnansweredRequest,
@@ -158,10 +159,12 @@ from venues.boe.state import (
     corrections_path,
     corrections_snapshot,
     end_of_day_path,
+    ended_over_gaps_path,
     gaps_path,
     held_fills_path,
     load_corrections,
     load_end_of_day,
+    load_ended_over_gaps,
     load_gaps,
     load_held_fills,
     load_numbering,
@@ -174,6 +177,7 @@ from venues.boe.state import (
     owed_snapshot,
     raise_start,
     save_end_of_day,
+    save_ended_over_gaps,
     save_gaps,
     save_held_fills,
     save_numbering,
@@ -294,6 +298,12 @@ ANSWERED_LOG_NS: Final = NS_PER_S
 the others counted and said in one summary line (boe56; a standby's replay answers thousands at once)."""
 GAPS_SAVE_NS: Final = NS_PER_S // 10
 """The least time between two writes of the gaps file (``<name>.boe-gaps.json``): at most ten a second."""
+MAX_ENDED_OVER_GAPS: Final = 4_096
+"""The most orders remembered as ended above a gap open (``BoeVenue._ended_over_gaps``): past it the oldest is
+forgotten, and a late message of its gap showing it working has it canceled at Cboe (needlessly, as before boe59)."""
+_NUMBER_MASK: Final = (1 << STREAM_SHIFT) - 1
+_ANY_ORDER: Final = 1 << 62
+"""``BoeVenue._gap_ids_high`` for gaps taken back from before a restart: any order of the day may be in them."""
 MAX_HELD_FILLS: Final = 1_000
 """The most executions held at once (``BoeVenue.held_fills_cap``): one more is not held but logged at ERROR, not
 applied, put on the corrections file (``_held_over_cap``). Bounds the memory and the state file rewritten per hold."""
@@ -430,6 +440,13 @@ class _Tracked(VenueOrder[bytes], gc=False):
     zero_leaves: bool = False
     """An execution said LeavesQty 0 while a Modify was in flight: the Modify's answer reopens the order (Order
     Modified) or ends it (User Modify Rejected: ``_modify_refused``)."""
+    zero_cause: str = ""
+    """What said LeavesQty 0 (``zero_leaves``; "": not known, set before a restart), for the text of the end."""
+    zero_seq: int = 0
+    """venue_seq of that message: the order ends at the Modify's refusal, which may be unsequenced (``end_seq``)."""
+    end_seq: int = 0
+    """venue_seq of the newest Cboe message that ended the order (0: none, or the gateway ended it): a message
+    older than it (one of a gap, arriving late) does not show the order working, whatever its LeavesQty (boe59)."""
 
 
 _Decoder = Callable[[memoryview], Any]
@@ -578,6 +595,17 @@ class BoeVenue(VenueAdapter):
         """A gap opened, closed or was given up: the gaps file is rewritten at the next ``poll`` (``_save_gaps``)."""
         self._gaps_saved_at = 0
         """``poll`` time of the last write of the gaps file (at most one per ``GAPS_SAVE_NS``)."""
+        self._ended_over_gaps: dict[int, int] = {}
+        """Order id -> venue_seq of the Cboe message that ended it, for orders that ended while a gap below that
+        message was open on their unit (``_ended_at``, boe59): a message of the gap arriving later is older than the
+        end, so its LeavesQty does not show the order working, also once the order is no longer mapped here
+        (released, or ended before a restart). On file with the gaps (``<name>.boe-ended-over-gaps.json``); an
+        entry goes once no gap below its message is open (``_save_gaps``). At most ``MAX_ENDED_OVER_GAPS``."""
+        self._ended_on_file = False
+        """The file of ``_ended_over_gaps`` holds entries (it is rewritten, empty, once they are gone)."""
+        self._gap_ids_high = 0
+        """The highest order id that may have messages in the gaps open (the last sent when the newest one opened):
+        an order above it ends with no message of its own in any of them, and is not remembered."""
         self._admit_stream = self._watch(self.sequence)
         self.counters: dict[str, int] = {
             "decode_errors": 0,
@@ -682,6 +710,7 @@ class BoeVenue(VenueAdapter):
         """
         del stream, first, last
         self._gaps_unsaved = True
+        self._gap_ids_high = max(self._ids_high, self._ids_floor)
 
     def _save_gaps(self) -> None:
         """Write the gaps open to the state file (a restart asks Cboe for them again); on an error, log it."""
@@ -697,6 +726,62 @@ class BoeVenue(VenueAdapter):
                 gaps_path(self.config.state_dir, self.name),
                 exc,
             )
+        ended = self._ended_over_gaps
+        if ended:  # keep only the orders that ended above a gap still open on their unit
+            lowest: dict[int, int] = {}
+            for stream, first, _last in self.sequence.gaps:
+                lowest[stream] = min(first, lowest.get(stream, first))
+            for order_id, seq in list(ended.items()):
+                if (seq & _NUMBER_MASK) <= lowest.get(seq >> STREAM_SHIFT, seq & _NUMBER_MASK):
+                    del ended[order_id]
+        if not ended and not self._ended_on_file:
+            return
+        try:
+            save_ended_over_gaps(self.config.state_dir, self.name, self._day, ended)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the orders that ended above a sequence gap (%d) to %s: %s; after a restart "
+                "a message of such a gap that shows its order working has the order canceled at Cboe (needlessly)",
+                self.name,
+                len(ended),
+                ended_over_gaps_path(self.config.state_dir, self.name),
+                exc,
+            )
+            return
+        self._ended_on_file = bool(ended)
+
+    def _ended_at(self, tracked: _Tracked, seq: int) -> None:
+        """The Cboe message ``seq`` ended the order: one older than it cannot show the order working (boe59).
+
+        Its LeavesQty is older than the end. A gap open below ``seq`` on the order's unit may deliver such a message
+        later (late, or in Cboe's replay), also once the order is no longer mapped here: then the order is remembered
+        (``_ended_over_gaps``, on file with the gaps). Without a gap open this is one compare and one store.
+        """
+        if seq <= tracked.end_seq:
+            return
+        tracked.end_seq = seq
+        sequence = self._sequence  # (bound by the core; None: no message admitted yet, so no gap)
+        if sequence is None or not sequence.gaps or tracked.order.order_id > self._gap_ids_high:
+            return
+        stream, number = seq >> STREAM_SHIFT, seq & _NUMBER_MASK
+        if not any(gap[0] == stream and gap[1] < number for gap in sequence.gaps):
+            return
+        ended = self._ended_over_gaps
+        ended.pop(tracked.order.order_id, None)
+        ended[tracked.order.order_id] = seq
+        if len(ended) > MAX_ENDED_OVER_GAPS:  # the oldest forgotten: a late message of it cancels it (fail closed)
+            del ended[next(iter(ended))]
+        self._gaps_unsaved = True
+
+    def _older_than_end(self, seq: int, kind: str, named: str, end: int, leaves: int | None) -> None:
+        """A message older than the one that ended the order shows it working: stale, nothing sent (boe59)."""
+        self._ignore(
+            "older-than-end",
+            seq,
+            f"{kind} of {named} shows it working at Cboe (LeavesQty {'not given' if leaves is None else leaves}), but "
+            f"is older than the message that ended it (venue_seq {end}; it arrived late, through a gap): its "
+            "LeavesQty is stale, nothing sent to Cboe",
+        )
 
     def _on_late(self, stream: int, number: int, last: int) -> None:
         """A message of a recorded gap came after a higher one: admitted (applied once), logged.
@@ -1155,6 +1240,12 @@ class BoeVenue(VenueAdapter):
         if not kept:
             return
         self.sequence.gaps[:0] = kept
+        self._gap_ids_high = _ANY_ORDER  # the orders of the process before may have messages in them
+        try:
+            self._ended_over_gaps = load_ended_over_gaps(self.config.state_dir, self.name, self._day)
+        except BoeStateError as exc:  # fail closed: such a message shows its order working, canceled at Cboe
+            log.error("venue %s: %s", self.name, exc)
+        self._ended_on_file = True  # rewritten (or emptied) at the next write of the gaps
         log.warning(
             "venue %s: %d sequence gap(s) open before the restart (%s): asked of Cboe again at the first login (%s)",
             self.name,
@@ -1409,6 +1500,7 @@ class BoeVenue(VenueAdapter):
             self._unit_streams = {}
             self._last_processed = 0  # Cboe's count of ours restarts with the day too
             self._corrections = set()  # so does the numbering the busts reported were in
+            self._ended_over_gaps = {}  # and the messages that ended orders above a gap (boe59)
             if self._owed:  # a GTC order outlives the day at Cboe: the Cancels stay owed, sent after the login
                 for padded in self._owed:
                     self._owed[padded] = 0  # yesterday's SequenceNumbers mean nothing today
@@ -2008,9 +2100,12 @@ class BoeVenue(VenueAdapter):
         if ended:
             if replacing:  # ... unless the Modify reopens it: its answer decides (``_modify_refused``)
                 tracked.zero_leaves = True
+                tracked.zero_cause = f"after an execution of {last_shares}"
+                tracked.zero_seq = seq
                 ended = False
             else:
                 tracked.done = True
+                self._ended_at(tracked, seq)
         unapplied = ""  # an execution the gateway cannot apply (its values out of range): what Cboe said of it
         if not last_shares:  # not an execution: neither applied nor taken for a repeat (the core's qty 0)
             self._no_shares(seq, cl_ord_id, exec_id)
@@ -2028,15 +2123,19 @@ class BoeVenue(VenueAdapter):
                 else VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id))
             )
         if ended and order.leaves_qty > 0:  # the execution (applied above) left shares open: Cboe has none
-            self._leaves_zero(seq, tracked, last_shares, order.leaves_qty, unapplied)
+            self._leaves_zero(seq, tracked, f"after an execution of {last_shares}", order.leaves_qty, unapplied)
         elif tracked.zero_leaves and order.is_terminal:  # the Modify could not reopen it (it lowered the quantity)
             tracked.zero_leaves = False
             tracked.done = True
-        elif leaves and order.is_terminal and not replacing:  # Cboe works on an order that ended here
-            self._working_tracked(seq, tracked)
+            self._ended_at(tracked, seq)
+        elif leaves and order.is_terminal and not replacing:  # Cboe works on an order that ended here ...
+            if seq < tracked.end_seq:  # ... unless this is older than the message that ended it (a gap's, late)
+                self._older_than_end(seq, "Order Execution", f"order {order.order_id}", tracked.end_seq, leaves)
+            else:
+                self._working_tracked(seq, tracked)
 
-    def _leaves_zero(self, seq: int, tracked: _Tracked, last_shares: int, rest: int, unapplied: str = "") -> None:
-        """An execution with LeavesQty 0 left the order with shares open: Cboe has none open, cancel them.
+    def _leaves_zero(self, seq: int, tracked: _Tracked, cause: str, rest: int, unapplied: str = "") -> None:
+        """Cboe said LeavesQty 0 (``cause``: what said it) while the order has shares open here: cancel them.
 
         ``unapplied``: the execution's values, which the gateway could not apply (out of range): the shares are
         closed here without a fill, though they may have traded at Cboe: said at ERROR, to reconcile (rev55boe).
@@ -2051,10 +2150,7 @@ class BoeVenue(VenueAdapter):
             log.error("venue %s: order %d: %s", self.name, order.order_id, text)
             self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_LEAVES_ZERO", text))
             return
-        text = (
-            f"Cboe reported nothing left open (LeavesQty 0) after an execution of {last_shares}; "
-            f"the {rest} shares still open here are canceled"
-        )
+        text = f"Cboe reported nothing left open (LeavesQty 0) {cause}; the {rest} shares still open here are canceled"
         log.warning("venue %s: order %d: %s", self.name, order.order_id, text)
         self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_LEAVES_ZERO", text))
 
@@ -2071,10 +2167,12 @@ class BoeVenue(VenueAdapter):
             # Before boemodify57 a ``late`` one became a Canceled BOE_ANSWER_LATE saying a Modify was applied,
             # out of place for the ended order (rev57boe s04).
             tracked.done = True
+            self._ended_at(tracked, seq)
             self.counters["after_end"] += 1
             self._answered(seq, "Order Cancelled", f"order {tracked.order.order_id}", _unpad(cl_ord_id), False)
             return
         tracked.done = True
+        self._ended_at(tracked, seq)
         self._settle(tracked, _CANCEL_COPY)
         letter = reason.decode("latin-1")
         if tracked.late:  # the adapter canceled it at Cboe after a late answer: this may be the Cancel's answer
@@ -2131,6 +2229,7 @@ class BoeVenue(VenueAdapter):
             leaves = total - order.cum_qty
         if leaves <= 0:
             tracked.done = True
+            self._ended_at(tracked, seq)
         if not (leaves <= _CARRIED_QTY and 0 <= price <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Modified", leaves, price)
             return
@@ -2208,8 +2307,10 @@ class BoeVenue(VenueAdapter):
             return
         tracked.zero_leaves = False
         tracked.done = not tracked.lapsed  # a Modify refused at the in-doubt deadline may still be applied: canceled
+        self._ended_at(tracked, max(seq, tracked.zero_seq))
         if order.is_open and order.leaves_qty > 0:
-            self._leaves_zero(seq, tracked, 0, order.leaves_qty)
+            cause = tracked.zero_cause or "after an execution while the Modify was in flight (before a restart)"
+            self._leaves_zero(seq, tracked, f"{cause}, and refused the Modify", order.leaves_qty)
 
     def _on_cancel_rejected(self, decoded: BoeCancelRejected, seq: int) -> None:
         tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
@@ -2263,6 +2364,7 @@ class BoeVenue(VenueAdapter):
         """
         order = tracked.order
         tracked.done = True
+        self._ended_at(tracked, seq)
         self.counters["ended_not_at_cboe"] += 1
         renumbered = ", ".join(str(unit) for unit in sorted(self._unit_streams))
         text = (
@@ -2306,6 +2408,7 @@ class BoeVenue(VenueAdapter):
         removed = order.leaves_qty - leaves
         if leaves <= 0:
             tracked.done = True
+            self._ended_at(tracked, seq)
         self.event_sink(
             VenueCanceled(
                 seq, order.order_id, removed, "RESTATED", f"restated by Cboe ({meaning}): {removed} shares off"
@@ -2700,6 +2803,7 @@ class BoeVenue(VenueAdapter):
         )
         if order.is_terminal:
             tracked.done = True
+            self._ended_at(tracked, seq)
             log.warning(
                 "venue %s: Order Modified (venue_seq %d) for order %d, which has ended here: %s",
                 self.name,
@@ -2710,6 +2814,11 @@ class BoeVenue(VenueAdapter):
             return
         if order.state in _REPLACING:  # Cboe refuses the Modify in flight (nothing open): its refusal ends the order
             tracked.zero_leaves = True
+            tracked.zero_cause = (
+                f"when it applied an earlier Modify reported refused (quantity {total}, price {price}) after all "
+                f"(Order Modified, venue_seq {seq})"
+            )
+            tracked.zero_seq = seq
             log.error(
                 "venue %s: Order Modified (venue_seq %d) for order %d: %s; the order ends here at the answer to its "
                 "Modify in flight",
@@ -2720,6 +2829,7 @@ class BoeVenue(VenueAdapter):
             )
             return
         tracked.done = True
+        self._ended_at(tracked, seq)
         text = f"{what}; the {order.leaves_qty} shares open here are canceled"
         log.error("venue %s: Order Modified (venue_seq %d) for order %d: %s", self.name, seq, order.order_id, text)
         self.event_sink(VenueCanceled(seq, order.order_id, 0, "NOTHING_LEFT", text))
@@ -2819,7 +2929,7 @@ class BoeVenue(VenueAdapter):
         else:
             self._pass_on(seq, core, order_id)
         if leaves:
-            self._working_after_end(seq, "Order Execution", cl_ord_id)
+            self._working_after_end(seq, "Order Execution", cl_ord_id, leaves)
         elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
             self._discharge(cl_ord_id)
         return True
@@ -3207,10 +3317,12 @@ class BoeVenue(VenueAdapter):
         changes nothing. Return False if the ClOrdID is not one of today's of this gateway.
         """
         if leaves is None or leaves > 0:
-            return self._working_after_end(seq, kind, cl_ord_id)
+            return self._working_after_end(seq, kind, cl_ord_id, leaves)
         return self._answer_after_end(seq, kind, cl_ord_id)
 
-    def _working_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str, *, counted: bool = False) -> bool:
+    def _working_after_end(
+        self, seq: int, kind: str, cl_ord_id: bytes | str, leaves: int | None = None, *, counted: bool = False
+    ) -> bool:
         """Cboe shows working an order no longer mapped here (ended, before a restart or released): cancel it there.
 
         The order's ClOrdID names it (``_order_id_of``); nothing of it is open here, so nothing may work at Cboe:
@@ -3227,6 +3339,10 @@ class BoeVenue(VenueAdapter):
         named = self._named(text)
         if named is None:
             return False
+        end = self._ended_over_gaps.get(self._order_id_of(text), 0) if self._ended_over_gaps else 0
+        if seq < end:  # older than the message that ended the order (boe59): its LeavesQty is stale
+            self._older_than_end(seq, kind, named, end, leaves)
+            return True
         lost = self._lost_order(text, ask=False)
         owed = self._owe_cancel(_pad(text))
         if owed and lost < 0:  # asked once per Cancel owed (not per message): the ERROR says which case it is

@@ -57,6 +57,13 @@ replayed a gap opened before the stop. Rewritten at the adapter's next timer run
 given up (after the core journaled the message; at most ten writes a second: whether Cboe numbers a unit
 contiguously is not established, and a write per message would cost every message). Per trading day.
 
+The orders that ended above a gap (``<name>.boe-ended-over-gaps.json``, boe59): (order id, venue_seq) of each order
+that a Cboe message ended (Order Cancelled, an execution or Order Modified with LeavesQty 0, ...) while a gap below
+that message was open on its matching unit. A message of that gap arriving later (late, or in Cboe's replay) is older
+than the one that ended the order: its LeavesQty is stale and does not show the order working. Kept so that a process
+started again the same day (which maps no ended order) judges such a message as the process before would have;
+written with the gaps file, dropped once no gap below the message is open. Per trading day.
+
 The end of the day (``<name>.boe-endofday.json``): Cboe's Logout with an end-of-day reason (``E``), written
 (atomically, fsynced) when it arrives. Cboe refuses logins for the rest of that day, so a process started again the
 same trading day does not log in: the venue is ENDED from the start, as it was before the restart. Per trading day.
@@ -472,3 +479,36 @@ def save_gaps(state_dir: str | Path, name: str, day: str, gaps: list[tuple[int, 
     path = gaps_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_file_atomically(path, _encoder.encode(_Gaps(day, list(gaps))))
+
+
+class _EndedOverGaps(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    ended: list[tuple[int, int]]
+    """(order id, venue_seq of the Cboe message that ended it) of orders that ended above a gap open on their unit."""
+
+
+_ended_decoder = msgspec.json.Decoder(_EndedOverGaps)
+
+
+def ended_over_gaps_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of the orders venue ``name`` saw end above a sequence gap open on their unit (boe59)."""
+    return Path(state_dir) / f"{name}.boe-ended-over-gaps.json"
+
+
+def load_ended_over_gaps(state_dir: str | Path, name: str, day: str) -> dict[int, int]:
+    """Return order id -> venue_seq of the message that ended it, for ``day`` (none: no file, or another day's)."""
+    ended = _read_state(
+        ended_over_gaps_path(state_dir, name),
+        _ended_decoder,
+        "which message ended an order above a sequence gap is unknown: the venue starts without it (a message of such "
+        "a gap that shows its order working has the order canceled at Cboe, needlessly); the file is rewritten with "
+        "the gaps",
+    )
+    return {} if ended is None or ended.day != day else dict(ended.ended)
+
+
+def save_ended_over_gaps(state_dir: str | Path, name: str, day: str, ended: dict[int, int]) -> None:
+    """Write the orders that ended above a gap open (``load_ended_over_gaps``; atomically, fsynced); OSError."""
+    path = ended_over_gaps_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_EndedOverGaps(day, list(ended.items()))))
