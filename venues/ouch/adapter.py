@@ -209,6 +209,10 @@ _NOT_RECEIVED_CANCEL_TEXT: Final = (
     "the venue never received it (unanswered after the replay) and a cancel of it was requested, "
     "so it is not sent again"
 )
+_NUMBER_TAKEN_TEXT: Final = (
+    "the venue gave this replace's UserRefNum to another order (another host's Enter): it never applied the replace; "
+    "the order keeps its size and price"
+)
 _IN_DOUBT: Final = "OUCH_IN_DOUBT"
 _DOUBTED_PRUNE_MIN: Final = 64
 """``_doubted`` is not pruned below this size."""
@@ -442,6 +446,9 @@ class OuchVenue(VenueAdapter):
         """Numbers of Replaces in doubt an Account Query answer of this process showed the venue took (its
         NextUserRefNum above them): another answer can only say so again (the number only grows), so a later login
         does not wait for the query for them alone (``on_caught_up``; ouchmark59, rev58merge8 LOW 5)."""
+        self._replayed_next = 0
+        """The highest NextUserRefNum of an Account Query Response this login's replay carried from before (an earlier
+        login's): a number below it the venue had taken when that query was answered (``_taken_unseen``)."""
         self._foreign_refs: set[int] = set()
         """Numbers of Replaces answered in doubt that are not their order's (``_retire_replace``): a message naming one
         is another host's, or names nothing of this host's; never mapped to the order again. On file with the doubts
@@ -1542,7 +1549,12 @@ class OuchVenue(VenueAdapter):
             self._read_held()
         timeout = self._session.config.server_timeout_ns
         if self._replaying and now_ns - self._login_ns >= timeout:
-            log.warning("venue %s: no Server Heartbeat within %d ms of the login", self.name, timeout // MS)
+            log.warning(
+                "venue %s: no Server Heartbeat within %d ms of the login (the venue sent no second of silence: a busy "
+                "session?): the replay is taken as read",
+                self.name,
+                timeout // MS,
+            )
             self.on_caught_up()
         elif self._query_sent_ns and not self._held and not held_output and now_ns - self._query_sent_ns >= timeout:
             # not while messages wait for the search budget: the venue answered, this side has not read it yet
@@ -1970,6 +1982,7 @@ class OuchVenue(VenueAdapter):
         elif self._session.renumbered:  # its messages up to the old high water may be ones already applied
             self._replay_window(max(self.sequence.high_water, self._replay_upto))
         self.sequence.new_epoch(self._epoch_of(session))
+        self._replayed_next = 0
         gapped = self._session.gaps != self._gaps_seen
         if gapped:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
@@ -3284,7 +3297,7 @@ class OuchVenue(VenueAdapter):
         if not self._save_doubts():
             self._doubts_not_on_file(seq, urn)
 
-    def _retire_replace(self, chain: _Chain, urn: int, why: str, seq: int = 0) -> None:
+    def _retire_replace(self, chain: _Chain, urn: int, why: str, seq: int = 0, *, logged: bool = True) -> None:
         """``urn``, the number of a Replace of ``chain`` answered OUCH_IN_DOUBT, is not the order's: the venue did not
         apply that Replace (``why``); the order stays live under its other numbers (rev58merge3 HIGH 1, MEDIUM 3).
 
@@ -3307,6 +3320,10 @@ class OuchVenue(VenueAdapter):
         chain.candidates = remaining if len(remaining) > 1 else ()
         if not chain.candidates:
             chain.in_doubt = False
+        if not logged:  # the caller logs it (``_taken_in_gap``)
+            if not self._save_doubts() and seq:
+                self._doubts_not_on_file(seq, urn)
+            return
         log.warning(
             "venue %s: order %d: UserRefNum %d, its replace answered in doubt, is not the order's: %s; the venue did "
             "not apply that replace: the order is live as UserRefNum %s%s",
@@ -3351,6 +3368,10 @@ class OuchVenue(VenueAdapter):
         if gaps != self._gaps_judged:
             self._gaps_judged = gaps
             kept = [urn for urn in self._replace_doubts if self._replace_doubt_open(urn)]
+            taken = [urn for urn in kept if self._taken_unseen(urn, next_user_ref_num)]
+            if taken:
+                self._taken_in_gap(taken, next_user_ref_num)
+                kept = [urn for urn in kept if urn not in taken]
             self._kept_replace_doubts.update(kept)
             if kept:
                 log.warning(
@@ -3387,6 +3408,65 @@ class OuchVenue(VenueAdapter):
                     "named it up to the end of this login's replay"
                 )
             self._retire_replace(chain, urn, why)
+
+    def _taken_unseen(self, urn: int, next_user_ref_num: int) -> bool:
+        """Whether ``urn``, a Replace answered in doubt, is a number the venue took that no message of this login named.
+
+        The venue took it (its NextUserRefNum is above it) and it is still a candidate above the order's lowest (a
+        message naming it would have settled the doubt on it: ``_settle``). Not when an Account Query Response the
+        replay carried after the gap (an earlier login's) showed it taken already: the gap is then most likely one an
+        earlier login of this host judged (a venue that lost its answers and still cannot replay them at a restart),
+        and the Replace stays in doubt as judged then. That query may have been another host's: such a case is not
+        told apart (the doubt then stays as before ouchrep59).
+        """
+        chain = self._refs.get(urn)
+        if chain is None or chain.done or urn >= next_user_ref_num or urn < self._replayed_next:
+            return False
+        candidates = chain.candidates
+        return urn in candidates and urn != candidates[0]
+
+    def _taken_in_gap(self, taken: list[int], next_user_ref_num: int) -> None:
+        """Retire the Replaces answered in doubt whose numbers the venue took behind a replay gap (rev59ouch MEDIUM 2).
+
+        Their answers, if the venue processed them, are in the gap; but a Replace the venue never received does not
+        use up its number (OUCH 5.0 2.2), so another host on the account (a standby that took over while this one
+        was away: a failback) may have entered its own order under it, its Accepted lost in the same gap. Whose the
+        number is cannot be told: a fill or Canceled naming it carries no ClOrdID. Fail closed: the number is never
+        taken as the order's (``_retire_replace``): no Cancel names it (it could cancel the other host's order), no
+        message naming it is applied to the order (the other host's fills are not this order's), and the order keeps
+        its old size and price under its old number, which a Cancel names. Should no other host have traded the
+        account, the venue applied the Replace: the order is live there under the new number, a Cancel of the old
+        one is ignored, and fills naming the new one are counted unknown (ERROR): the ERROR here says to check the
+        order with the venue desk. Before, a later message naming the number settled the doubt as "the venue
+        applied it": the other host's fill was applied to this order and its Cancel canceled the other host's order.
+        That host's ClOrdIDs may be in the gap too: new order ids start ``UNSEEN_ORDER_ID_MARGIN`` above this host's
+        highest open here (on file with the store's floor), so none of them is entered again.
+        """
+        raise_ids = self.order_ids_above
+        if raise_ids is not None:  # that host's ClOrdIDs, if any, are in the gap: new order ids start a margin above
+            floor = raise_ids((max(self._chains, default=0) + UNSEEN_ORDER_ID_MARGIN,))
+            if floor:
+                self._store.floor(0, floor)
+        for urn in taken:
+            chain = self._refs.get(urn)
+            if chain is None:
+                continue
+            order_id = chain.order.order_id
+            self._retire_replace(chain, urn, "", logged=False)
+            log.error(
+                "venue %s: order %d: UserRefNum %d, its replace answered in doubt, was taken by the venue behind a "
+                "replay gap (NextUserRefNum %d), by that replace or by another host's Enter (a failback): it is not "
+                "taken as the order's (no Cancel names it, no message naming it is applied to the order), which stays "
+                "at its old terms as UserRefNum %s; if no other host traded the account, the venue applied the replace "
+                "and the order is live there as UserRefNum %d: check order %d with the venue desk",
+                self.name,
+                order_id,
+                urn,
+                next_user_ref_num,
+                "/".join(str(number) for number in chain.cancel_targets()),
+                urn,
+                order_id,
+            )
 
     def _cancel_again(self, chain: _Chain, urn: int) -> None:
         """Send the order's Cancel again, to ``urn``: the venue just named it live, after the Cancel went out.
@@ -3626,12 +3706,22 @@ class OuchVenue(VenueAdapter):
                 differs = not same(sent, 8, message, 13, 22)
             else:
                 differs = sent[8:30] != message[13:35]  # type: ignore[comparison-overlap]
-            if differs and self._mismatched(seq, chain, fields, message, sent):
+            if differs:
+                if sent[3] != _ENTER_TYPE:  # a Replace waiting: answered Replaced or Rejected, never Accepted
+                    self._replace_number_taken(seq, chain, urn, message)
+                    return
+                if self._mismatched(seq, chain, fields, message, sent):
+                    return
+        elif urn in self._replace_refs:  # a Replace is answered Replaced, never Accepted: another host's Enter
+            if urn in chain.candidates:
+                self._retire_replace(
+                    chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter", seq
+                )
+                self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
                 return
-        elif urn in chain.candidates and urn in self._replace_refs:  # a Replace is answered Replaced, never Accepted
-            self._retire_replace(chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter", seq)
-            self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
-            return
+            if urn == chain.pending:
+                self._replace_number_taken(seq, chain, urn, message)
+                return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             answered = urn == chain.unconfirmed and sent is None  # taken as accepted already (``_in_doubt``)
             if answered:  # its own terms, compared as for any Enter (rev52ouch M1)
@@ -3653,6 +3743,57 @@ class OuchVenue(VenueAdapter):
             )
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
+
+    def _replace_number_taken(self, seq: int, chain: _Chain, urn: int, message: memoryview | bytes) -> None:
+        """An Order Accepted names ``urn``, the new UserRefNum of a Replace of ``chain`` still waiting for its answer
+        (in flight, or queued again after a restart): another host's Enter; this Replace is lost (rev59ouch HIGH 1).
+
+        OUCH 5.0: a Replace is answered Replaced or Rejected, never Accepted, and the venue takes each UserRefNum
+        once: it gave ``urn`` to that Enter, so it never applied this Replace and never will (it ignores a Replace
+        whose number is not above every one of the day). A Replace lost in flight at a crash (journaled, never
+        written) leaves exactly this: its number is the venue's NextUserRefNum, which a standby taking over enters
+        its first order under. The Replace is answered now, ``CancelRejected`` ``OUCH_NOT_RECEIVED`` (the order stays
+        at its old size and price, live under its old number; a Cancel the core held behind the Replace goes out to
+        that number), counted ``not_received``; the number is the other host's for good (``_foreign_refs``, on file
+        before the answer is journaled, so a restart does not map it back from the journal's Replace record): the
+        message is counted unknown, its ClOrdID raises the order ids (``_unknown``), and later messages naming it
+        are not this order's. This host's UserRefNums are above it already (it issued it). Before, the Accepted
+        and the other host's fills were applied to the order, the Replace was never answered and the Cancel held
+        behind it never went out (a kill switch left the order live at the venue).
+        """
+        order = chain.order
+        inflight = self._inflight
+        inflight.pop(urn, None)
+        inflight.pop(urn | _CANCEL_KEY, None)
+        if chain.pending == urn:
+            chain.pending = 0
+        if self._refs.get(urn) is chain:
+            del self._refs[urn]
+        self._replace_refs.discard(urn)
+        self._replace_terms.pop(urn, None)
+        self._replace_doubts.pop(urn, None)
+        self._kept_replace_doubts.discard(urn)
+        known = self._restored.get(order.order_id)
+        if known is not None and urn in known:
+            known.remove(urn)
+        self._foreign_refs.add(urn)
+        self.counters["not_received"] += 1
+        log.warning(
+            "venue %s: order %d: an Order Accepted (sequence %d) names UserRefNum %d, the number of its replace still "
+            "unanswered: another host's Enter (left alone; a Replace is answered Replaced or Rejected, never "
+            "Accepted); the venue never applied that replace: the order keeps its size and price, live as UserRefNum "
+            "%d (the strategy gets CancelRejected %s)",
+            self.name,
+            order.order_id,
+            seq,
+            urn,
+            chain.working,
+            _NOT_RECEIVED,
+        )
+        if not self._save_doubts():  # the number on file as not ours before the answer is journaled
+            self._doubts_not_on_file(seq, urn)  # not UP until it is (ouchmark59); the strategy still gets its answer
+        self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
+        self._emit(VenueCancelRejected(seq, order.order_id, _NOT_RECEIVED, _NUMBER_TAKEN_TEXT))
 
     def _accepted_in_doubt(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         """The venue's late Accepted of an Enter answered in doubt (taken as accepted at the order's own size).
@@ -4181,6 +4322,7 @@ class OuchVenue(VenueAdapter):
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
         if not self._query_sent_ns:  # not the answer to our query (one replayed from before: another host's)
+            self._replayed_next = max(self._replayed_next, message.next_user_ref_num)
             self._ignore("Q", seq, message)
             return
         self._end_no_record(asked=True, next_user_ref_num=message.next_user_ref_num)
