@@ -45,12 +45,10 @@ from gateway.admin import (
 from gateway.admin_commands import admin_handlers
 from gateway.audit_kills import (
     FROM_AUDIT,
-    audit_files,
     audited_records,
     held_ids,
     journal_last,
     lost_states,
-    rotations_left,
 )
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
@@ -115,6 +113,7 @@ from model.order import HELD_CANCEL_STATES, REPLACING_STATES, Order, OrderState
 from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
+from risk.audit import audit_files, files_read, rotate_advice
 from risk.status_load import SLICE_ITEMS
 from venues.base import VenueAdapter
 from venues.connector import AFTER_INPUT_S, LateTimer, SocketHook, VenueConnector
@@ -1811,9 +1810,26 @@ class GatewayProcess:
             return
         log.error(
             "stop: the copies of the files in force in the state directory are still NOT kept (it cannot be "
-            "written): the next start knows which limits were in force from the risk audit log only (its "
-            "`reload_copy_not_kept` record, in the log or its previous file `<log>.1`); make the state directory "
-            "writable before the restart"
+            "written): the next start knows which limits were in force from the risk audit log only (%s); make the "
+            "state directory writable before the restart",
+            self._limits_word_at_stop(),
+        )
+
+    def _limits_word_at_stop(self) -> str:
+        """Say where the risk audit log's last word on the limits in force is, and how many rotations it stands
+        (``risk.audit.audit_files``: the files the next start reads, as for a kill's record; ops59)."""
+        from risk.startup import last_word  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        audit = self.config.path(self.config.risk_audit_log)
+        word = last_word(audit, self.config.gateway_id)
+        if word.record is None:
+            return (
+                f"its `reload_copy_not_kept` or `reload` record, which this stop does not find in {files_read(audit)}: "
+                "the next start may trust a stale copy"
+            )
+        return (
+            f"its {word.record.get('event')} record at {word.record.get('time', '?')} is in {word.file}; the next "
+            f"start reads {files_read(audit)}: {rotate_advice(audit, word.file)}, and keep them uncompressed"
         )
 
     def _on_sighup(self, sender: str) -> None:
@@ -2589,12 +2605,7 @@ class GatewayProcess:
         read = ", ".join(file.name for file in files[::-1][:-1]) + f" and {files[0].name}"
         for file in dict.fromkeys(where[kill.state_id] for kill in dropped if kill.state_id in where):
             kept = list(dict.fromkeys(kill.scope for kill in dropped if where.get(kill.state_id) == file))
-            left = rotations_left(audit, file)
-            rotate = (
-                "do not rotate it before the start"
-                if not left
-                else f"do not rotate it more than {'once' if left == 1 else f'{left} times'} before the start"
-            )
+            rotate = rotate_advice(audit, file)
             said += (
                 f". The KILL SWITCH's HALTED record ({', '.join(kept)}) is among the records dropped: the next start "
                 f"re-applies it from the risk audit log {audit}, which holds the kill's record (its record is in "

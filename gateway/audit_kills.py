@@ -41,15 +41,17 @@ holds none for it, the audit log's last word is also compared with the journal's
 (``stricter_than_journal``): stricter, it starts in force; a resume of an earlier version whose audit record was
 lost then halts again (fail closed), as do audit records without identity.
 
-The audit log is read with the files its last two rotations left, ``<log>.2`` and ``<log>.1`` (``audit_files``: the
-guide's ``mv`` or logrotate, with or without a new file created), in file order: ``<log>.2``, ``<log>.1``, then the
+The audit log is read with the files its last two rotations left, ``<log>.2`` and ``<log>.1``
+(``risk.audit.audit_files``, the one list ``risk.startup`` reads too: the guide's ``mv`` or logrotate, with or without
+a new file created), in file order: ``<log>.2``, ``<log>.1``, then the
 current file, the last ``TAIL_BYTES`` of them together at most. Before kill58b only the current file was read: a kill
 pending on a full journal, then a stop and a rotation before the restart, was lost (the start traded ACTIVE, nothing
 said so), while the stop had said the audit log held it. ``<log>.2`` since kill58d: a rotation while the gateway ran
 moves the kill's record to ``<log>.1``, one more before the start to ``<log>.2``. A third rotation before the start
 (``<log>.3``), or a compressed ``<log>.1.gz``, is not read (docs/reliability.md 2.3a): the stop says how many rotations
 the kill's record stands (``held_ids``: the file that holds it). A rotated file that cannot be read (its mode, its
-owner: retention tooling) is a WARNING naming it and the error, and the others are still read and judged (fail
+owner: retention tooling) or that is not a regular file (a FIFO, a directory: ``risk.audit.read_tail`` never waits on
+it, ops59) is a WARNING naming it and the error, and the others are still read and judged (fail
 closed: a kill in the current file is re-applied; kill58d, before which it was an ERROR and nothing was re-applied); an
 unreadable current file is an error (the caller's ERROR). A line that does not decode as one record is not silence: a
 record cut short (a full disk's short write before audittorn57, a crash) had the next record glued onto it on the same
@@ -67,7 +69,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from risk.audit import RECORD_START, records_in_line
+from risk.audit import RECORD_START, audit_files, read_tail, records_in_line
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +109,6 @@ class AuditedState:
         return "all trading (firm-wide)" if self.account is None else f"account {self.account}"
 
 
-ROTATED_SUFFIXES: Final = (".2", ".1")
-"""The names rotations give the audit log's previous files, oldest first (``mv <log> <log>.1``, logrotate's ``.1``,
-``.2``): the start reads both (``audit_files``)."""
-
 HELD_MARGIN: Final = 64 << 10
 """How much less than ``TAIL_BYTES`` a stop reads when it says a kill's record is held (``held_ids``): the next start
 appends its own audit records (its ``startup`` record, the states it restores: a few hundred bytes) before it reads
@@ -118,28 +116,10 @@ the last ``TAIL_BYTES``, so a record within that margin of the bound at the stop
 and missed by the start's (kill58d)."""
 
 
-def audit_files(path: Path) -> tuple[Path, ...]:
-    """Return the audit log's files in the order their records were written: ``<log>.2``, ``<log>.1``, ``path``.
-
-    ``risk.startup.copy_not_kept`` (riskcopy57) reads ``path`` and ``<log>.1`` only.
-    """
-    return (*(path.with_name(path.name + suffix) for suffix in ROTATED_SUFFIXES), path)
-
-
-def rotations_left(path: Path, file: Path) -> int:
-    """Return how many more rotations of the audit log ``path`` leave ``file`` (one of ``audit_files``) read by the
-    start: 2 for the current file, 1 for ``<log>.1``, 0 for ``<log>.2``."""
-    files = audit_files(path)
-    return files.index(file) if file in files else 0
-
-
 def _tail(path: Path, limit: int) -> tuple[int, bytes]:
-    """Return where the last ``limit`` bytes of ``path`` start, and those bytes."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        start = max(size - limit, 0)
-        handle.seek(start)
-        return start, handle.read(size - start)
+    """Return where the last ``limit`` bytes of ``path`` start, and those bytes (``risk.audit.read_tail``: a file that
+    is not a regular one, a FIFO, raises ``OSError`` at once, never blocks)."""
+    return read_tail(path, limit)
 
 
 def _records(path: Path, limit: int) -> Iterator[Any]:
@@ -172,8 +152,8 @@ def _records(path: Path, limit: int) -> Iterator[Any]:
             "risk audit log %s: %d lines are not one whole record (a record cut short by a full disk or a crash; "
             "an earlier version of the gateway wrote the next record on the same line): %s; the whole records in them "
             "were read for the kill switches to re-apply, the rest skipped (docs/reliability.md 2.3a); the lines stay "
-            "in the file, so this is logged at every start until the file is rotated (twice: the start reads the "
-            "rotated <log>.1 too)",
+            "in the file, so this is logged at every start until the file is rotated (three times: the start reads the "
+            "rotated <log>.1 and <log>.2 too)",
             path,
             len(damaged),
             "; ".join(damaged[:10]) + (f"; and {len(damaged) - 10} more" if len(damaged) > 10 else ""),

@@ -30,13 +30,15 @@ the whole records of a line that does not decode as one.
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import json
 import logging
 import os
+import stat
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -48,6 +50,81 @@ RECORD_START = '{"time":'
 """How every record starts (``time`` is written first); a ``{"time":`` inside a string is escaped, never this."""
 
 log = logging.getLogger("risk")
+
+ROTATED_SUFFIXES: Final = (".2", ".1")
+"""The names rotations give the audit log's previous files, oldest first (``mv <log> <log>.1``, logrotate's ``.1``,
+``.2``): every reader at a start or a stop reads them (``audit_files``)."""
+
+ROTATIONS_READ: Final = len(ROTATED_SUFFIXES)
+"""How many rotations a record in the current file stands before a start no longer reads it."""
+
+
+def audit_files(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """Return the audit log's files in the order their records were written: ``<log>.2``, ``<log>.1``, ``<log>``.
+
+    The one list every reader of the audit log at a start or a stop uses: the kill switches the journal lost
+    (``gateway.audit_kills``), the last word on the limits in force (``risk.startup.last_word``), the stop's check
+    of a kill's record (ops59: the start read ``<log>`` and ``<log>.1`` for the limits, ``<log>.2`` too for a kill,
+    and a held-back file was put in force after two rotations). Read them with ``read_tail``.
+    """
+    log_path = Path(path)
+    return (*(log_path.with_name(log_path.name + suffix) for suffix in ROTATED_SUFFIXES), log_path)
+
+
+def rotations_left(path: str | os.PathLike[str], file: str | os.PathLike[str]) -> int:
+    """Return how many more rotations of the audit log ``path`` leave ``file`` (one of ``audit_files``) read by a
+    start: 2 for the current file, 1 for ``<log>.1``, 0 for ``<log>.2`` (or a file not among them)."""
+    files = audit_files(path)
+    return files.index(Path(file)) if Path(file) in files else 0
+
+
+def files_read(path: str | os.PathLike[str]) -> str:
+    """Name the files a start reads, newest first: ``<log>, <log>.1 and <log>.2``."""
+    names = [str(file) for file in reversed(audit_files(path))]
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def rotate_advice(path: str | os.PathLike[str], file: str | os.PathLike[str]) -> str:
+    """Say how many rotations before the start a record in ``file`` (one of ``audit_files``) stands."""
+    left = rotations_left(path, file)
+    if not left:
+        return "do not rotate it before the start"
+    return f"do not rotate it more than {'once' if left == 1 else f'{left} times'} before the start"
+
+
+def read_tail(path: str | os.PathLike[str], limit: int) -> tuple[int, bytes]:
+    """Return where the last ``limit`` bytes of the audit log file ``path`` start, and those bytes; never blocks.
+
+    Opened with ``O_NONBLOCK`` and read only if it is a regular file (``fstat``): a FIFO, a device or a directory at
+    a rotated path (retention tooling, a mistake) raises ``OSError`` ("not a regular file") at once, where a plain
+    ``open`` of a FIFO waited for a writer for ever and a start hung, deaf to SIGTERM (ops59). ``FileNotFoundError``
+    for a missing file, as ``open``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = (
+                "a FIFO"
+                if stat.S_ISFIFO(info.st_mode)
+                else "a directory"
+                if stat.S_ISDIR(info.st_mode)
+                else "a device or socket"
+            )
+            raise OSError(errno.EINVAL, f"not a regular file ({kind})")
+        size = info.st_size
+        start = max(size - limit, 0)
+        chunks: list[bytes] = []
+        at = start
+        while at < size:
+            chunk = os.pread(fd, min(size - at, 1 << 20), at)
+            if not chunk:
+                break  # cut short meanwhile
+            chunks.append(chunk)
+            at += len(chunk)
+        return start, b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def utc_text(time_ns: int) -> str:

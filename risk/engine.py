@@ -676,7 +676,9 @@ class RiskEngine:
                 f"the copy of the limits in force in the state directory is NOT kept ({copy_problem}): the gateway "
                 "writes it again as soon as the state directory can be written (at the file watch's next tick, and "
                 "at a clean stop: `risk the copies in force are kept again`); until then a restart while a file is "
-                "NOT APPLIED may refuse to start; make the state directory writable again"
+                "NOT APPLIED refuses to start where the copy left is stale or missing (fail closed), and knows the "
+                "limits in force only from the risk audit log (rotate it at most twice before the restart); make the "
+                "state directory writable again"
             )
         engine._write_audit(
             {
@@ -688,7 +690,17 @@ class RiskEngine:
                 "warnings": warnings,
             }
         )
-        log.info("risk limits loaded from %s (sha256 %s)", limits_path, limits.sha256)
+        if held is not None and copy is not None:  # the file on disk is NOT APPLIED: name what the hash is of
+            log.info(
+                "risk limits loaded from %s, the copy in force of %s (sha256 %s; the file itself, NOT APPLIED, "
+                "sha256 %s)",
+                copy.path,
+                limits_path,
+                limits.sha256,
+                held.disk_sha256,
+            )
+        else:
+            log.info("risk limits loaded from %s (sha256 %s)", limits_path, limits.sha256)
         return engine
 
     def _start_reference(
@@ -1547,9 +1559,11 @@ class RiskEngine:
         if not copy_problem:
             return result
         not_kept = (
-            f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
-            "is NOT APPLIED would refuse to start; make the state directory writable again (free space; a read-only "
-            "mount, permissions, an immutable flag) and reload again"
+            f"their copy in the state directory is NOT kept ({copy_problem}): until it is, a restart while a limits "
+            "file is NOT APPLIED refuses to start where the copy left is stale or missing (fail closed), and the "
+            "start knows the limits in force only from the risk audit log (it reads the log, <log>.1 and <log>.2: "
+            "rotate it at most twice before the restart); make the state directory writable again (free space; a "
+            "read-only mount, permissions, an immutable flag) and reload again"
         )
         log.error("risk reload applied (the new limits are in force), but %s", not_kept)
         if self._last_reload is not None and self._last_reload.get("sha256") == result.sha256:

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from risk.audit import records_in_line, utc_text
+from risk.audit import audit_files, files_read, read_tail, records_in_line, utc_text
 from risk.diff import Change, diff_trees
 from risk.filewatch import stat_signature
 from risk.inforce import HeldBack, InForceCopy
@@ -38,7 +38,7 @@ MAX_LISTED = 20
 """Changes named in the start-up WARNING (the ``startup`` record lists every one)."""
 
 AUDIT_TAIL_BYTES = 4 << 20
-"""How much of the risk audit log's end a start reads for the last word on the limits in force (``copy_not_kept``)."""
+"""How much of each audit log file's end a start reads for the last word on the limits in force (``copy_not_kept``)."""
 
 _LIMITS_EVENTS = ("startup", "reload", "reload_copy_not_kept", "copies_kept")
 _WORDS = (b'"event":"startup"', b'"event":"reload', b'"event":"copies_kept"', b'"event":"not_applied"')
@@ -84,25 +84,46 @@ class LastWord(NamedTuple):
     held: dict[str, dict[str, Any]]
     """This gateway's latest ``not_applied`` record after it, per file: a file the watch held back since (the note
     in the state directory may not have been kept: ``audited_note``)."""
+    file: str = ""
+    """The file of ``audit_files`` the record was read from ("": none)."""
 
 
 NO_WORD = LastWord(None, {})
 
 
 def last_word(audit_log: str | os.PathLike[str] | None, gateway_id: str | None) -> LastWord:
-    """Return this gateway's last word on the limits in force in the audit log's last ``AUDIT_TAIL_BYTES``.
+    """Return this gateway's last word on the limits in force in the audit log's files, the last ``AUDIT_TAIL_BYTES``
+    of each.
 
-    Where the audit log has none (rotated since: the guide's ``mv`` or ``logrotate``), its previous file
-    ``<audit_log>.1`` is read (riskcopy57); the ``not_applied`` records the current file holds after it count too.
-    Cold: read once at a start.
+    The files are ``risk.audit.audit_files``, newest first: the current file, then, where it has none of this
+    gateway's limits records (rotated since: the guide's ``mv`` or ``logrotate``), ``<audit_log>.1`` (riskcopy57),
+    then ``<audit_log>.2`` (ops59: the files the kill switches are read from, so a record stands as many rotations
+    for both; before, a held-back file was put in force after two rotations); the ``not_applied`` records the newer
+    files hold after it count too. A file that is missing holds nothing; one that cannot be read or is not a regular
+    file (``read_tail``: a FIFO never blocks the start) is a WARNING naming it, and the older files are read. Cold:
+    read once at a start (and by a stop that could not keep the copies, to say where the record is).
     """
     if audit_log is None:
         return NO_WORD
     held: dict[str, dict[str, Any]] = {}
-    for path in (os.fspath(audit_log), f"{os.fspath(audit_log)}.1"):
-        record = _last_word(path, gateway_id, held)
+    for path in reversed(audit_files(audit_log)):
+        try:
+            start, tail = read_tail(path, AUDIT_TAIL_BYTES)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning(
+                "risk cannot read the risk audit log %s (%s): a record there of the limits in force when the gateway "
+                "stopped is not known (the start reads %s for it); the older files are read: make it a regular file "
+                "the gateway's user can read (ops guide, section 6)",
+                path,
+                exc,
+                files_read(audit_log),
+            )
+            continue
+        record = _last_word(tail, start > 0, gateway_id, held)
         if record is not None:
-            return LastWord(record, held)
+            return LastWord(record, held, str(path))
     return LastWord(None, held)
 
 
@@ -185,23 +206,19 @@ def _not_the_reloads(record: dict[str, Any], copies: Copies) -> dict[str, Any] |
     return {**record, "copy_problem": problem}
 
 
-def _last_word(path: str, gateway_id: str | None, held: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """Return this gateway's last limits record in ``path`` (None: none); add the ``not_applied`` it leaves standing.
+def _last_word(
+    tail: bytes, cut: bool, gateway_id: str | None, held: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Return this gateway's last limits record in ``tail`` (None: none); add the ``not_applied`` it leaves standing.
 
-    ``held`` gets, per file, the latest ``not_applied`` record (a later file read first, ``last_word``, has the later
+    ``tail``: the end of one of the audit log's files (``cut``: its first line is cut). ``held`` gets, per file, the
+    latest ``not_applied`` record (a later file read first, ``last_word``, has the later
     ones) that no limits record since put other content of in force: every record after it has, for that file (the
     limits file: ``sha256``; the reference-price file: ``reference_sha256``), the ``in_force_sha256`` it names. A
     start that held the file back, or a reload of the other file, leaves it standing; a reload of the file does not.
     """
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - AUDIT_TAIL_BYTES))
-            tail = handle.read()
-    except OSError:
-        return None
     lines = tail.split(b"\n")
-    if size > AUDIT_TAIL_BYTES:
+    if cut:
         lines = lines[1:]  # the first line is cut
     last: dict[str, Any] | None = None
     standing: dict[str, str] | None = None  # file -> the sha256 every limits record since kept in force

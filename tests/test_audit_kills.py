@@ -14,13 +14,12 @@ from gateway.audit_kills import (
     FROM_AUDIT,
     HELD_MARGIN,
     TAIL_BYTES,
-    audit_files,
     audited_records,
     audited_states,
     held_ids,
     stricter_than_journal,
 )
-from risk.audit import AuditLog, read_audit_log, utc_text
+from risk.audit import AuditLog, audit_files, read_audit_log, utc_text
 from risk.engine import RESTORED, RiskEngine
 from risk.model import TradingState
 from tests.risk.support import write_limits
