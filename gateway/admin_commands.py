@@ -51,6 +51,10 @@ class AdminTarget(Protocol):
         """Return True if a run-time halt or reduce is set on the scope itself (what a resume lifts)."""
         ...
 
+    def accounts_halted(self) -> list[list[str]]:
+        """Return ``[account, state]`` of each account with a run-time halt or reduce of its own."""
+        ...
+
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the risk limits file; return what happened."""
         ...
@@ -136,7 +140,10 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"
         lifted = process.runtime_halted(account)  # before: whether this resume lifts anything itself
         state = process.resume(account, who, _operator_text(request, "reason"))
-        return {"state": getattr(state, "name", str(state)), "held_by": process.held_by(account), "lifted": lifted}
+        reply = {"state": getattr(state, "name", str(state)), "held_by": process.held_by(account), "lifted": lifted}
+        if account is None:  # accounts killed on their own stay so: the command says which (ops59)
+            reply["accounts_halted"] = process.accounts_halted()
+        return reply
 
     def risk_reload(request: dict[str, Any], caller: str) -> Awaitable[dict[str, Any]]:
         who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"

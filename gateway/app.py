@@ -2091,6 +2091,14 @@ class GatewayProcess:
         assert self.risk is not None
         return bool(self.risk.runtime_state(account).name != "ACTIVE")
 
+    def accounts_halted(self) -> list[list[str]]:
+        """Return ``[account, state]`` of each account a run-time halt or reduce of its own keeps stricter than ACTIVE
+        (``gateway kill --account``: a resume without ``--account`` does not lift it; ops59)."""
+        risk = self.risk
+        assert risk is not None
+        states = ((account, risk.runtime_state(account).name) for account in sorted(risk.known_accounts()))
+        return [[account, state] for account, state in states if state != "ACTIVE"]
+
     def _halt_after_fault(self, accounts: list[str], reason: str) -> None:
         """Halt ``accounts`` after a fault of the gateway's own (``Engine._internal_error``), as ``gateway kill
         --account`` would but canceling nothing (the strategy's disconnect policy decides that).

@@ -88,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the journal cannot be written (exit 1, nothing changed: trading stays as it was). "
         f"Exit {EXIT_STILL_STOPPED}: the scope's run-time halt (if it had one) is lifted, but the limits file "
         "keeps the scope HALTED or REDUCING (edit the file to lift it) or, for --account, a firm-wide halt does "
-        "(resume without --account)."
+        "(resume without --account); without --account, also when accounts stay HALTED or REDUCING by a kill of "
+        "their own (named on stderr: resume each with --account)."
         f"{NO_ANSWER_HELP}",
     )
     add_target(resume)
@@ -279,6 +280,18 @@ def run_resume(args: argparse.Namespace) -> int:
                 "(`trading_state` in the file; `gateway status` names the scope): edit the file to lift it",
                 file=sys.stderr,
             )
+        return EXIT_STILL_STOPPED
+    halted = reply.get("accounts_halted")
+    if not args.account and isinstance(halted, list) and halted:
+        lifted = reply.get("lifted", True) is not False
+        names = [f"{item[0]} {item[1]}" for item in halted if isinstance(item, list) and len(item) == 2]
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        done = "the firm-wide run-time halt is lifted" if lifted else "the whole gateway had no run-time halt to lift"
+        print(
+            f"gateway resume: {done}, but {len(names)} account(s) stay stopped by a kill of their own (`gateway kill "
+            f"--account`): {shown}; `gateway resume --account A` lifts each (`gateway status` names them)",
+            file=sys.stderr,
+        )
         return EXIT_STILL_STOPPED
     return 0
 

@@ -83,3 +83,31 @@ def test_resume_of_an_account_never_halted_under_a_firm_wide_halt_says_there_was
     ), resumed.stderr
     assert "is lifted" not in resumed.stderr, resumed.stderr
     assert _cli(config, "resume").returncode == 0
+
+
+def test_resume_without_account_while_only_an_account_is_killed_then_names_it_and_exits_5(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """rev59ops MEDIUM: "trading state: ACTIVE for the whole gateway", exit 0, while ACC1 stayed HALTED."""
+    config = write_config(workdir, sim.port)
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+
+    assert _cli(config, "kill", "--account", "ACC1", "--reason", "desk").returncode == 0
+    resumed = _cli(config, "resume", "--reason", "all clear")
+    assert resumed.returncode == EXIT_STILL_STOPPED, (resumed.stdout, resumed.stderr)  # the old code: 0
+    assert resumed.stdout.strip() == "trading state: ACTIVE for the whole gateway"
+    assert (
+        "gateway resume: the whole gateway had no run-time halt to lift, but 1 account(s) stay stopped by a kill of "
+        "their own (`gateway kill --account`): ACC1 HALTED; `gateway resume --account A` lifts each" in resumed.stderr
+    ), resumed.stderr
+    [line] = [x for x in _cli(config, "status").stdout.splitlines() if x.strip().startswith("ACC1 ")]
+    assert "HALTED" in line, line
+
+    assert _cli(config, "kill", "--reason", "firm").returncode == 0  # a firm halt lifted, the account's stays
+    resumed = _cli(config, "resume")
+    assert resumed.returncode == EXIT_STILL_STOPPED, (resumed.stdout, resumed.stderr)
+    assert "gateway resume: the firm-wide run-time halt is lifted, but 1 account(s) stay stopped" in resumed.stderr
+    assert _cli(config, "resume", "--account", "ACC1").returncode == 0
+    assert _cli(config, "resume").returncode == 0  # nothing left halted
