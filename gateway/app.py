@@ -2482,7 +2482,7 @@ class GatewayProcess:
                 len(canceled),
                 time.monotonic() - started,
             )
-        still_open: dict[tuple[str, str], list[Order]] = {}
+        still_open: dict[tuple[str, str, bool], list[Order]] = {}
         asked = {order.order_id for order in canceled}
         unwritten = self._cancels_unwritten()
         for order in engine.open_orders.values():
@@ -2506,13 +2506,23 @@ class GatewayProcess:
                 why = "cancel not sent (held behind a replace still in flight)"
             else:
                 why = f"cancel not sent (order {order.state.name}: refused before the wire)"
-            still_open.setdefault((order.strategy_id, why), []).append(order)
-        for (strategy_id, why), orders in sorted(still_open.items()):
+            # the journal failed and no cancel of it left: its own record may be among those never written, and it
+            # never left either (journal first; ops59: such orders were listed as open at the venues)
+            unsent = bool(engine.journal_error) and order.order_id not in sent
+            still_open.setdefault((order.strategy_id, why, unsent), []).append(order)
+        for (strategy_id, why, unsent), orders in sorted(still_open.items()):
+            where = (
+                "at exit, at the venues or never sent to them (an order whose record the journal could not write never "
+                "left: the next start's recovery counts only the others)"
+                if unsent
+                else "at the venues at exit"
+            )
             names = ", ".join(order.cl_ord_id for order in orders[:10]) + (", ..." if len(orders) > 10 else "")
             log.warning(
-                "stop: strategy %s: %d orders still open at the venues at exit (%s): %s",
+                "stop: strategy %s: %d orders still open %s (%s): %s",
                 strategy_id,
                 len(orders),
+                where,
                 why,
                 names,
             )
