@@ -645,6 +645,14 @@ def later_journal_problem(state_dir: Path, gateway_id: str, journal: Path, setti
     )
 
 
+def _restored_trigger(rec: JTradingState) -> str:
+    """The trigger of a journaled trading state re-applied at a start: the journal keeps none, so as its state says (a
+    halt after an internal error by its ``who``; a HALTED, the kill switch's, ``kill``: ops59, it was ``admin``)."""
+    if rec.who == INTERNAL_ERROR_WHO:
+        return INTERNAL_ERROR_TRIGGER
+    return "kill" if rec.state == "HALTED" else "admin"
+
+
 def _not_asked_at_stop(order: Order, state: VenueState, journal_error: str, unwritten: bool = False) -> str:
     """Say why an order the stop did not cancel (its strategy's ``on_disconnect`` is ``keep``) is still open at exit.
 
@@ -1034,7 +1042,7 @@ class GatewayProcess:
                 rec.account or None,
                 rec.who,
                 rec.reason,
-                INTERNAL_ERROR_TRIGGER if rec.who == INTERNAL_ERROR_WHO else "admin",
+                _restored_trigger(rec),
                 restored=True,
                 state_id=rec.state_id,
             )

@@ -4,7 +4,8 @@ The gateway used to append " (restored from the journal)" to ``who`` and the ris
 by that suffix, so a live kill whose ``who`` happened to end that way lost part of it in the refusal text.
 ``set_trading_state(..., restored=True)`` now says it; the audit record and the refusal text stay as
 documented (risk officer's guide, section 5: ``who`` ending in "(restored from the journal)", trigger
-``admin``; the refusal reads ``kill switch by <who>: <reason>``).
+``kill`` for a kill the gateway re-applies from its journal (``admin`` before ops59); the refusal reads
+``kill switch by <who>: <reason>``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def test_restart_when_a_kill_is_journaled_then_restored_with_the_kills_text_and_
         record = read_audit_log(workdir / "audit.jsonl")[-1]
         assert (record["event"], record["trigger"], record["who"], record["new"]) == (
             "trading_state",
-            "admin",
+            "kill",  # the kill's trigger, not "admin" (ops59)
             "alice [pid 1 uid 2] (restored from the journal)",
             "HALTED",
         )
