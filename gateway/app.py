@@ -2654,7 +2654,7 @@ class GatewayProcess:
         if lost:
             unread = (
                 f" in the files this stop could read ({'; '.join(held.unreadable)} could not be read, nor can the "
-                "start: make it readable by the gateway's user before the start, if it holds the kill)"
+                "start: make it a regular file readable by the gateway's user before the start, if it holds the kill)"
                 if held.unreadable
                 else " either (it could not be written: the kill's audit record is late, kept in memory and lost with "
                 "this process)"

@@ -201,8 +201,8 @@ def _read(
             unreadable.append(f"{file} ({exc})")
             log.warning(
                 "cannot read the rotated risk audit log %s (%s): a kill switch the journal lost whose record is there "
-                "is not re-applied; %s and the other files are read (docs/reliability.md 2.3a): make it readable by "
-                "the gateway's user",
+                "is not re-applied; %s and the other files are read (docs/reliability.md 2.3a): make it a regular "
+                "file readable by the gateway's user",
                 file,
                 exc,
                 path,
