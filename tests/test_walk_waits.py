@@ -13,15 +13,19 @@ Counted, not timed: the Cancels sent per loop turn, the answers' order, another 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from gateway.engine import MASS_CANCEL_WALK_SLICE
 from gateway.entitlements import StrategyEntitlement
-from gateway.protocol.framing import encode_frame
+from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
     Error,
     Hello,
@@ -245,3 +249,106 @@ def test_policy_walk_order_filled_before_its_slice_then_venue_ended_then_no_stay
     lines = [r.getMessage() for r in caplog.records]
     wrong = [line for line in lines if f"order {last} " in line and "stays open" in line]
     assert not wrong  # main d38bb764: "...was refused (VENUE_SESSION_ENDED...): the order stays open"
+
+
+# ---- real Unix sockets, the loop's scheduler -------------------------------------------------------------
+
+
+async def _resting(sock_dir: Path) -> tuple[Rig, asyncio.AbstractServer, str, socket.socket, FrameSplitter]:
+    from gateway.app import _loop_scheduler
+    from tests.test_mass_cancel_floods import _connect, _socket_gateway, _spin
+
+    rig, server, path = await _socket_gateway(sock_dir)
+    rig.engine.replay_scheduler = _loop_scheduler(asyncio.get_running_loop())
+    s1, frames, _ = await _connect(path, "S1")
+    s1.sendall(
+        b"".join(
+            encode_frame(NewOrder(f"r{n}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=n + 1))
+            for n in range(RESTING)
+        )
+    )
+    await _spin(lambda: len(rig.venue.commands) == RESTING, "the resting orders")
+    return rig, server, path, s1, frames
+
+
+async def _until_end(sock: socket.socket, splitter: FrameSplitter) -> list[Any]:
+    loop = asyncio.get_running_loop()
+    got: list[Any] = []
+    while True:
+        data = await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), 10)
+        if not data:
+            return got
+        got.extend(gateway_message_decoder.decode(frame) for frame in splitter.feed(data))
+
+
+async def test_socket_mass_cancel_then_oversized_length_then_other_strategy_served_and_fatal_error_last(
+    sock_dir: Path,
+) -> None:
+    from tests.test_mass_cancel_floods import _connect, _spin
+
+    rig, server, path, s1, frames = await _resting(sock_dir)
+    s2, _, _ = await _connect(path, "S2")
+    late = NewOrder("late", "ACC1", "V1", "AAPL", Side.BUY, 300, 1_000_000, req_seq=RESTING + 2)
+    s1.sendall(
+        encode_frame(MassCancel(request_id="M1", req_seq=RESTING + 1))
+        + encode_frame(late)
+        + (70_000).to_bytes(4, "big")
+    )
+    await _spin(lambda: len(_cancels(rig)) > 0, "the first slice")
+    s2.sendall(encode_frame(NewOrder("o1", "ACC2", "V1", "MSFT", Side.BUY, 200, 1_000_000, req_seq=1)))
+    await _spin(lambda: any(c[0] == "new" and c[2] == 200 for c in rig.venue.commands), "the other's order")
+    assert len(_cancels(rig)) < RESTING  # served while the walk was under way (merge59: after all 1,546)
+    got = [m for m in await _until_end(s1, frames) if type(m) is not OrderAccepted]
+    assert got[0] == MassCancelAck("M1", RESTING)
+    assert type(got[-1]) is Error and got[-1].code == "FRAME_TOO_LARGE" and got[-1].fatal
+    commands = [c[0] if c[0] == "cancel" else c[2] for c in rig.venue.commands[RESTING:]]
+    assert commands[: commands.index(300)].count("cancel") == RESTING  # the NewOrder behind it: after every Cancel
+    s1.close()
+    s2.close()
+    server.close()
+
+
+async def test_socket_reconnect_with_order_behind_hello_during_policy_walk_then_welcome_after_the_last_cancel(
+    sock_dir: Path,
+) -> None:
+    from tests.test_mass_cancel_floods import _connect, _spin
+
+    rig, server, path, s1, _ = await _resting(sock_dir)
+    s2, _, _ = await _connect(path, "S2")
+    st = rig.engine.strategies["S1"]
+    turns = _turns(rig)  # the walk's later slices wait for the test: the Hello surely comes in the middle of it
+    s1.close()  # policy cancel: walked a slice per loop turn
+    await _spin(lambda: st.link is None and len(_cancels(rig)) > 0, "the policy's walk")
+    loop = asyncio.get_running_loop()
+    again = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    again.setblocking(False)
+    await loop.sock_connect(again, path)
+    after = NewOrder("after", "ACC1", "V1", "AAPL", Side.BUY, 300, 1_000_000, req_seq=RESTING + 1)
+    await loop.sock_sendall(again, encode_frame(Hello("S1", 3, st.next_seq - 1)) + encode_frame(after))
+    await _spin(lambda: st.link is not None, "the Hello taken")
+    assert len(_cancels(rig)) < RESTING  # merge59: the rest at the Hello, in one turn
+    s2.sendall(encode_frame(NewOrder("o1", "ACC2", "V1", "MSFT", Side.BUY, 200, 1_000_000, req_seq=1)))
+    await _spin(lambda: any(c[0] == "new" and c[2] == 200 for c in rig.venue.commands), "the other's order")
+    assert len(_cancels(rig)) < RESTING  # served in the middle of the walk
+    splitter = FrameSplitter()
+    got: list[Any] = []
+    while not got:
+        while turns:  # the walk's slices, then the bytes held behind the Hello, a loop turn each
+            turns.pop(0)()
+        got = [
+            gateway_message_decoder.decode(f)
+            for f in splitter.feed(await asyncio.wait_for(loop.sock_recv(again, 65536), 10))
+        ]
+    assert type(got[0]) is Welcome and got[0].last_req_seq == RESTING
+    assert len(_cancels(rig)) == RESTING  # every Cancel out before the Welcome
+    for _ in range(1000):
+        while turns:
+            turns.pop(0)()
+        if "after" in st.orders:
+            break
+        await asyncio.sleep(0)
+    commands = [c[0] if c[0] == "cancel" else c[2] for c in rig.venue.commands[RESTING:]]
+    assert commands[-1] == 300 and rig.order("S1", "after").order_id not in _cancels(rig)
+    again.close()
+    s2.close()
+    server.close()
