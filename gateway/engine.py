@@ -407,13 +407,20 @@ class Engine:
         connection's later requests wait for its end (``_behind_walk``)."""
         self._own_walks: list[_CancelWalk] = []
         """The gateway's own Cancels of many orders walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn, each walk on
-        its own: a kill switch's (``cancel_all``, walk59) and a disconnect policy's (mass58). Nothing waits for them."""
+        its own: a kill switch's (``cancel_all``, walk59) and a disconnect policy's (mass58). A Hello of that strategy
+        waits for the policy's (``_hellos_behind_walk``; mass59); nothing else waits for them."""
+        self._hellos_behind_walk: dict[StrategyLink, Hello] = {}
+        """Connections whose Hello waits for the end of their strategy's disconnect policy's walk (mass59): answered
+        after its last slice (``_welcome_after_walk``), their bytes behind it held meanwhile (``_pending_hellos``)."""
         self._in_turn = False
         """A long read's turn is being taken (``_read_turn``): it keeps what a cut left itself."""
         self._held_read: StrategyLink | None = None
         """The connection whose chunk of bytes held behind its Hello is being read (``_read_held``)."""
         self._held_rest: bytes = b""
         """The part of that chunk back-pressure left unread (``_read_turn``): put back in front of the held bytes."""
+        self._held_aside: dict[StrategyLink, bytearray] = {}
+        """Connections whose chunk held behind a Hello was cut behind a MassCancel's walk (mass59) -> the bytes held
+        after that chunk: read (``_read_held``) once the walk and the chunk's rest are carried out (``link_rest``)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
         """Connections whose replay is being read from the journal (at most one per strategy: its connection's)."""
         self.journal_error = ""
@@ -1386,6 +1393,10 @@ class Engine:
         self._end_replay(link)
         if self._pending_hellos:  # bytes held behind its Hello (waiting on back-pressure): dropped, as unread
             self._pending_hellos.pop(link, None)
+        if self._held_aside:
+            self._held_aside.pop(link, None)
+        if self._hellos_behind_walk:  # its Hello waited for a policy's walk: never answered
+            self._hellos_behind_walk.pop(link, None)
         st = link.strategy
         link.strategy = None
         if st is None or st.link is not link:
@@ -1544,8 +1555,8 @@ class Engine:
                     self._keep_cut(link, t_in)
                 else:  # it was the read's last request: nothing to keep
                     self._cut = None
-            if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
-                session.end_of_read()
+            if last and session.pending_close is not None and self._cut is None and link not in self._kept_reads:
+                session.end_of_read()  # a fatal Error to send (after a cut: once the rest is carried out, mass59)
         except Exception as exc:  # a fault of the gateway's own outside any one request (decoding the read)
             self._internal_error(link, None, exc)
         # _mark_dirty, inline, when flush has something to do for the link (bytes the session wrote itself,
@@ -1627,8 +1638,9 @@ class Engine:
 
         The requests behind it (``_cut``) are carried out on a later loop turn, in order, before any byte read
         after them (``_KeptRead.requests``): other connections and the venues' timers are served in between, so one
-        strategy's MassCancels do not hold up the others (mass56). Not while a fatal Error waits for the end of the
-        read, nor behind a Hello (its held bytes are read a chunk per callback already): False, go on.
+        strategy's MassCancels do not hold up the others (mass56). Also while a fatal Error waits for the end of the
+        read (it waits for the rest: ``_end_of_read``) and in a chunk held behind a Hello (the bytes held after it
+        wait: ``_held_aside``; mass59). Not while its Hello waits for its Welcome: False, go on.
         """
         if not self._may_cut(link):
             if self._walks and self._walking(link):  # (changed since its walk began: a fatal Error on its way)
@@ -1644,9 +1656,13 @@ class Engine:
         return True
 
     def _may_cut(self, link: StrategyLink) -> bool:
-        """Return True if ``link``'s read may end its turn behind a MassCancel (``_cut_turn``), its rest kept."""
+        """Return True if ``link``'s read may end its turn behind a MassCancel (``_cut_turn``), its rest kept.
+
+        Also with a fatal Error due at the end of the read (it waits for the rest: ``_end_of_read``) and in a chunk
+        held behind a Hello (the bytes held after it wait: ``_held_aside``; mass59).
+        """
         session = link.session
-        if session.pending_close is not None or link is self._held_read or link in self._pending_hellos:
+        if link in self._pending_hellos:
             return False
         return session.state is not StrategySessionState.CLOSED
 
@@ -1876,6 +1892,11 @@ class Engine:
         kept.t_in = self.clock()
         self._read_turn(link, kept, may_wait=True)
         if link not in self._kept_reads:  # all of it read (or the session ended): read the strategy again
+            if self._held_aside:  # a chunk held behind its Hello was cut by a walk: the bytes held after it now
+                held = self._held_aside.pop(link, None)
+                if held is not None and link.strategy is not None and not link.session.is_closed():
+                    self._pending_hellos[link] = held
+                    self._read_held_soon(link)
             link.read_rest_done()
 
     def _read_turn(self, link: StrategyLink, kept: _KeptRead, *, may_wait: bool = False) -> None:
@@ -1964,6 +1985,22 @@ class Engine:
             for venue in venues:
                 venue.hold_backpressure(False)
             session.restart_frame_deadline(t_in, self.clock())
+        if not in_turn and session.pending_close is not None:
+            self._end_of_read(link)
+
+    def _end_of_read(self, link: StrategyLink) -> None:
+        """Send the fatal Error the session decided while reading, once its read is all carried out (mass59).
+
+        A read cut behind a MassCancel walked a slice per loop turn keeps its rest (``_kept_reads``, ``_cut``): the
+        Error waits for it, so every request before the fatal frame is answered first, in order (strategy-protocol
+        7.2).
+        """
+        session = link.session
+        if session.pending_close is None or self._cut is not None or link in self._kept_reads:
+            return
+        session.end_of_read()
+        self._mark_dirty(link)
+        self.flush()
 
     def _carry_out(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
         """Carry out requests a cut left (decoded already) and flush what they produced, as ``link_data`` does."""
@@ -2007,16 +2044,24 @@ class Engine:
             return
         if st is None:
             st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
-        else:
-            if self._walks and hello.strategy_id in self._walks:  # back while its MassCancel is walked: its rest now,
-                self._walk_rest(self._walks[hello.strategy_id])  # so a re-sent duplicate finds its answer (mass58)
-            if self._own_walks:  # back while its disconnect policy's Cancels are walked: the rest now, before any
-                self._own_walks_rest(hello.strategy_id)  # request of the new connection (mass58)
-        base = st.numbered_base
-        last_seq = max(hello.last_seq, 0)
+        elif self._walks and hello.strategy_id in self._walks:  # back while its MassCancel is walked: its rest now,
+            self._walk_rest(self._walks[hello.strategy_id])  # so a re-sent duplicate finds its answer (mass58)
         st.link = link
         link.strategy = st
         self._counters.strategy_connections += 1
+        if self._own_walks and self._policy_walking(st.strategy_id) and self.replay_scheduler is not None:
+            # back while its disconnect policy's Cancels are walked: the Welcome waits for the walk's last slice (its
+            # bytes behind the Hello held meanwhile), so the rest are sent before it, a slice per loop turn (mass59;
+            # before, the rest in one turn held other strategies up 54-116 ms)
+            self._pending_hellos.setdefault(link, bytearray())
+            self._hellos_behind_walk[link] = hello
+            return
+        self._answer_hello(link, st, hello)
+
+    def _answer_hello(self, link: StrategyLink, st: StrategyState, hello: Hello) -> None:
+        """Welcome ``st``'s new connection ``link`` (the replay from memory, or read from the journal first)."""
+        base = st.numbered_base
+        last_seq = max(hello.last_seq, 0)
         if last_seq >= st.next_seq:  # the strategy has seen events the journal does not hold
             self._welcome(link, st, hello, [], self._seq_ahead(st, hello))
             return
@@ -2039,7 +2084,7 @@ class Engine:
             self._journal_read(link, st, hello, result)
             return
         st.replay_pending += 1  # its events stay in memory until the Welcome is out
-        self._pending_hellos[link] = bytearray()
+        self._pending_hellos.setdefault(link, bytearray())  # (bytes held while a policy's walk ended: kept)
         # a long replay is read twice: checked and counted now, rebuilt a chunk at a time after the Welcome
         twice = self.replay_scheduler is not None and base - last_seq > REPLAY_CHUNK_EVENTS
         log.info(
@@ -2402,11 +2447,13 @@ class Engine:
 
         The link then calls ``hold_input(False)`` when it is all done (``StrategyProtocol.eof_received``).
         """
-        return link in self._pending_hellos
+        return link in self._pending_hellos or link in self._held_aside
 
     def held_input(self, link: StrategyLink) -> int:
         """Return how many bytes read from ``link`` the gateway holds undecoded behind its Hello."""
         held = self._pending_hellos.get(link)
+        if held is None:
+            held = self._held_aside.get(link)
         return len(held) if held is not None else 0
 
     def _read_held_soon(self, link: StrategyLink) -> None:
@@ -2449,6 +2496,11 @@ class Engine:
             if rest:  # back-pressure cut the chunk: the rest first, before the bytes held behind it
                 self._held_rest = b""
                 held[:0] = rest
+            if link in self._kept_reads and not session.is_closed() and link.strategy is not None:
+                # a MassCancel walked a slice per loop turn cut the chunk: the walk, then the chunk's rest
+                # (``link_rest``), then the bytes held after it (mass59; before, the walk was done in one turn)
+                self._held_aside[link] = held
+                return
             if held and not session.is_closed() and link.strategy is not None:
                 self._pending_hellos[link] = held
                 if len(held) <= HELD_INPUT_LIMIT:
@@ -3195,14 +3247,17 @@ class Engine:
     def _own_on(self, walk: _CancelWalk) -> None:
         """The next slice of an own walk, on its own loop turn; flushed (journal first, then the venues)."""
         walks = self._own_walks
-        if walk not in walks:  # walked to its end meanwhile (a Hello of its strategy, the stop)
+        if walk not in walks:  # walked to its end meanwhile (the stop)
             return
+        ended = True
         try:
             if self._own_slice(walk):
                 walks.remove(walk)
             else:
                 self._own_soon(walk)
+                ended = False
         except Exception as exc:  # (``_own_cancel`` never raises: a fault of the walk's own, the last resort)
+            ended = True
             if walk in walks:
                 walks.remove(walk)
             self.transport_fault(
@@ -3211,14 +3266,34 @@ class Engine:
                 exc,
                 walk.orders[walk.next :],
             )
+        if ended and self._hellos_behind_walk:  # its last slice: a Hello that waited for it is answered
+            self._welcome_after_walk(walk.strategy_id)
         self.flush()
 
-    def _own_walks_rest(self, strategy_id: str) -> None:
-        """Walk the rest of ``strategy_id``'s disconnect policy's Cancels now (it is back); not flushed."""
-        for walk in [walk for walk in self._own_walks if walk.strategy_id == strategy_id]:
-            self._own_walks.remove(walk)
-            while not self._own_slice(walk):
-                pass
+    def _policy_walking(self, strategy_id: str) -> bool:
+        """Return True while a disconnect policy's Cancels of ``strategy_id``'s orders are walked (``_own_walks``)."""
+        return any(walk.strategy_id == strategy_id for walk in self._own_walks)
+
+    def _welcome_after_walk(self, strategy_id: str) -> None:
+        """Answer the Hello of ``strategy_id`` that waited for its disconnect policy's walk, once none is left.
+
+        Its Welcome (and replay, read from the journal if need be) goes out now, after every Cancel of the walk; the
+        bytes it sent behind the Hello, held meanwhile, are read after it (mass59). Not flushed.
+        """
+        if not self._hellos_behind_walk or not strategy_id or self._policy_walking(strategy_id):
+            return
+        for link, hello in list(self._hellos_behind_walk.items()):
+            st = link.strategy
+            if st is None or st.strategy_id != strategy_id:
+                continue
+            del self._hellos_behind_walk[link]
+            if st.link is not link or link.session.is_closed():  # (gone meanwhile: ``_forget_link`` dropped it)
+                continue
+            try:
+                self._answer_hello(link, st, hello)
+            except Exception as exc:  # a fault of the gateway's own: the last resort, as in ``_requests``
+                self._internal_error(link, None, exc)
+            self._mark_dirty(link)
 
     def finish_own_walks(self) -> None:
         """Walk the rest of every own walk now (the stop: a kill switch's and the policies' Cancels); not flushed."""
@@ -3844,6 +3919,8 @@ class Engine:
                 )
                 self._mark_dirty(link)
         for link in list(self._links):
+            if link.session.pending_close is not None and (link in self._kept_reads or self._walking(link)):
+                continue  # its fatal Error waits for the rest of its read, cut behind a walked MassCancel (mass59)
             link.session.poll(now_ns)
             if link.session.has_output or link.session.state is StrategySessionState.CLOSED:
                 self._mark_dirty(link)

@@ -18,7 +18,7 @@ import pytest
 from gateway.engine import MASS_CANCEL_WALK_SLICE
 from gateway.journal import JournalScan
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import Heartbeat, MassCancel, MassCancelAck, NewOrder
+from gateway.protocol.messages import Heartbeat, MassCancel, MassCancelAck, NewOrder, Welcome
 from gateway.recovery import recover
 from model.enums import Side
 from model.order import OrderState
@@ -149,15 +149,15 @@ def test_reconnect_during_walk_then_rest_walked_and_resent_duplicate_answered_on
     s1.closed = True
     rig.engine.link_closed(s1)
     again = rig.connect("S1", last_seq=rig.engine.strategies["S1"].next_seq - 1)  # no replay
+    assert sorted(set(_cancels(rig))) == ids  # walked to its end at the Hello
+    assert again.received() == []  # its Welcome waits for the disconnect policy's walk (walk59), a slice per turn
+    while turns:  # (mass59)
+        turns.pop(0)()
     welcome = again.received()[0]
     assert welcome.last_req_seq == s1.req_seq  # type: ignore[union-attr]  # the MassCancel counted as processed
-    assert sorted(set(_cancels(rig))) == ids  # walked to its end at the Hello
     assert s1.received() == []  # the old connection gets nothing
     rig.engine.link_data(again, encode_frame(MassCancel(request_id="M1", req_seq=s1.req_seq)), rig.clock())
     assert again.received() == [MassCancelAck("M1", RESTING)]
-    for callback in turns:  # a later turn of the walk finds it ended
-        callback()
-    assert again.received() == []
     assert sorted(_cancels(rig)) == sorted(set(_cancels(rig)))  # each order's Cancel sent once
 
 
@@ -197,7 +197,7 @@ def test_link_that_cannot_defer_then_walk_and_requests_behind_in_one_turn_in_ord
     assert _cancels(rig) == ids and s1.received() == []
 
 
-def test_disconnect_policy_over_many_orders_then_a_slice_per_turn_and_reconnect_walks_the_rest() -> None:
+def test_disconnect_policy_over_many_orders_then_a_slice_per_turn_and_reconnect_welcomed_after_the_rest() -> None:
     rig, s1, s2, ids, turns = _setup()
     s1.closed = True
     rig.engine.link_closed(s1)  # policy "cancel": the gateway's own Cancels of its open orders
@@ -212,10 +212,12 @@ def test_disconnect_policy_over_many_orders_then_a_slice_per_turn_and_reconnect_
     turns.pop(0)()
     assert len(_cancels(rig)) == 2 * MASS_CANCEL_WALK_SLICE
     again = rig.connect("S1", last_seq=rig.engine.strategies["S1"].next_seq - 1)
-    assert _cancels(rig) == ids  # back: the rest at its Hello, before any request of the new connection
+    assert len(_cancels(rig)) == 2 * MASS_CANCEL_WALK_SLICE and again.received() == []  # its Welcome waits (mass59)
+    while turns:  # the rest a slice per turn, then the Welcome
+        turns.pop(0)()
+    assert _cancels(rig) == ids and type(again.received()[0]) is Welcome
+    again.req_seq = again.session.last_req_seq
     rig.new_order(again, "after")
-    for callback in turns:  # a later turn of the walk finds it ended
-        callback()
     after = rig.order("S1", "after")
     assert after.state is OrderState.PENDING_NEW and _cancels(rig) == ids
 
@@ -415,6 +417,9 @@ async def test_socket_strategy_closes_mid_walk_with_bytes_unread_then_its_reconn
     again.setblocking(False)
     await loop.sock_connect(again, path)
     await loop.sock_sendall(again, encode_frame(Hello("S1", PROTOCOL_VERSION, st.next_seq - 1)))
+    await _spin(lambda: st.link is not None and st.link is not link, "the Hello taken")
+    while turns:  # its Welcome waits for the disconnect policy's walk, a slice per turn (mass59)
+        turns.pop(0)()
     splitter = FrameSplitter()
     frames: list[memoryview] = []
     while not frames:
@@ -423,8 +428,6 @@ async def test_socket_strategy_closes_mid_walk_with_bytes_unread_then_its_reconn
     assert isinstance(answer, Welcome), answer  # before: Error ALREADY_CONNECTED until the walk's end
     assert answer.last_req_seq == RESTING + 1  # the rest of its MassCancel walked at the Hello: counted
     assert sorted(_cancels(rig)) == sorted(set(_cancels(rig))) and len(_cancels(rig)) == RESTING  # each once
-    for callback in turns:  # a later turn of the walks finds them ended
-        callback()
-    assert len(_cancels(rig)) == RESTING and not rig.engine._walks
+    assert not rig.engine._walks and rig.engine.own_walks == 0
     again.close()
     server.close()
