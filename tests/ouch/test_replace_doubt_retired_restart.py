@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from gateway.engine import Engine
 from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, NewOrder, Replace, Replaced
 from model.enums import Side
 from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
+from tests.harness import Rig
 from tests.ouch.harness import PX, Link, gateway_over
 from tests.ouch.test_answer_timeout_followups import RESTING, _cancels, _events, _run
 from tests.ouch.test_doubt_restart import _up
@@ -138,22 +141,19 @@ def test_replay_gap_at_a_login_before_the_replace_then_a_complete_replay_settles
 
 
 @pytest.mark.parametrize("own_after", [0, 5], ids=["alone", "own_fill_after"])
-def test_retired_replace_number_when_the_doubts_file_cannot_be_written_then_a_restart_leaves_the_other_hosts_order(
+def test_retired_replace_number_when_the_doubts_file_cannot_be_written_then_the_cancel_still_goes_out(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, own_after: int
 ) -> None:
-    """ouchmark59 (rev58merge9 MEDIUM 2): as the kill -9 above, every write of the doubts file failing (a directory
-    where it is): neither the Replace's doubt nor its number's retirement is on file at the restart (the state
-    directory repaired before it).
+    """rev59merge2 HIGH 2: every write of the doubts file failing (a directory where it is) when another host's Order
+    Accepted retires the Replace's number: the login goes on, the order's own fill is applied and its Cancel reaches
+    the venue at once; the ERROR says what a restart would lose and to fix the state directory first.
 
-    Before: the restart mapped 2 to the order through the journal's Replace record: X(2) canceled the other host's
-    order by itself, the order ended Canceled while live at the venue, the other host's fill applied to it. With a
-    fill of the order's own after the other host's Accepted (``own_fill_after``), that fill was journaled and the
-    restart logged in after the Accepted. Now the login does not go on past the Accepted while the retirement is not
-    on file, and the restart retires the number again when its replay shows the Accepted.
+    ouchmark59 held the login instead (not UP until the file was written): no Cancel reached the venue, the kill
+    switch's included, for as long as the disk stayed broken.
     """
     blocked = doubts_path(tmp_path / "ouch", "nasdaq")
     blocked.mkdir(parents=True)  # every atomic rename onto it fails (as a full disk fails every write)
-    link, engine, _rig, strat, _replace = _replace_in_doubt(tmp_path)  # as ``_fill_then_drop``: nothing on file
+    link, engine, rig, strat, _replace = _replace_in_doubt(tmp_path)  # as ``_fill_then_drop``: nothing on file
     assert link.core.exchange.execute(1, 10)
     _run(link, engine, 200)
     assert [type(m) for m in _events(strat)] == [Executed]
@@ -165,31 +165,18 @@ def test_retired_replace_number_when_the_doubts_file_cannot_be_written_then_a_re
         link.connect()
         _run(link, engine, 1_000)
     assert "cannot write the orders answered in doubt" in caplog.text
+    assert "fix the state directory before any restart" in caplog.text
     assert "UserRefNum 2, its replace answered in doubt, is not the order's" in caplog.text
-    assert _events(strat) == []  # before (own_fill_after): Executed(5), journaled after the other host's Accepted
-    assert link.venue.state is not VenueState.UP
-    blocked.rmdir()  # the state directory repaired; the doubts file was never written
-    second, engine2, rig2 = _restart_same_journal(link, engine, tmp_path)  # kill -9
-    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
-        _up(second, engine2)  # the replay holds the other host's Accepted of 2 again
-        _run(second, engine2, 1_000)
-    assert _cancels(second) == []  # before: [2]: the gateway canceled the other host's order by itself
-    assert "the doubts file does not hold" in caplog.text
+    assert link.venue.state is VenueState.UP  # ouchmark59: held out of UP while the file could not be written
+    fills = [(type(m), getattr(m, "qty", None)) for m in _events(strat)]
+    assert fills == ([(Executed, own_after)] if own_after else [])
+    rig.send(strat, Cancel("r1"))  # type: ignore[attr-defined]
+    _deliver(link, engine, _held(link, engine))
+    assert _cancels(link) == [1]  # the Cancel reaches the venue, and names only the order's own number
+    (canceled,) = _events(strat)
     left = 90 - own_after
-    assert sorted(_venue_open(second)) == [(1, left), (2, 500)]
-    strat2 = rig2.connect("S1")  # type: ignore[attr-defined]
-    assert not [m for m in _events(strat2) if isinstance(m, Canceled)]  # before: Canceled(90) while live at 1
-    assert second.core.exchange.execute(2, 60)  # the other host's fill
-    _run(second, engine2, 1_000)
-    assert _events(strat2) == []  # before: Executed(60) applied to this order
-    rig2.send(strat2, Cancel("r1"))  # type: ignore[attr-defined]
-    _deliver(second, engine2, _held(second, engine2))
-    assert _cancels(second) == [1]
-    (canceled,) = _events(strat2)
     assert isinstance(canceled, Canceled) and (canceled.canceled_qty, canceled.leaves_qty) == (left, 0), canceled
-    assert _venue_open(second) == [(2, 440)]  # the other host's order still works
-    store = second.store
-    assert read_doubt_file(second.state_dir, second.config.name, store.day, store.session).foreign == {2}
+    assert _venue_open(link) == [(2, 500)]  # the other host's order untouched
 
 
 def test_replace_doubt_below_another_hosts_number_named_in_a_complete_replay_ends(
@@ -252,3 +239,58 @@ def test_replace_doubt_the_venue_took_then_a_later_login_does_not_wait_for_the_a
     assert link.venue.state is VenueState.UP
     assert _queries(link) == asked + 1  # before: asked + 2, one more per login
     assert _doubted_replaces(link) == {2: (1, 1)}  # still in doubt: a cancel names both numbers
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same_process", "kill_9_after_the_gap_login"])
+def test_replace_applied_whose_answer_an_earlier_login_lost_in_a_gap_stays_in_doubt_below_another_hosts_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, restart: bool
+) -> None:
+    """rev59merge2 HIGH 1: the rule above must not retire a Replace whose answer may have been lost.
+
+    The venue applies the Replace 1->2 (Replaced sequenced), the connection drops before the gateway reads it, and
+    the venue can no longer replay it: the next login has a gap and answers the Replace OUCH_IN_DOUBT. A standby
+    then enters 1002; a later complete replay names it and nothing names 2. Before: 2 was retired, the order's own
+    fill under 2 dropped as another host's, its Cancel named only 1 and 250 shares stayed live at the venue. Now 2
+    stays in doubt and the fill settles it; also when the gateway restarts after the gap login (the doubt restored
+    from its file: whether its answer was lost is not on file, so it is kept).
+    """
+    link = Link(tmp_path / "ouch", exchange=ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
+    engine, rig = gateway_over(link, tmp_path / "j1")
+    link.connect()
+    strat = rig.connect("S1")
+    rig.send(strat, NewOrder("r1", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))
+    _deliver(link, engine)
+    _events(strat)
+    rig.send(strat, Replace("r1", 300, NEW_PRICE))
+    replace = _held(link, engine)
+    assert replace[3:4] == b"U" and link.connection is not None
+    link.core.receive(link.connection, replace, link.clock())  # the venue applies it: Replaced 1->2 sequenced
+    link.disconnect()  # ... which the gateway never reads
+    link.core.stream.replayable_from = link.core.stream.next_sequence  # nor can the venue replay it: a gap
+    link.connect()
+    _run(link, engine, 2_000)
+    (answer,) = _events(strat)
+    assert isinstance(answer, CancelRejected) and answer.code == "OUCH_IN_DOUBT", answer
+    link.disconnect()
+    if restart:
+        link, engine2, rig2 = _restart_same_journal(link, engine, tmp_path)  # kill -9
+        engine, rig = cast(Engine, engine2), cast(Rig, rig2)
+        strat = rig.connect("S1")
+        _events(strat)
+    other = EnterOrder(1002, "S", 500, "AAPL", OTHER_PRICE, "0", "Y", "A", "N", "N", "OTHERHOST0001")
+    link.core.exchange.on_message(encode_message(other))  # the standby numbers above the venue's NextUserRefNum
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        link.connect()  # read in full: names 1002, nothing names 2
+        _run(link, engine, 2_000)
+    assert "is not the order's" not in caplog.text
+    assert _doubted_replaces(link) == {2: (1, 1)}  # before: {} (retired)
+    assert link.core.exchange.execute(2, 50)  # the order's own fill, under the number the venue works it as
+    _run(link, engine, 1_000)
+    events = _events(strat)
+    assert [type(m) for m in events] == [Replaced, Executed], events  # before: [] (the fill dropped)
+    rig.send(strat, Cancel("r1"))
+    _deliver(link, engine, _held(link, engine))
+    assert 2 in _cancels(link)  # before: X(1) only
+    (canceled,) = _events(strat)
+    assert isinstance(canceled, Canceled) and canceled.canceled_qty == 250, canceled
+    assert _venue_open(link) == [(1002, 500)]  # before: (2, 250) live at the venue as well

@@ -434,15 +434,18 @@ class OuchVenue(VenueAdapter):
         """``SoupClientSession.gaps`` when last looked at (a login)."""
         self._mark_unwritten = False
         """The owed NextUserRefNum mark could not be put on file (``_owed_mark_not_on_file``; logged once)."""
-        self._doubts_unwritten = 0
-        """The message that showed a number not this gateway's order's whose doubts file write failed
-        (``_doubts_not_on_file``; 0: none, or written since)."""
         self._gaps_judged = 0
         """``SoupClientSession.gaps`` at the last replay's end (``_replay_named_no_replace``)."""
         self._kept_replace_doubts: set[int] = set()
         """Numbers of Replaces in doubt a message may have named unseen (an answer that did not decode, a replay gap):
         never retired for want of a message naming them (``_replay_named_no_replace``)."""
         self._taken_replace_doubts: set[int] = set()
+        self._unlost_replace_doubts: set[int] = set()
+        """Numbers of Replaces this process put in doubt while no message of the venue was lost (no replay gap, no
+        message that did not decode, since the last login's replay was judged): the Replace's answer, if the venue
+        sent one, is in a replay still to come. Only these are retired for a higher number of another host a later
+        replay names (``_replay_named_no_replace``); one put in doubt at a gap login, or restored from the doubts
+        file, may have had its answer lost (the venue applied it: rev59merge2 HIGH 1)."""
         """Numbers of Replaces in doubt an Account Query answer of this process showed the venue took (its
         NextUserRefNum above them): another answer can only say so again (the number only grows), so a later login
         does not wait for the query for them alone (``on_caught_up``; ouchmark59, rev58merge8 LOW 5)."""
@@ -1192,11 +1195,10 @@ class OuchVenue(VenueAdapter):
         if enter:  # the venue's late Accepted is compared with it (``_on_accepted``)
             self._doubted[urn] = bytearray(enter)
 
-    def _save_doubts(self) -> bool:
-        """Write the orders answered in doubt still open to their file (fsynced); on an error log it: False.
+    def _save_doubts(self) -> None:
+        """Write the orders answered in doubt still open to their file (fsynced); on an error log it.
 
         Called before their answers reach the core (so before they are journaled): a crash after that finds them.
-        A write that succeeds ends a hold of ``_doubts_not_on_file`` (True also with nothing to write).
         """
         refs = self._refs
         doubted = self._doubted
@@ -1221,7 +1223,7 @@ class OuchVenue(VenueAdapter):
         foreign = self._foreign_refs
         replace_only = self._replace_only
         if not entries and not replaces and not foreign and not replace_only and not self._doubts_saved:
-            return True
+            return
         store = self._store
         unreadable = [urn for urn in self._unreadable_doubts if urn in entries]
         try:
@@ -1238,8 +1240,6 @@ class OuchVenue(VenueAdapter):
                 replace_only=replace_only,
             )
         except OSError as exc:
-            if self._doubts_unwritten:  # the login is held for it (``_doubts_not_on_file``): said once, not per login
-                return False
             not_ours = sorted(foreign | replace_only)
             log.error(
                 "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
@@ -1258,16 +1258,8 @@ class OuchVenue(VenueAdapter):
                     else ""
                 ),
             )
-            return False
+            return
         self._doubts_saved = bool(entries or replaces or foreign or replace_only)
-        if self._doubts_unwritten:
-            self._doubts_unwritten = 0
-            log.warning(
-                "venue %s: the doubts file is written again (the UserRefNums not this gateway's orders' on file): the "
-                "login goes on",
-                self.name,
-            )
-        return True
 
     def _doubts_write_due(self) -> None:
         """Write the doubts file at the end of this read (``SoupClientSession.after_read``) or ``poll`` (ouch56).
@@ -1318,6 +1310,8 @@ class OuchVenue(VenueAdapter):
         """
         order = chain.order
         self._replace_doubts[urn] = (order.order_id, chain.working)
+        if not self._answers_lost:  # its answer, if any, cannot be in a message already lost
+            self._unlost_replace_doubts.add(urn)
         if packet:
             self._replace_terms[urn] = replace_packet_terms(packet)
         elif order.pending_qty > 0 and order.pending_ref == str(urn):
@@ -2004,20 +1998,15 @@ class OuchVenue(VenueAdapter):
             if not self._query_refnums:  # the gap may hide another host's numbers (a failback): ask the venue's
                 self._query_refnums = True
                 self._query_why = "a replay gap may hide UserRefNums of another host"
-                self._store.mark_ask()  # on file before anything later is journaled (else dropped below)
+                self._store.mark_ask()  # on file before anything later is journaled (else ERROR below)
                 log.warning(
                     "venue %s: the replay gap may hide UserRefNums of another host (a failback): asking the venue's "
                     "NextUserRefNum (Account Query) after the replay, before sending anything",
                     self.name,
                 )
         store = self._store
-        first = self._session.last_gap[0] if gapped else sequence  # what this login asked for
-        if store.ask and not store.mark_ask():  # the mark in memory only (its write failed): not on file yet
-            self._owed_mark_not_on_file(first, "the venue's NextUserRefNum is owed (an earlier replay)")
-            return
-        if self._doubts_unwritten and not self._save_doubts():  # numbers not ours in memory only: not on file yet
-            self._doubts_not_on_file(first, max(self._foreign_refs, default=0))
-            return
+        if store.ask and not store.mark_ask():  # the mark in memory only (its write failed): said once, goes on
+            self._owed_mark_not_on_file("the venue's NextUserRefNum is owed (a replay gap, or an earlier replay)")
         if store.ask:  # owed since an earlier login (a stop or crash before the answer): ask it again (ouchfail58b)
             self._owed_mark_on_file()
             self._other_max = max(self._other_max, store.other)
@@ -2589,8 +2578,7 @@ class OuchVenue(VenueAdapter):
             "/".join(str(number) for number in numbers),
             "/".join(str(number) for number in numbers),
         )
-        if not self._save_doubts():
-            self._doubts_not_on_file(seq, urn)
+        self._save_doubts()
         return True
 
     def _adopt_forgotten(self, seq: int, urn: int, order_id: int, kind: int) -> bool:
@@ -2716,7 +2704,7 @@ class OuchVenue(VenueAdapter):
         """
         return bool(self._other_max) or not self._query_refnums or self._store.ask
 
-    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> bool:
+    def _other_host(self, seq: int, kind: int, urn: int, message: memoryview) -> None:
         """Note UserRefNum ``urn``, named in a login's replay above every number this host's store handed out.
 
         Only this gateway numbers its own Enters, from its store, so such a number in the replay (the session's
@@ -2732,8 +2720,8 @@ class OuchVenue(VenueAdapter):
         ``unanswered_ref_margin``, and the highest ClOrdID of this gateway's form noted, this message's too), before
         anything later in the replay is journaled, and again only when a number comes within half that margin of the
         floor (a few writes per replay): a restart after a stop inside the query's wait, whose replay no longer shows
-        these numbers, still numbers and names its orders above them (ouchfail58b). False: that write failed, the login
-        drops before acting on this message (``_owed_mark_not_on_file``; ouchmark59).
+        these numbers, still numbers and names its orders above them (ouchfail58b). A write that fails leaves the mark
+        in memory only (``_owed_mark_not_on_file``: ERROR once; the login goes on, cancels go out).
         """
         self.counters["ref_other_host"] += 1
         if not self._other_max:
@@ -2759,90 +2747,47 @@ class OuchVenue(VenueAdapter):
             at = _CL_ORD_ID_AT.get(kind)
             order_id = _order_id_of(bytes(message[at : at + 14])) if at is not None and len(message) >= at + 14 else 0
             ids = max(self._earlier_ids, default=0)
-            if not store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids)):
-                self._owed_mark_not_on_file(seq, f"its replay names another host's UserRefNum {urn}")
-                return False
-            self._owed_mark_on_file()
-        return True
+            if store.mark_ask(urn, min(urn + margin, MAX_USER_REF_NUM), max(order_id, ids)):
+                self._owed_mark_on_file()
+            else:
+                self._owed_mark_not_on_file(f"its replay names another host's UserRefNum {urn}")
 
-    def _owed_mark_not_on_file(self, sequence: int, what: str) -> None:
-        """The owed NextUserRefNum mark could not be written: log in again from ``sequence``, not UP (ouchmark59).
+    def _owed_mark_not_on_file(self, what: str) -> None:
+        """The owed NextUserRefNum mark could not be written: it is in memory only; say what is at stake, once.
 
         ``mark_ask`` puts on file, before anything later in a login's replay is journaled, that the venue's
         NextUserRefNum is owed (another host's numbers, a replay gap). When the state file cannot be written the mark
-        would live in memory only: the rest of the replay, journaled, moves the resume point past the other host's
-        messages, and a stop before the Account Query's answer restarted without the mark, UP below the other host's
-        numbers (rev58merge7 HIGH: its Enters ignored by the venue, in doubt). Instead nothing from ``sequence`` on
-        is acted on (the exactly-once high water goes back below it, as for a refetch): the connection drops and the
-        login asks for ``sequence`` again (``SoupClientSession.ask_again``, backing off), so a restart's replay
-        still shows what made the mark due. The venue stays out of UP (new orders and replaces refused
-        ``VENUE_UNAVAILABLE``) until a write of the mark succeeds: the store's ``retry``, called at each such drop
-        (and from ``poll``), posts the state, mark included, to its background writer at most once a second (the loop
-        never writes while the store is failing); the login after it landed goes on. Logged at ERROR once per
-        episode; the WARNING of ``_owed_mark_on_file`` ends it.
+        lives in memory only: this process still asks the Account Query and numbers above its answer, and every
+        Cancel goes out as usual (the kill switch's too), but a stop or crash before a write lands restarts without
+        the mark, below the other host's numbers (rev58merge7: its Enters ignored by the venue). The store's ``retry``
+        (from ``poll``, once a second) posts the state, mark included, to its background writer; a later mark that
+        lands logs the WARNING of ``_owed_mark_on_file``. ouchmark59 held the login instead (not UP until the write
+        landed): that also kept every Cancel, the kill switch's included, from the venue while the disk was broken
+        (rev59merge2 HIGH 2), so it was taken back (ouchmark59b).
         """
+        if self._mark_unwritten:
+            return
+        self._mark_unwritten = True
         store = self._store
-        if not self._mark_unwritten:
-            self._mark_unwritten = True
-            log.error(
-                "venue %s: cannot put on file in %s that the venue's NextUserRefNum is owed (%s): %s; not going UP "
-                "(new orders and replaces refused VENUE_UNAVAILABLE): logging in again from sequence %d until the "
-                "write succeeds, so that a restart still sees it. To fix: free space on, or repair, the state "
-                "directory %s",
-                self.name,
-                store.path,
-                what,
-                store.error or "the write failed",
-                sequence,
-                store.path.parent,
-            )
-        store.retry(self._clock())  # a background write of the state, mark included, at most once a second
-        self._ask_again(sequence, f"the owed NextUserRefNum mark is not on file in {store.path}")
-
-    def _doubts_not_on_file(self, sequence: int, urn: int) -> None:
-        """UserRefNum ``urn`` was found not this gateway's order's at message ``sequence``, and the doubts file that
-        keeps it so across a restart could not be written: log in again from ``sequence``, not UP (ouchmark59).
-
-        A retired Replace number (``_foreign_refs``) lives in the doubts file only. Were the rest of the stream acted
-        on (journaled), a restart would log in after the message that showed it (another host's Order Accepted), and
-        take the other host's later messages naming the number for the order's (a fill applied to it, a cancel
-        of the other host's order; rev58merge9 MEDIUM 2). So, as for the owed NextUserRefNum mark
-        (``_owed_mark_not_on_file``), nothing from ``sequence`` on is acted on: the connection drops and the login
-        asks for it again, and each login first writes the file again (``on_logged_in``); the venue stays out of UP
-        (new orders and replaces refused ``VENUE_UNAVAILABLE``) until a write succeeds. A restart meanwhile reads
-        the Accepted again in its replay and retires the number again (``_forgotten_replace_accepted``).
-        """
-        if not self._doubts_unwritten:
-            log.error(
-                "venue %s: UserRefNum %d is not this gateway's order's (another host's Enter, message %d) and the "
-                "doubts file that keeps it so across a restart cannot be written: not going UP (new orders and "
-                "replaces refused VENUE_UNAVAILABLE): logging in again from sequence %d until it is written. To fix: "
-                "free space on, or repair, the state directory %s",
-                self.name,
-                urn,
-                sequence,
-                sequence,
-                self.config.state_dir,
-            )
-        self._doubts_unwritten = sequence
-        self._ask_again(sequence, "the doubts file (UserRefNums not this gateway's orders') is not written")
-
-    def _ask_again(self, sequence: int, reason: str) -> None:
-        """Act on nothing from message ``sequence`` on: drop the connection, log in again asking for it (ouchmark59)."""
-        sequencer = self.sequence
-        if sequencer.high_water >= sequence:
-            sequencer.high_water = sequence - 1
-        held = self._held
-        while held and held[-1][0] >= sequence:
-            held.pop()
-        self._session.ask_again(sequence, reason)
+        log.error(
+            "venue %s: cannot put on file in %s that the venue's NextUserRefNum is owed (%s): %s; it is kept in memory "
+            "only: cancels go out, the login goes on; a stop or crash before the file is written restarts below "
+            "another host's UserRefNums (its new orders ignored by the venue). To fix: free space on, or repair, the "
+            "state directory %s; if the gateway must restart first, set reserved in that file to the venue's "
+            "NextUserRefNum minus 1 (the venue desk has it)",
+            self.name,
+            store.path,
+            what,
+            store.error or "the write failed",
+            store.path.parent,
+        )
 
     def _owed_mark_on_file(self) -> None:
         """The owed NextUserRefNum mark is on file again after ``_owed_mark_not_on_file``: say so (once)."""
         if self._mark_unwritten:
             self._mark_unwritten = False
             log.warning(
-                "venue %s: the venue's NextUserRefNum owed is on file in %s again: the login goes on",
+                "venue %s: the venue's NextUserRefNum owed is on file in %s again: a restart asks it too",
                 self.name,
                 self._store.path,
             )
@@ -3294,10 +3239,9 @@ class OuchVenue(VenueAdapter):
             urn,
             seq,
         )
-        if not self._save_doubts():
-            self._doubts_not_on_file(seq, urn)
+        self._save_doubts()
 
-    def _retire_replace(self, chain: _Chain, urn: int, why: str, seq: int = 0, *, logged: bool = True) -> None:
+    def _retire_replace(self, chain: _Chain, urn: int, why: str, *, logged: bool = True) -> None:
         """``urn``, the number of a Replace of ``chain`` answered OUCH_IN_DOUBT, is not the order's: the venue did not
         apply that Replace (``why``); the order stays live under its other numbers (rev58merge3 HIGH 1, MEDIUM 3).
 
@@ -3315,14 +3259,14 @@ class OuchVenue(VenueAdapter):
         self._replace_refs.discard(urn)
         self._foreign_refs.add(urn)
         self._kept_replace_doubts.discard(urn)
+        self._unlost_replace_doubts.discard(urn)
         remaining = tuple(number for number in chain.candidates if number != urn)
         chain.working = remaining[-1]
         chain.candidates = remaining if len(remaining) > 1 else ()
         if not chain.candidates:
             chain.in_doubt = False
         if not logged:  # the caller logs it (``_taken_in_gap``)
-            if not self._save_doubts() and seq:
-                self._doubts_not_on_file(seq, urn)
+            self._save_doubts()
             return
         log.warning(
             "venue %s: order %d: UserRefNum %d, its replace answered in doubt, is not the order's: %s; the venue did "
@@ -3334,8 +3278,7 @@ class OuchVenue(VenueAdapter):
             "/".join(str(number) for number in remaining),
             " (its doubt is settled: replaces go out again)" if not chain.candidates else "",
         )
-        if not self._save_doubts() and seq:  # without it: a restart does not make it a candidate again
-            self._doubts_not_on_file(seq, urn)
+        self._save_doubts()  # without it: a restart does not make it a candidate again
 
     def _replay_named_no_replace(self, next_user_ref_num: int | None) -> None:
         """After a login's replay: settle the Replaces answered in doubt the venue never took (rev58merge3 MEDIUM 3).
@@ -3355,7 +3298,9 @@ class OuchVenue(VenueAdapter):
         increase on the account and the venue silently ignores a request numbered below the last it processed, so the
         Replace either was processed before that number (then answered before it, in this replay read in full) or
         is ignored; it was the other host's Enter that took the venue's number past it (before, the doubt never
-        ended: every Replace of the order refused ``OUCH_IN_DOUBT`` for the rest of the day).
+        ended: every Replace of the order refused ``OUCH_IN_DOUBT`` for the rest of the day). Only a Replace put in
+        doubt while no message of the venue was lost (``_unlost_replace_doubts``): one put in doubt at a gap login,
+        or restored at a restart, may have had its answer lost (the venue applied it), so it stays (rev59merge2 HIGH 1).
         """
         above = self._other_in_replay
         answered = next_user_ref_num is not None
@@ -3391,7 +3336,9 @@ class OuchVenue(VenueAdapter):
                 or urn in kept_doubts
                 or urn not in chain.candidates
                 or urn == chain.candidates[0]
-                or above <= urn < next_user_ref_num  # taken, by no number named above it: whose is unknown
+                # taken, by no number named above it (whose is unknown), or its answer may have been lost (an earlier
+                # login's gap: the venue may have applied it, rev59merge2 HIGH 1)
+                or (urn < next_user_ref_num and (urn >= above or urn not in self._unlost_replace_doubts))
             ):
                 if answered and chain is not None and urn < next_user_ref_num:
                     self._taken_replace_doubts.add(urn)
@@ -3561,8 +3508,8 @@ class OuchVenue(VenueAdapter):
                     self._earlier_id(message)  # a Broken Trade's ClOrdID
             elif self._replaying and self._others_possible():  # another host's numbers (a Broken Trade, ...)
                 urn = getattr(decoded, "user_ref_num", 0)
-                if urn > self._store.last_issued and not self._other_host(sequence, message[0], urn, message):
-                    return  # the login drops before acting on it (``_owed_mark_not_on_file``)
+                if urn > self._store.last_issued:
+                    self._other_host(sequence, message[0], urn, message)
             if handler is not None:
                 handler(sequence, decoded)
             else:
@@ -3714,9 +3661,7 @@ class OuchVenue(VenueAdapter):
                     return
         elif urn in self._replace_refs:  # a Replace is answered Replaced, never Accepted: another host's Enter
             if urn in chain.candidates:
-                self._retire_replace(
-                    chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter", seq
-                )
+                self._retire_replace(chain, urn, f"an Order Accepted (sequence {seq}) names it: another host's Enter")
                 self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
                 return
             if urn == chain.pending:
@@ -3773,6 +3718,7 @@ class OuchVenue(VenueAdapter):
         self._replace_terms.pop(urn, None)
         self._replace_doubts.pop(urn, None)
         self._kept_replace_doubts.discard(urn)
+        self._unlost_replace_doubts.discard(urn)
         known = self._restored.get(order.order_id)
         if known is not None and urn in known:
             known.remove(urn)
@@ -3790,8 +3736,7 @@ class OuchVenue(VenueAdapter):
             chain.working,
             _NOT_RECEIVED,
         )
-        if not self._save_doubts():  # the number on file as not ours before the answer is journaled
-            self._doubts_not_on_file(seq, urn)  # not UP until it is (ouchmark59); the strategy still gets its answer
+        self._save_doubts()  # the number on file as not ours before the answer is journaled (else ERROR, goes on)
         self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
         self._emit(VenueCancelRejected(seq, order.order_id, _NOT_RECEIVED, _NUMBER_TAKEN_TEXT))
 
@@ -4588,8 +4533,7 @@ class OuchVenue(VenueAdapter):
         out = self._session.out
         resent = reported = doubted = 0
         taken: list[tuple[int, int]] = []
-        lost = self._answers_lost
-        self._answers_lost = False
+        lost = self._answers_lost  # reset after the doubts below are noted (``_keep_replace_doubt`` reads it)
         if next_user_ref_num is not None:
             why = _IN_DOUBT_GAP_TEXT
         else:
@@ -4699,6 +4643,7 @@ class OuchVenue(VenueAdapter):
             else:
                 self._finish(chain)
                 self._emit(VenueRejected(0, order_id, _NOT_RECEIVED, text))
+        self._answers_lost = False
         self.counters["resent"] += resent
         self.counters["not_received"] += reported
         if taken:
@@ -4937,6 +4882,7 @@ class OuchVenue(VenueAdapter):
         self._replace_terms.clear()
         self._kept_replace_doubts.clear()
         self._taken_replace_doubts.clear()
+        self._unlost_replace_doubts.clear()
         self._foreign_refs.clear()
         self._replace_only.clear()
         self._save_doubts()  # numbers of a session that is over

@@ -177,8 +177,6 @@ class SoupClientSession:
         """The sequence number last asked for again (``refetch``); 0 if none."""
         self.refetch_repeats = 0
         """How many times in a row ``refetch_sequence`` could not be read."""
-        self.asked_again = 0
-        """Connections dropped in a row by ``ask_again`` (0 again once a login's replay is read to its end)."""
         self.after_read: Callable[[], None] | None = None
         """Called once when the read (``data_received``) in which the listener set it ends, also if the read raised;
         then cleared. The OUCH adapter's doubts file: one write per read, before the core journals what the read
@@ -232,22 +230,6 @@ class SoupClientSession:
         self.listener.on_refetch(sequence, text)
         self._request_disconnect(f"sequenced message {sequence} could not be read ({text}); asking for it again")
         return True
-
-    def ask_again(self, sequence: int, reason: str) -> None:
-        """Drop the connection and log in again asking for ``sequence``: the listener cannot act on it yet.
-
-        As ``refetch`` (nothing from ``sequence`` on in this read is handed over; the server sends it again), but
-        for a message that was read: the listener must first put something on file (the OUCH adapter: the owed
-        NextUserRefNum mark of a failback replay, ouchmark59), and the disk refused. Not counted as a refetch, no
-        limit: the listener asks until its write succeeds. The reconnect backs off as after failed logins
-        (doubling with each drop in a row, up to ``reconnect_max_ms``) until a login's replay is read to its end.
-        """
-        self.asked_again += 1
-        self._failed_connections = max(self._failed_connections, self.asked_again - 1)
-        if self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT:
-            self.next_sequence = sequence
-            self._receive_sequence = sequence
-        self._request_disconnect(reason)
 
     def logout(self, now_ns: int) -> None:
         """Send Logout Request; once the connection closes the session stays down."""
@@ -368,7 +350,6 @@ class SoupClientSession:
                 elif kind == SERVER_HEARTBEAT:
                     if self._catching_up and accepting:
                         self._catching_up = False
-                        self.asked_again = 0
                         self.listener.on_caught_up()
                 elif self._on_control(packet):
                     return
