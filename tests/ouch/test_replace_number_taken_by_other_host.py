@@ -233,3 +233,34 @@ async def test_replace_in_doubt_whose_number_the_standby_took_behind_a_replay_ga
     finally:
         await back.stop()
         await venue.stop()
+
+
+async def test_gap_error_with_the_query_unanswered_names_no_made_up_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replay gap, another host's higher number replayed, the Account Query unanswered: the ERROR retiring the doubted
+    Replace's number says the query went unanswered (rev59merge4 LOW 3: it printed NextUserRefNum 4294967296)."""
+    venue = ReplaceVenue()
+    await venue.start()
+    root = tmp_path / "a"
+    await _primary_with_a_replace_lost(venue, root, doubt=True)
+    _standby_enters_under_3(venue)
+    venue.replay_from = len(venue.history) + 1  # the gap: the standby's Accepted of 3 and its fill
+    venue.take_enter(900_000, "900000", answer=True)  # the standby's later order, above A's block: replayed
+    venue.answer_queries = False
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        back = await _back(venue, root)
+        try:
+            inbox = Inbox(back)
+            sent = len(venue.inbound)
+            back.send(Cancel("a1"))
+            await wait_until(lambda: inbox(Canceled), "a1 canceled")
+            cancels = venue.cancels(sent)
+        finally:
+            await back.stop()
+            await venue.stop()
+    lines = [r.getMessage() for r in caplog.records if "behind a replay gap" in r.getMessage()]
+    assert lines, "the gap ERROR was logged"
+    assert not any("NextUserRefNum 4294967296" in line for line in lines)  # the old text: a made-up number
+    assert all("the Account Query unanswered" in line for line in lines)
+    assert cancels == [1]  # only the order's old number: never the one another host may hold

@@ -3394,6 +3394,11 @@ class OuchVenue(VenueAdapter):
             floor = raise_ids((max(self._chains, default=0) + UNSEEN_ORDER_ID_MARGIN,))
             if floor:
                 self._store.floor(0, floor)
+        said = (  # unanswered: the caller passes a number above any (rev59merge4 LOW 3: it was printed)
+            f"NextUserRefNum {next_user_ref_num}"
+            if next_user_ref_num <= MAX_USER_REF_NUM
+            else "the Account Query unanswered; the replay named a higher number of another host"
+        )
         for urn in taken:
             chain = self._refs.get(urn)
             if chain is None:
@@ -3402,14 +3407,14 @@ class OuchVenue(VenueAdapter):
             self._retire_replace(chain, urn, "", logged=False)
             log.error(
                 "venue %s: order %d: UserRefNum %d, its replace answered in doubt, was taken by the venue behind a "
-                "replay gap (NextUserRefNum %d), by that replace or by another host's Enter (a failback): it is not "
+                "replay gap (%s), by that replace or by another host's Enter (a failback): it is not "
                 "taken as the order's (no Cancel names it, no message naming it is applied to the order), which stays "
                 "at its old terms as UserRefNum %s; if no other host traded the account, the venue applied the replace "
                 "and the order is live there as UserRefNum %d: check order %d with the venue desk",
                 self.name,
                 order_id,
                 urn,
-                next_user_ref_num,
+                said,
                 "/".join(str(number) for number in chain.cancel_targets()),
                 urn,
                 order_id,
