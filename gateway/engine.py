@@ -409,6 +409,10 @@ class Engine:
         """The scopes a kill switch halted that no resume has lifted ("" firm-wide, else an account): ``cancel_all``
         adds one, ``kill_lifted`` takes it away, ``adopt`` takes recovery's (``Recovered.kills``). A venue's refusal
         of a strategy's Cancel of an order in one is followed by the gateway's own Cancel (walk59b)."""
+        self._kill_joined: set[int] = set()
+        """Orders whose Cancel of the gateway's own a strategy's Cancel joined while a kill was in force
+        (``Recovered.kill_joined``): the venue's refusal of it is the gateway's Cancel refused, not followed by
+        another (``_kill_refused_cancel``)."""
         self._own_walks: list[_CancelWalk] = []
         """The gateway's own Cancels of many orders walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn, each walk on
         its own: a kill switch's (``cancel_all``, walk59) and a disconnect policy's (mass58). Nothing waits for them."""
@@ -1171,8 +1175,13 @@ class Engine:
     def _kill_refused_cancel(self, order: Order) -> None:
         """Cancel ``order`` for the kill switch in force on its scope: the venue refused its strategy's Cancel
         (walk59b). The kill's walk passed it over (a Cancel was wanted); without this it would work on, silently,
-        in a halted scope. Once per refusal of a strategy's Cancel: one of the gateway's own refused is only logged.
+        in a halted scope. Once per refusal of a strategy's Cancel: one of the gateway's own refused is only logged,
+        also when a strategy's Cancel joined it (``_kill_joined``).
         """
+        joined = self._kill_joined
+        if joined and order.order_id in joined:  # the Cancel refused was the gateway's own, a strategy's joined it
+            joined.discard(order.order_id)
+            return
         scopes = self.killed_scopes
         if ("" in scopes or order.account in scopes) and order.is_open and order.state not in CANCEL_WANTED_STATES:
             log.warning(
@@ -2932,6 +2941,8 @@ class Engine:
             if order.own_cancel:  # the gateway's own Cancel, held or sent: the strategy's from now on
                 self._journal_decision(st.strategy_id, JCancelQueued(order.order_id))  # answered when it resolves
                 order.own_cancel = False
+                if self.killed_scopes:
+                    self._kill_joined.add(order.order_id)
                 return
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", _cancel_pending_text(order))
             return
@@ -3282,6 +3293,8 @@ class Engine:
         try:
             self.journal.append(JCancelQueued(order.order_id))
             order.own_cancel = False
+            if self.killed_scopes:
+                self._kill_joined.add(order.order_id)
             return
         except Exception as exc:
             fault = exc
@@ -3489,6 +3502,8 @@ class Engine:
     def kill_lifted(self, account: str | None) -> None:
         """A resume lifted the kill switch of ``account``'s scope (None: firm-wide; an account's own stays)."""
         self.killed_scopes.discard(account or "")
+        if not self.killed_scopes:
+            self._kill_joined.clear()
 
     def cancel_owed(self, orders: list[Order]) -> int:
         """Cancel, at the start, the open orders a kill switch owed a Cancel the journal does not hold (walk59).
@@ -3928,6 +3943,7 @@ class Engine:
         self.ref_highs = recovered.ref_highs
         self.ref_lows = recovered.ref_lows
         self.killed_scopes = set(recovered.kills)
+        self._kill_joined = set(recovered.kill_joined)
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

@@ -122,6 +122,9 @@ class Recovered:
     account): a journaled HALTED record of a kill (not a halt of the gateway's own after an internal error, nor the
     re-statement of a refused resume, ``RESUME_REFUSED``, unless it re-states a kill) until an ACTIVE record of the
     same scope (walk59b, ``Engine.killed_scopes``)."""
+    kill_joined: set[int] = field(default_factory=set)
+    """Open orders whose Cancel of the gateway's own a strategy's Cancel joined while a kill was in force
+    (``JCancelQueued`` without ``own`` over an own one): a venue refusal of it is not followed by another."""
     adjustments: list[tuple[int, JPositionAdjusted]] = field(default_factory=list)
     """Position corrections, in order, each with how many ``exposure`` entries come before it."""
     never_sent: list[Order] = field(default_factory=list)
@@ -238,6 +241,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     """Venue -> the highest numeric reference sent since its latest session began (``Recovered.ref_highs``)."""
     owed = out.kill_owed
     kills = out.kills
+    joined = out.kill_joined
     resumed: dict[str, bool] = {}
     """Scope -> whether a kill was in force before its last trading-state record, an ACTIVE (``RESUME_REFUSED``)."""
     lows: dict[str, int] = {}
@@ -286,7 +290,10 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                 open_orders.pop(order.order_id, None)
                 st.open_orders.pop(order.order_id, None)
             elif watched and order.state not in CANCEL_WANTED_STATES and ("" in kills or order.account in kills):
-                owed[order.order_id] = order
+                if order.order_id in joined:  # the gateway's own Cancel refused (a strategy's joined it): tried
+                    joined.discard(order.order_id)
+                else:
+                    owed[order.order_id] = order
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             st = _strategy(out, rec.strategy_id)
@@ -341,6 +348,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             # refused; cancel sent, held or dropped, the gateway's own or joined by a strategy's (Order.own_cancel);
             # replace sent
             order = orders[rec.order_id]
+            if kills and order.own_cancel and isinstance(rec, JCancelQueued) and not rec.own:  # a strategy's joins
+                joined.add(order.order_id)  # the gateway's own Cancel
             follow_order_record(order, rec)
             if owed and isinstance(rec, (JSentCancel, JCancelQueued)) and rec.own:  # the gateway's: the kill's
                 owed.pop(rec.order_id, None)  # (a strategy's Cancel since may be refused: the kill's still owed)
@@ -363,6 +372,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             if rec.state == "ACTIVE":
                 resumed[scope] = scope in kills
                 kills.discard(scope)
+                if not kills:
+                    joined.clear()
             elif killed_before is not None and rec.reason == RESUME_REFUSED:
                 # app.resume's re-statement right behind its ACTIVE (walk59b): what was in force before it, a kill
                 # only if a kill was (its Cancels owed since that kill's record, no new ones)
@@ -398,6 +409,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     }
     for order_id in [order_id for order_id in owed if order_id not in open_orders]:  # ended since: nothing owed
         del owed[order_id]
+    for order_id in [order_id for order_id in joined if order_id not in open_orders]:
+        joined.discard(order_id)
     out.never_sent = list(unanswered.values())
     out.cut_off = [(st.strategy_id, event) for st, event in expected]
     return out
