@@ -82,6 +82,7 @@ from gateway.ops.heap import set_mmap_threshold
 from gateway.ops.paths import writable_directories
 from gateway.recovery import INTERNAL_ERROR_WHO as HALT_OF_OWN_WHO
 from gateway.recovery import (
+    RESUME_REFUSED,
     JournalLostError,
     emptied_journal_problem,
     first_order_id,
@@ -1070,9 +1071,9 @@ class GatewayProcess:
         count = engine.cancel_owed(list(owed.values()))
         if count:
             log.warning(
-                "a kill switch's Cancels were cut short by the last stop or crash: the Cancels of its %d other open "
-                "orders are queued now, sent as each venue's session is UP (journal first; `gateway status` shows "
-                "the orders still open)",
+                "a kill switch's Cancels were cut short by the last stop or crash: the Cancels of its %d open orders "
+                "still owed one are queued now, sent as each venue's session is UP (journal first; `gateway status` "
+                "shows the orders still open)",
                 count,
             )
 
@@ -2084,9 +2085,10 @@ class GatewayProcess:
                 # restart replays ACTIVE then this, and stays as strict as now (an identity of its own, no audit
                 # record: the audit log's kills before it are held or older)
                 now = self.risk.trading_state(account).name
-                journal.append(JTradingState(account or "", now, who, "resume refused", self._new_state_id()))
+                journal.append(JTradingState(account or "", now, who, RESUME_REFUSED, self._new_state_id()))
             engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
             raise ResumeRefusedError(_resume_refused(error, self.risk.trading_state(account).name)) from None
+        engine.kill_lifted(account)  # a strategy's Cancel refused from now on is its own affair (walk59b)
         return self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason, state_id=state_id)
 
     def held_by(self, account: str | None) -> list[str]:

@@ -405,6 +405,14 @@ class Engine:
         self._walks: dict[str, _MassWalk] = {}
         """Strategy id -> its MassCancel being walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn (mass58): its
         connection's later requests wait for its end (``_behind_walk``)."""
+        self.killed_scopes: set[str] = set()
+        """The scopes a kill switch halted that no resume has lifted ("" firm-wide, else an account): ``cancel_all``
+        adds one, ``kill_lifted`` takes it away, ``adopt`` takes recovery's (``Recovered.kills``). A venue's refusal
+        of a strategy's Cancel of an order in one is followed by the gateway's own Cancel (walk59b)."""
+        self._kill_joined: set[int] = set()
+        """Orders whose Cancel of the gateway's own a strategy's Cancel joined while a kill was in force
+        (``Recovered.kill_joined``): the venue's refusal of it is the gateway's Cancel refused, not followed by
+        another (``_kill_refused_cancel``)."""
         self._own_walks: list[_CancelWalk] = []
         """The gateway's own Cancels of many orders walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn, each walk on
         its own: a kill switch's (``cancel_all``, walk59) and a disconnect policy's (mass58). A Hello of that strategy
@@ -1168,6 +1176,31 @@ class Engine:
             self._close(order)
             return
         self._release_if_up(order)
+        if self.killed_scopes and not own:
+            self._kill_refused_cancel(order)
+
+    def _kill_refused_cancel(self, order: Order) -> None:
+        """Cancel ``order`` for the kill switch in force on its scope: the venue refused its strategy's Cancel
+        (walk59b). The kill's walk passed it over (a Cancel was wanted); without this it would work on, silently,
+        in a halted scope. Once per refusal of a strategy's Cancel: one of the gateway's own refused is only logged,
+        also when a strategy's Cancel joined it (``_kill_joined``).
+        """
+        joined = self._kill_joined
+        if joined and order.order_id in joined:  # the Cancel refused was the gateway's own, a strategy's joined it
+            joined.discard(order.order_id)
+            return
+        scopes = self.killed_scopes
+        if ("" in scopes or order.account in scopes) and order.is_open and order.state not in CANCEL_WANTED_STATES:
+            log.warning(
+                "order %s (%s's %r) at venue %s: its strategy's Cancel was refused while a kill switch halts %s: "
+                "the kill's Cancel sent now",
+                order.order_id,
+                order.strategy_id,
+                order.cl_ord_id,
+                order.venue,
+                "all trading" if "" in scopes else f"account {order.account}",
+            )
+            self._own_cancel(order, "the kill switch (its strategy's Cancel refused by the venue)")
 
     def _release_if_up(self, order: Order) -> None:
         """Send the cancel held behind a replace that just resolved if the venue can take it; refuse it if ENDED."""
@@ -2960,6 +2993,8 @@ class Engine:
             if order.own_cancel:  # the gateway's own Cancel, held or sent: the strategy's from now on
                 self._journal_decision(st.strategy_id, JCancelQueued(order.order_id))  # answered when it resolves
                 order.own_cancel = False
+                if self.killed_scopes:
+                    self._kill_joined.add(order.order_id)
                 return
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", _cancel_pending_text(order))
             return
@@ -3333,6 +3368,8 @@ class Engine:
         try:
             self.journal.append(JCancelQueued(order.order_id))
             order.own_cancel = False
+            if self.killed_scopes:
+                self._kill_joined.add(order.order_id)
             return
         except Exception as exc:
             fault = exc
@@ -3415,7 +3452,7 @@ class Engine:
             and order.state not in CANCEL_WANTED_STATES
         ):
             if own:
-                self._own_refused(order, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+                self._own_ended(order)
             else:
                 st = self.strategies[order.strategy_id]
                 self._cancel_reject(
@@ -3484,6 +3521,27 @@ class Engine:
         st = self.strategies[order.strategy_id]
         self._cancel_reject(st, order.cl_ord_id, result.source, result.code, result.text)
 
+    def _own_ended(self, order: Order) -> None:
+        """Refuse the gateway's own Cancel of ``order``: its venue's session ENDED for the day, nothing will carry it.
+
+        In a scope under a kill (``killed_scopes``) the refusal is journaled as a Cancel of the gateway's own held and
+        refused (``JCancelQueued.own``, then ``JCancelRefused``: the order as it was), so a restart knows the kill's
+        Cancel was tried (walk59b: it was owed again, and logged as cut short, at every start that day,
+        ``Recovered.kill_owed``). Logged either way (``_own_refused``).
+        """
+        scopes = self.killed_scopes
+        if ("" in scopes or order.account in scopes) and can(order, _HOLD):
+            try:
+                self._journal_decision(order.strategy_id, JCancelQueued(order.order_id, True))
+            except Exception:  # nothing held
+                self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
+                raise
+            hold_cancel(order)
+            order.own_cancel = True
+            self._refuse_held_cancel(order)  # JCancelRefused, the order as it was; logged; never raises
+            return
+        self._own_refused(order, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+
     def _own_refused(self, order: Order, code: str, text: str) -> None:
         """Log the refusal of a Cancel the gateway sent for its own reasons: no strategy sent it, none is answered."""
         log.warning(
@@ -3504,7 +3562,9 @@ class Engine:
         turn (``_walk_own``; the first slice now), other strategies and the venues served in between; the orders
         are those open now, in the order sent. A crash between two slices leaves the rest without a journaled
         Cancel: the next start sends them (``Recovered.kill_owed``, ``cancel_owed``). The stop walks the rest first.
+        The scope is under a kill from now (``killed_scopes``) until ``kill_lifted``.
         """
+        self.killed_scopes.add(account or "")
         orders = [order for order in self.open_orders.values() if account is None or order.account == account]
         if walk and len(orders) > MASS_CANCEL_WALK_SLICE and self.replay_scheduler is not None:
             self._walk_own(orders, "the kill switch")
@@ -3513,6 +3573,12 @@ class Engine:
                 self._own_cancel(order, "the kill switch")
         self.flush()
         return len(orders)
+
+    def kill_lifted(self, account: str | None) -> None:
+        """A resume lifted the kill switch of ``account``'s scope (None: firm-wide; an account's own stays)."""
+        self.killed_scopes.discard(account or "")
+        if not self.killed_scopes:
+            self._kill_joined.clear()
 
     def cancel_owed(self, orders: list[Order]) -> int:
         """Cancel, at the start, the open orders a kill switch owed a Cancel the journal does not hold (walk59).
@@ -3953,6 +4019,8 @@ class Engine:
         self.venue_sessions = recovered.venue_sessions
         self.ref_highs = recovered.ref_highs
         self.ref_lows = recovered.ref_lows
+        self.killed_scopes = set(recovered.kills)
+        self._kill_joined = set(recovered.kill_joined)
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

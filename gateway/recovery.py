@@ -67,12 +67,17 @@ from model.order import (
     OrderState,
     mark_sent,
 )
-from model.venue_events import VenueExecuted
+from model.venue_events import VenueCancelRejected, VenueExecuted
 from venues.atomic_file import write_file_atomically
 
 INTERNAL_ERROR_WHO: Final = "gateway (internal error)"
 """Who halted an account after a fault of the gateway's own (``GatewayProcess._halt_after_fault``): a halt that
 cancels nothing, unlike a kill switch (``Recovered.kill_owed``)."""
+
+RESUME_REFUSED: Final = "resume refused"
+"""The reason of the HALTED record a resume whose ACTIVE record may be on disk journals after it (``app.resume``):
+it re-states what was in force before that ACTIVE, a kill only if a kill was (``Recovered.kills``); it is no kill of
+its own and owes no Cancel (walk59b)."""
 
 ORDER_ID_MARGIN: Final = 1 << 22
 """How far past the journal's last order id new ids start after an unclean stop (``first_order_id``): 4,194,304,
@@ -109,7 +114,17 @@ class Recovered:
     gateway's own journaled for them after it (``JSentCancel.own``, ``JCancelQueued.own``). A kill's Cancels are
     walked over several loop turns (``Engine.cancel_all``); a crash in between leaves these: the start cancels the
     ones still open (``Engine.cancel_owed``; one whose Cancel is in flight or held, a strategy's since the kill,
-    is left to it). A resume after the kill does not take them back: the kill's answer promised them."""
+    is left to it). A resume after the kill does not take them back: the kill's answer promised them. Also owed
+    (walk59b): an order of a scope under a kill (``kills``) whose strategy's Cancel the venue refused, until a Cancel
+    of the gateway's own is journaled for it (the live engine sends one at the refusal, ``Engine.killed_scopes``)."""
+    kills: set[str] = field(default_factory=set)
+    """The scopes a kill switch halted that no resume has lifted since, at the journal's end ("" firm-wide, else an
+    account): a journaled HALTED record of a kill (not a halt of the gateway's own after an internal error, nor the
+    re-statement of a refused resume, ``RESUME_REFUSED``, unless it re-states a kill) until an ACTIVE record of the
+    same scope (walk59b, ``Engine.killed_scopes``)."""
+    kill_joined: set[int] = field(default_factory=set)
+    """Open orders whose Cancel of the gateway's own a strategy's Cancel joined while a kill was in force
+    (``JCancelQueued`` without ``own`` over an own one): a venue refusal of it is not followed by another."""
     adjustments: list[tuple[int, JPositionAdjusted]] = field(default_factory=list)
     """Position corrections, in order, each with how many ``exposure`` entries come before it."""
     never_sent: list[Order] = field(default_factory=list)
@@ -225,6 +240,10 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     highs: dict[str, int] = {}
     """Venue -> the highest numeric reference sent since its latest session began (``Recovered.ref_highs``)."""
     owed = out.kill_owed
+    kills = out.kills
+    joined = out.kill_joined
+    resumed: dict[str, bool] = {}
+    """Scope -> whether a kill was in force before its last trading-state record, an ACTIVE (``RESUME_REFUSED``)."""
     lows: dict[str, int] = {}
     """Venue -> the lowest (``Recovered.ref_lows``): the first one, as the numbers increase (a lower one later
     counts too; it costs a comparison only where a number is not a new highest, which is rare)."""
@@ -241,6 +260,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                 continue
             st = out.strategies[order.strategy_id]
             applied = isinstance(rec, JVenueApplied)
+            # a refusal of a strategy's Cancel under a kill (walk59b): the order is owed the gateway's own
+            watched = bool(kills) and type(event) is VenueCancelRejected and not order.own_cancel
             if applied and rec.seq != st.next_seq:  # type: ignore[attr-defined]  # a JVenueApplied
                 raise JournalCorruptError(
                     f"a venue event for order {order.order_id} numbers its strategy events from "
@@ -268,6 +289,11 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             if order.state >= _FILLED:
                 open_orders.pop(order.order_id, None)
                 st.open_orders.pop(order.order_id, None)
+            elif watched and order.state not in CANCEL_WANTED_STATES and ("" in kills or order.account in kills):
+                if order.order_id in joined:  # the gateway's own Cancel refused (a strategy's joined it): tried
+                    joined.discard(order.order_id)
+                else:
+                    owed[order.order_id] = order
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             st = _strategy(out, rec.strategy_id)
@@ -322,6 +348,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             # refused; cancel sent, held or dropped, the gateway's own or joined by a strategy's (Order.own_cancel);
             # replace sent
             order = orders[rec.order_id]
+            if kills and order.own_cancel and isinstance(rec, JCancelQueued) and not rec.own:  # a strategy's joins
+                joined.add(order.order_id)  # the gateway's own Cancel
             follow_order_record(order, rec)
             if owed and isinstance(rec, (JSentCancel, JCancelQueued)) and rec.own:  # the gateway's: the kill's
                 owed.pop(rec.order_id, None)  # (a strategy's Cancel since may be refused: the kill's still owed)
@@ -339,8 +367,20 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             out.trading_states.append(rec)
-            if rec.state == "HALTED" and rec.who != INTERNAL_ERROR_WHO:  # a kill: what it cancels (walk59)
-                scope = rec.account
+            scope = rec.account
+            killed_before = resumed.pop(scope, None)
+            if rec.state == "ACTIVE":
+                resumed[scope] = scope in kills
+                kills.discard(scope)
+                if not kills:
+                    joined.clear()
+            elif killed_before is not None and rec.reason == RESUME_REFUSED:
+                # app.resume's re-statement right behind its ACTIVE (walk59b): what was in force before it, a kill
+                # only if a kill was (its Cancels owed since that kill's record, no new ones)
+                if killed_before:
+                    kills.add(scope)
+            elif rec.state == "HALTED" and rec.who != INTERNAL_ERROR_WHO:  # a kill: what it cancels (walk59)
+                kills.add(scope)
                 for order in open_orders.values():
                     if (not scope or order.account == scope) and order.state not in CANCEL_WANTED_STATES:
                         owed[order.order_id] = order
@@ -369,6 +409,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     }
     for order_id in [order_id for order_id in owed if order_id not in open_orders]:  # ended since: nothing owed
         del owed[order_id]
+    for order_id in [order_id for order_id in joined if order_id not in open_orders]:
+        joined.discard(order_id)
     out.never_sent = list(unanswered.values())
     out.cut_off = [(st.strategy_id, event) for st, event in expected]
     return out

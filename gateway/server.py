@@ -191,6 +191,8 @@ def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
 
 
 _HANG_UP: Final = select.POLLHUP | select.POLLRDHUP | select.POLLERR
+_CLOSED: Final = select.POLLHUP | select.POLLERR
+"""A close both ways (or a reset): on a Unix socket ``POLLHUP`` once the other end closed, not after its ``SHUT_WR``."""
 
 
 def unread_bytes(sock: socket.socket | None) -> int:
@@ -243,10 +245,12 @@ def drop_unread_bytes(sock: socket.socket | None) -> int:
     return dropped
 
 
-def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False) -> bool:
+def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False, full: bool = False) -> bool:
     """Return True if the other end of ``sock`` closed (or reset) it and no byte of it is left unread.
 
     ``unread_ok``: whatever is left unread (a connection no longer read: ``StrategyProtocol.hold_input``).
+    ``full``: only a close both ways counts (hang-up or error, not the end-of-file of a half-close, ``SHUT_WR``:
+    that session goes on), whatever is left unread.
     """
     if sock is None:
         return False
@@ -257,9 +261,9 @@ def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False) -> bool:
         poller = select.poll()
         poller.register(fd, select.POLLIN | select.POLLRDHUP)
         events = poller.poll(0)
-        if not events or not events[0][1] & _HANG_UP:
+        if not events or not events[0][1] & (_CLOSED if full else _HANG_UP):
             return False
-        if unread_ok:
+        if unread_ok or full:
             return True
         unread = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
     except (OSError, ValueError):
@@ -564,11 +568,16 @@ class StrategyProtocol(asyncio.Protocol):
             return True
         if self._half_closed:  # its Hello is still being answered (eof_received): the session goes on until then
             return False
-        # not read while the engine holds its bytes behind a Hello (hold_input), nor while it walks the strategy's
-        # MassCancel (walk59: a new Hello was refused ALREADY_CONNECTED until the walk's end): what it left unread
-        # never will be
-        unread_ok = self._input_held or self.session.walk_paused
-        return peer_closed(transport.get_extra_info("socket"), unread_ok=unread_ok)
+        sock = transport.get_extra_info("socket")
+        if self._input_held:  # not read while the engine holds its bytes behind a Hello: what is unread never will be
+            return peer_closed(sock, unread_ok=True)
+        if self.session.walk_paused:
+            # not read while the engine walks the strategy's MassCancel: a connection closed both ways ends now, its
+            # unread bytes with it (walk59: a new Hello was refused ALREADY_CONNECTED until the walk's end); a
+            # half-close does not (walk59b): what it sent before its end-of-file is read and carried out after the
+            # walk, its answers written, and only then does the session end (docs/strategy-protocol.md section 1)
+            return peer_closed(sock, full=True)
+        return peer_closed(sock)
 
     def write_buffer_size(self) -> int:
         """Return the bytes the transport holds that the strategy has not read yet."""

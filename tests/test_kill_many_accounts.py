@@ -69,8 +69,10 @@ async def test_kill_of_an_account_only_gateway_yaml_or_an_open_order_names_then_
         assert not process.risk.is_known_account("NOPE")  # S1's entitlement names it; the limits file does not
         assert process.kill("NOPE", "ops53", "drill").orders_canceled == 0
         assert process.risk.trading_state("NOPE") is TradingState.HALTED
+        assert process.engine is not None and process.engine.killed_scopes == {"NOPE"}  # (walk59b)
         process.resume("NOPE", "ops53", "drill")
         assert process.risk.trading_state("NOPE") is TradingState.ACTIVE
+        assert not process.engine.killed_scopes  # a refused strategy Cancel is its own affair again
         config = process.config
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")

@@ -20,10 +20,11 @@ from gateway.app import INTERNAL_ERROR_WHO
 from gateway.engine import MASS_CANCEL_WALK_SLICE
 from gateway.journal import JournalScan, JTradingState
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import Cancel, MassCancel, NewOrder
-from gateway.recovery import recover
+from gateway.protocol.messages import Cancel, CancelRejected, MassCancel, NewOrder
+from gateway.recovery import RESUME_REFUSED, Recovered, recover
 from model.enums import Side
 from model.order import OrderState
+from model.venue_events import VenueState
 from tests.harness import MemoryLink, Rig, journal_of_kind, self_numbered_link
 
 pytestmark = pytest.mark.timeout(120)
@@ -153,9 +154,10 @@ def test_crash_mid_kill_walk_after_strategy_cancels_then_one_in_flight_left_to_i
     s1.req_seq += 2
     cancels = [Cancel(f"r{RESTING - 1}", req_seq=s1.req_seq - 1), Cancel(f"r{RESTING - 2}", req_seq=s1.req_seq)]
     rig.engine.link_data(s1, b"".join(encode_frame(cancel) for cancel in cancels), rig.clock())
-    rig.venue.cancel_reject(refused)  # too late, says the venue: it works on
+    rig.venue.cancel_reject(refused)  # too late, says the venue: the kill's own Cancel follows at once (walk59b)
     rig.engine.flush()
-    assert _cancels(rig) == [*ids[:MASS_CANCEL_WALK_SLICE], in_flight, refused]
+    assert _cancels(rig) == [*ids[:MASS_CANCEL_WALK_SLICE], in_flight, refused, refused]
+    assert rig.engine.orders[refused].state is OrderState.PENDING_CANCEL and rig.engine.orders[refused].own_cancel
     rig.engine.journal.close()  # the process dies before the walk's next slice
     journal = journal_of_kind("file", tmp_path / "j")
     scan = JournalScan()
@@ -164,8 +166,8 @@ def test_crash_mid_kill_walk_after_strategy_cancels_then_one_in_flight_left_to_i
     fresh = Rig(journal=journal)
     fresh.engine.adopt(recovered)
     assert fresh.engine.orders[in_flight].state is OrderState.PENDING_CANCEL  # its venue answers it at reconnect
-    assert fresh.engine.cancel_owed(list(recovered.kill_owed.values())) == len(ids) - MASS_CANCEL_WALK_SLICE - 1
-    assert _cancels(fresh) == ids[MASS_CANCEL_WALK_SLICE:-1]  # the refused one owed still; none sent twice
+    assert fresh.engine.cancel_owed(list(recovered.kill_owed.values())) == len(ids) - MASS_CANCEL_WALK_SLICE - 2
+    assert _cancels(fresh) == ids[MASS_CANCEL_WALK_SLICE:-2]  # the refused one had its own Cancel; none twice
 
 
 def test_recovery_owes_nothing_for_a_halt_of_the_gateways_own_and_keeps_owing_after_a_resume(tmp_path: Path) -> None:
@@ -199,3 +201,150 @@ def test_strategy_dies_mid_mass_cancel_walk_then_its_policy_walked_a_slice_per_t
         done = len(_cancels(rig))
     assert sorted(_cancels(rig)) == ids  # each once
     assert not rig.engine._walks and rig.engine.own_walks == 0
+
+
+# ---- walk59b: rev59merge MEDIUM 2, MEDIUM 3, LOW 4 -------------------------------------------------------------
+
+
+def _restart(tmp_path: Path) -> tuple[Rig, Recovered]:
+    """Recover the journal at ``tmp_path / "j"`` (closed by the caller: a stop or a crash) into a fresh rig."""
+    journal = journal_of_kind("file", tmp_path / "j")
+    scan = JournalScan()
+    recovered = recover(journal.records(scan), scan)
+    journal.cut_torn_tail(scan)
+    fresh = Rig(journal=journal)
+    fresh.engine.adopt(recovered)
+    return fresh, recovered
+
+
+def test_resume_refused_restatement_of_a_halt_of_the_gateways_own_then_recovery_owes_nothing(tmp_path: Path) -> None:
+    # rev59merge MEDIUM 2: app.resume re-states the state in force (HALTED, the officer as who, "resume refused")
+    # after an ACTIVE record whose sync failed; recovery took it for a kill over a halt of the gateway's own and
+    # owed every open order of the account a Cancel, all canceled at the next start ("cut short" WARNING)
+    rig, _, _, ids, _ = _setup(tmp_path)
+    journal = rig.engine.journal
+    journal.append(JTradingState("ACC1", "HALTED", INTERNAL_ERROR_WHO, "fault drill", 1))  # cancels nothing
+    journal.append(JTradingState("ACC1", "ACTIVE", "ops", "", 2))  # on disk, its sync failed
+    journal.append(JTradingState("ACC1", "HALTED", "ops", RESUME_REFUSED, 3))  # app.resume's re-statement
+    rig.engine.flush()
+    journal.close()
+    fresh, recovered = _restart(tmp_path)
+    assert not recovered.kill_owed, len(recovered.kill_owed)  # walk59: 1,546 owed, no kill was given
+    assert not recovered.kills and not fresh.engine.killed_scopes
+    assert fresh.engine.cancel_owed(list(recovered.kill_owed.values())) == 0 and not _cancels(fresh)
+    assert len(fresh.engine.open_orders) == len(ids)
+
+
+def test_resume_refused_restatement_of_a_kill_stays_a_kill_and_owes_no_second_cancel(tmp_path: Path) -> None:
+    rig, _, _, ids, turns = _setup(tmp_path)
+    _kill(rig, "ACC1")
+    while turns:
+        turns.pop(0)()
+    rig.venue.cancel(ids[0])  # one ended; the others' Cancels in flight
+    journal = rig.engine.journal
+    journal.append(JTradingState("ACC1", "ACTIVE", "ops", "", 2))  # its sync failed: the resume refused
+    journal.append(JTradingState("ACC1", "HALTED", "ops", RESUME_REFUSED, 3))
+    rig.engine.flush()
+    journal.close()
+    fresh, recovered = _restart(tmp_path)
+    assert recovered.kills == {"ACC1"} and fresh.engine.killed_scopes == {"ACC1"}  # still under the kill
+    assert not recovered.kill_owed  # each had its Cancel journaled: none owed, none sent again
+    fresh.venue.seq = rig.venue.seq
+    fresh.venue.cancel_reject(ids[1])  # a refusal after the restart: the kill's Cancel again (below)
+    fresh.engine.flush()
+    assert _cancels(fresh) == []  # the refused Cancel was the kill's own: logged, not sent again
+
+
+def test_strategy_cancel_during_walk_refused_by_venue_then_the_kills_own_cancel_sent_once(tmp_path: Path) -> None:
+    # rev59merge MEDIUM 3: the walk passed over an order whose strategy's Cancel was in flight; the venue refused it
+    # and the order worked on in the killed account, silently (risk-officer guide: every order open at the kill
+    # gets its Cancel)
+    rig, s1, _, ids, turns = _setup(tmp_path)
+    _kill(rig, "ACC1")
+    victim = ids[-1]
+    s1.req_seq += 1
+    rig.engine.link_data(s1, encode_frame(Cancel(f"r{RESTING - 1}", req_seq=s1.req_seq)), rig.clock())
+    rig.engine.flush()
+    while turns:  # the walk goes on to its end, passing the order over (its strategy's Cancel in flight)
+        turns.pop(0)()
+    assert _cancels(rig).count(victim) == 1
+    rig.venue.cancel_reject(victim)  # the venue refuses the strategy's Cancel (FIX 434, OUCH I, BOE refusal)
+    rig.engine.flush()
+    order = rig.engine.orders[victim]
+    assert order.state is OrderState.PENDING_CANCEL and order.own_cancel, order.state  # walk59: LIVE
+    assert _cancels(rig).count(victim) == 2  # the strategy's, refused; the kill's
+    assert sorted(set(_cancels(rig))) == ids
+    refusals = [m for m in s1.received() if isinstance(m, CancelRejected)]
+    assert [m.cl_ord_id for m in refusals] == [f"r{RESTING - 1}"]  # its strategy told of its refusal, once
+    rig.venue.cancel_reject(victim)  # the kill's own Cancel refused too: logged, not sent a third time
+    rig.engine.flush()
+    assert _cancels(rig).count(victim) == 2
+    rig.engine.journal.close()
+    _, recovered = _restart(tmp_path)
+    assert victim not in recovered.kill_owed  # the kill's Cancel is journaled
+
+
+def test_strategy_cancel_before_kill_refused_then_kills_cancel_and_restart_owes_it_until_journaled(
+    tmp_path: Path,
+) -> None:
+    rig, s1, _, ids, turns = _setup(tmp_path)
+    victim = ids[0]
+    s1.req_seq += 1
+    rig.engine.link_data(s1, encode_frame(Cancel("r0", req_seq=s1.req_seq)), rig.clock())
+    rig.engine.flush()
+    _kill(rig, "ACC1")  # the walk passes it over: a Cancel wanted
+    rig.venue.cancel_reject(victim)
+    rig.engine.flush()
+    while turns:
+        turns.pop(0)()
+    assert rig.engine.orders[victim].state is OrderState.PENDING_CANCEL  # walk59: LIVE, owed nothing at restart
+    assert _cancels(rig).count(victim) == 2
+    # the journal as a crash right after the refusal's record leaves it (the kill's Cancel not journaled): owed
+    rig2, s2, _, ids2, turns2 = _setup(tmp_path / "b")
+    s2.req_seq += 1
+    rig2.engine.link_data(s2, encode_frame(Cancel("r0", req_seq=s2.req_seq)), rig2.clock())
+    rig2.engine.flush()
+    _kill(rig2, "ACC1")
+    while turns2:
+        turns2.pop(0)()
+    rig2.engine.killed_scopes.clear()  # (this process does not send it: as if the crash came between)
+    rig2.venue.cancel_reject(ids2[0])
+    rig2.engine.flush()
+    rig2.engine.journal.close()
+    fresh, recovered = _restart(tmp_path / "b")
+    assert sorted(recovered.kill_owed) == [ids2[0]]
+    assert fresh.engine.cancel_owed(list(recovered.kill_owed.values())) == 1 and _cancels(fresh) == [ids2[0]]
+
+
+def test_strategy_cancel_refused_after_the_resume_then_no_cancel_of_the_gateways_own() -> None:
+    rig, s1, _, ids, turns = _setup()
+    victim = ids[0]
+    s1.req_seq += 1
+    rig.engine.link_data(s1, encode_frame(Cancel("r0", req_seq=s1.req_seq)), rig.clock())
+    rig.engine.flush()
+    _kill(rig, "ACC1")
+    rig.engine.kill_lifted(None)  # a firm-wide resume does not lift the account's kill
+    assert rig.engine.killed_scopes == {"ACC1"}
+    rig.engine.kill_lifted("ACC1")  # gateway resume --account ACC1
+    rig.venue.cancel_reject(victim)
+    rig.engine.flush()
+    while turns:
+        turns.pop(0)()
+    assert rig.engine.orders[victim].state is OrderState.LIVE  # trading resumed: the strategy's refusal stands
+    assert _cancels(rig).count(victim) == 1
+
+
+def test_kill_at_a_venue_whose_session_ended_then_restart_owes_nothing(tmp_path: Path) -> None:
+    # rev59merge LOW 4: the kill's Cancels were refused VENUE_SESSION_ENDED without a record, so every restart that
+    # day owed them and logged "cut short" though the walk had ended
+    rig, _, _, ids, turns = _setup(tmp_path)
+    rig.venue.set_state(VenueState.ENDED)  # End of Session; the orders still open in the gateway
+    rig.engine.flush()
+    _kill(rig, "ACC1")
+    while turns:
+        turns.pop(0)()  # the walk runs to its end
+    assert not _cancels(rig) and all(rig.engine.orders[i].state is OrderState.LIVE for i in ids)
+    rig.engine.journal.close()
+    fresh, recovered = _restart(tmp_path)
+    assert not recovered.kill_owed, len(recovered.kill_owed)  # walk59: all 1,546
+    assert all(fresh.engine.orders[i].state is OrderState.LIVE and not fresh.engine.orders[i].own_cancel for i in ids)

@@ -431,3 +431,61 @@ async def test_socket_strategy_closes_mid_walk_with_bytes_unread_then_its_reconn
     assert not rig.engine._walks and rig.engine.own_walks == 0
     again.close()
     server.close()
+
+
+async def test_socket_strategy_half_closes_mid_walk_then_new_hello_refused_and_what_it_sent_carried_out(
+    sock_dir: Path,
+) -> None:
+    # rev59merge MEDIUM 1 (walk59b): walk59 took any hang-up of the walking connection for its end, so a new Hello
+    # took over a half-closed session (SHUT_WR): the NewOrder it sent before its end-of-file was dropped and its
+    # MassCancelAck never came. strategy-protocol.md section 1: a half-close loses nothing; a Hello on a new
+    # connection is refused ALREADY_CONNECTED until the gateway closes the session
+    import socket
+
+    from gateway.protocol.framing import FrameSplitter, gateway_message_decoder
+    from gateway.protocol.messages import PROTOCOL_VERSION, Error, Hello
+    from tests.test_mass_cancel_floods import _connect, _socket_gateway, _spin
+
+    rig, server, path = await _socket_gateway(sock_dir)
+    turns = _turns(rig)  # the walk's later slices wait for the test: the Hello surely comes in the middle of it
+    s1, s1_frames, _ = await _connect(path, "S1")
+    s1.sendall(
+        b"".join(
+            encode_frame(NewOrder(f"r{n}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=n + 1))
+            for n in range(RESTING)
+        )
+    )
+    await _spin(lambda: len(rig.venue.commands) == RESTING, "the resting orders")
+    st = rig.engine.strategies["S1"]
+    s1.sendall(encode_frame(MassCancel(request_id="M1", req_seq=RESTING + 1)))
+    await _spin(lambda: len(_cancels(rig)) > 0, "the first slice")
+    late = NewOrder("late", "ACC1", "V1", "AAPL", Side.BUY, 300, 1_000_000, req_seq=RESTING + 2)
+    s1.sendall(encode_frame(late))  # behind the MassCancel, before the end-of-file: unread while the walk goes on
+    s1.shutdown(socket.SHUT_WR)  # a half-close: the session goes on until the gateway closes it
+    assert rig.engine._walks
+    loop = asyncio.get_running_loop()
+    again = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    again.setblocking(False)
+    await loop.sock_connect(again, path)
+    await loop.sock_sendall(again, encode_frame(Hello("S1", PROTOCOL_VERSION, st.next_seq - 1)))
+    splitter = FrameSplitter()
+    frames: list[memoryview] = []
+    while not frames:
+        frames = splitter.feed(await asyncio.wait_for(loop.sock_recv(again, 65536), 10))
+    answer = gateway_message_decoder.decode(frames[0])
+    assert isinstance(answer, Error) and answer.code == "ALREADY_CONNECTED", answer  # walk59: Welcome
+    while turns:  # the walk to its end; then what the strategy sent before its end-of-file is read
+        turns.pop(0)()
+    got: list[object] = []
+    while True:  # every answer, then the gateway's close (end-of-file)
+        data = await asyncio.wait_for(loop.sock_recv(s1, 1 << 16), 10)
+        if not data:
+            break
+        got += [gateway_message_decoder.decode(frame) for frame in s1_frames.feed(data)]
+    assert [m for m in got if isinstance(m, MassCancelAck)] == [MassCancelAck("M1", RESTING)]  # walk59: none
+    assert "late" in st.orders  # walk59: never carried out
+    assert rig.venue.commands[-1][0] == "new" and rig.venue.commands[-1][2] == 300  # its Enter, after the Cancels
+    assert len(_cancels(rig)) == RESTING and not rig.engine._walks
+    again.close()
+    s1.close()
+    server.close()
