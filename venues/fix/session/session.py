@@ -32,7 +32,16 @@ from typing import Final, Protocol
 
 from obs.ratelog import IntervalLog, is_power_of_two
 from venues.fix import fields as f
-from venues.fix.codec import DecodeError, DecodeErrorKind, FixMessage, FrameDecoder, UtcTimestamps, printable
+from venues.fix.codec import (
+    MAX_NUMBER_DIGITS,
+    DecodeError,
+    DecodeErrorKind,
+    FixMessage,
+    FrameDecoder,
+    UtcTimestamps,
+    printable,
+    small_number,
+)
 from venues.fix.fields import MsgType, SessionRejectReason
 from venues.fix.session.admin import AdminEncoder
 from venues.fix.session.config import SessionConfig
@@ -139,6 +148,11 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     if _TOO_LOW_RE.search(text) is None:
         return None
     return expected
+
+
+def _too_many_digits(name: str, value: bytes) -> str:
+    """Return the Reject's text for a number field of ``value``, digits only but above what is taken (fixresend59b)."""
+    return f"{name} has {len(value):,} digits: above {MAX_NUMBER_DIGITS} significant digits, not a sequence number"
 
 
 def wall_text(wall_ns: int) -> str:
@@ -813,9 +827,7 @@ class FixSession:
                 self._note_refusal(message.seq)  # received: the next logon does not ask for it (``_logged_on``)
                 text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
                 next_expected = message.get(f.NEXT_EXPECTED_MSG_SEQ_NUM)
-                expected = seq_too_low_refusal(
-                    text, self._logon_seq, int(next_expected) if next_expected.isdigit() else 0
-                )
+                expected = seq_too_low_refusal(text, self._logon_seq, max(small_number(next_expected), 0))
                 if expected is not None:
                     if next_expected.isdigit() and not message.get(f.TEXT):
                         text = f"NextExpectedMsgSeqNum(789) {expected} in the venue's Logout, no Text"
@@ -1122,7 +1134,8 @@ class FixSession:
         """Acceptor: answer the initiator's Logon with ours (same HeartBtInt and reset flag), then go ACTIVE."""
         seq = message.seq
         heartbeat = message.get(f.HEART_BT_INT)
-        if not heartbeat.isdigit():
+        interval_s = small_number(heartbeat)  # -1: not digits, or too many for int() (fixresend59b)
+        if interval_s < 0:
             self._logout_and_close("HeartBtInt (108) missing or not a number", now_ns)
             return
         reset = message.get(f.RESET_SEQ_NUM_FLAG) == b"Y"
@@ -1135,7 +1148,7 @@ class FixSession:
         if seq < expected:
             self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
             return
-        interval_s = int(heartbeat) or self.config.heartbeat_interval_s
+        interval_s = interval_s or self.config.heartbeat_interval_s
         self.timers = HeartbeatTimers(interval_s * 1_000_000_000, self.config.test_request_grace)
         self.timers.start(now_ns)
         self.logon_reset = reset
@@ -1469,19 +1482,16 @@ class FixSession:
     def _on_sequence_reset(self, message: FixMessage, now_ns: int, *, gap_fill: bool) -> None:
         value = message.get(f.NEW_SEQ_NO)
         expected = self.next_target_seq
-        if not value.isdigit():
-            self.send_reject(
-                message.seq,
-                SessionRejectReason.INCORRECT_DATA_FORMAT,
-                "NewSeqNo missing or not a number",
-                now_ns,
-                ref_tag=36,
-                ref_msg_type=MsgType.SEQUENCE_RESET,
-            )
+        new_seq = small_number(value)  # -1: not digits, or more than int() or the store takes (fixresend59b)
+        if new_seq < 0:
+            if value.isdigit():
+                reason, problem = SessionRejectReason.VALUE_INCORRECT, _too_many_digits("NewSeqNo", value)
+            else:
+                reason, problem = SessionRejectReason.INCORRECT_DATA_FORMAT, "NewSeqNo missing or not a number"
+            self.send_reject(message.seq, reason, problem, now_ns, ref_tag=36, ref_msg_type=MsgType.SEQUENCE_RESET)
             if gap_fill:
                 self._advance(expected + 1, now_ns)
             return
-        new_seq = int(value)
         if new_seq > expected:
             seen = self._process_skipped(expected, new_seq, now_ns)
             if new_seq - expected > seen:  # Reset mode (disaster recovery) skips numbers as a GapFill does
@@ -1565,12 +1575,15 @@ class FixSession:
                 ref_msg_type=MsgType.RESEND_REQUEST,
             )
             return
-        begin, end = int(begin_b), int(end_b)
-        if end == 999_999:  # FIX 4.1 style "infinity"
-            end = 0
+        begin, asked = small_number(begin_b), small_number(end_b)  # asked: as the venue wrote it (0: to the end)
+        end = 0 if asked == 999_999 else asked  # FIX 4.1 style "infinity"
         last_sent = self.store.next_sender_seq - 1
         problem = ""
-        if end and end < begin:
+        if begin < 0:  # more digits than int() or the store takes (fixresend59b): a value, refused
+            problem, ref_tag = _too_many_digits("BeginSeqNo", begin_b), 7
+        elif end < 0:
+            problem, ref_tag = _too_many_digits("EndSeqNo", end_b), 16
+        elif end and end < begin:
             problem, ref_tag = f"EndSeqNo {end} is below BeginSeqNo {begin}", 16
         elif begin > last_sent:
             problem, ref_tag = f"BeginSeqNo {begin} is above the last message sent ({last_sent})", 7
@@ -1592,7 +1605,6 @@ class FixSession:
         if end == 0 or end > limit:
             end = limit
         if job is not None:
-            asked = int(end_b)  # as the venue wrote it (0: to the end)
             if begin >= job.begin:  # on one connection, the copies from there on have left or come next, in order
                 was = job.end
                 if end > job.end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
