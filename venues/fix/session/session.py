@@ -24,12 +24,14 @@ wall_offset_ns``: one injected clock drives everything.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
+from model.operator_text import clip
 from obs.ratelog import IntervalLog, is_power_of_two
 from venues.fix import fields as f
 from venues.fix.codec import (
@@ -148,6 +150,40 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     if _TOO_LOW_RE.search(text) is None:
         return None
     return expected
+
+
+VENUE_TEXT_LOGGED: Final = 500
+"""The most characters of a venue's session-level Text (58) (its Logout, its Reject) that the session's log lines and
+reasons carry (``venue_text``): the reason reaches a WARNING of the session, the engine's state-transition line and
+the strategies' VenueStatus, once per connection (fixresend59b)."""
+_FIELD_LOGGED: Final = 24
+
+
+def venue_text(raw: bytes, limit: int = VENUE_TEXT_LOGGED) -> str:
+    """Return a venue's Text (58) of a session-level message for log lines and reasons: one line, bounded.
+
+    Within ``limit`` characters: the text (U+FFFD for each byte not UTF-8; a control character a space, as
+    ``model.operator_text.clip`` does: no forged log line). Longer: its first characters, then ``… [N bytes, sha256
+    <64 hex digits>]`` (``, not UTF-8`` after the length when it is not), the form the adapter gives a long non-UTF-8
+    Text of a business message (fixresend59). Before (rev59merge3), a venue refusing every Logon with a 60 KB Text
+    put it whole into two lines per connection, ~400 KB of log a second at a 1 s reconnect.
+    """
+    try:
+        text = raw.decode()
+        kind = ""
+    except UnicodeDecodeError:
+        text = raw.decode(errors="replace")
+        kind = ", not UTF-8"
+    if len(text) <= limit:
+        return clip(text, limit)
+    return clip(text, limit, f"… [{len(raw):,} bytes{kind}, sha256 {hashlib.sha256(raw).hexdigest()}]")
+
+
+def _field_text(raw: bytes) -> str:
+    """Return a venue's short field (a number, a code) for a log line: its first characters, one line (fixresend59b)."""
+    if len(raw) <= _FIELD_LOGGED:
+        return clip(raw.decode(errors="replace"), _FIELD_LOGGED)
+    return clip(raw[:_FIELD_LOGGED].decode(errors="replace"), _FIELD_LOGGED) + f"… ({len(raw):,} bytes)"
 
 
 def _too_many_digits(name: str, value: bytes) -> str:
@@ -825,9 +861,14 @@ class FixSession:
                 self._on_logon(message, now_ns)
             elif msg_type == MsgType.LOGOUT:
                 self._note_refusal(message.seq)  # received: the next logon does not ask for it (``_logged_on``)
-                text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
+                raw_text = message.get(f.TEXT)
                 next_expected = message.get(f.NEXT_EXPECTED_MSG_SEQ_NUM)
-                expected = seq_too_low_refusal(text, self._logon_seq, max(small_number(next_expected), 0))
+                expected = seq_too_low_refusal(  # read in the whole Text; logged and kept bounded (fixresend59b)
+                    raw_text.decode(errors="replace") or "venue refused the logon",
+                    self._logon_seq,
+                    max(small_number(next_expected), 0),
+                )
+                text = venue_text(raw_text) or "venue refused the logon"
                 if expected is not None:
                     if next_expected.isdigit() and not message.get(f.TEXT):
                         text = f"NextExpectedMsgSeqNum(789) {expected} in the venue's Logout, no Text"
@@ -1454,14 +1495,14 @@ class FixSession:
                 now_ns,
                 logging.WARNING,
                 "venue rejected our message %s: reason %s tag %s: %s",
-                message.get(f.REF_SEQ_NUM).decode(errors="replace"),
-                message.get(f.SESSION_REJECT_REASON).decode(errors="replace"),
-                message.get(f.REF_TAG_ID).decode(errors="replace"),
-                message.get(f.TEXT).decode(errors="replace"),
+                _field_text(message.get(f.REF_SEQ_NUM)),
+                _field_text(message.get(f.SESSION_REJECT_REASON)),
+                _field_text(message.get(f.REF_TAG_ID)),
+                venue_text(message.get(f.TEXT)),
             )
             self.handler.on_session_reject(message)
         elif msg_type == MsgType.LOGOUT:
-            text = message.get(f.TEXT).decode(errors="replace")
+            text = venue_text(message.get(f.TEXT))  # bounded: into a WARNING and the state line (fixresend59b)
             reason = f"venue logged out: {text}" if text else "venue logged out"
             if self.state is not _LOGOUT_SENT:
                 if self._resend is not None:  # ours answers the venue's: not "our Logout" (rev58merge5)
