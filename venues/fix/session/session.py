@@ -1646,10 +1646,32 @@ class FixSession:
         if end == 0 or end > limit:
             end = limit
         if job is not None:
-            if begin >= job.begin:  # on one connection, the copies from there on have left or come next, in order
-                was = job.end
-                if end > job.end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
-                    job.end = end
+            was_begin, was_end, at = job.begin, job.end, job.next
+            if begin < at and job.rewind(begin, end):
+                # numbers the answer has passed (or below its first): answered again from there (PossDupFlag Y), once
+                # per BeginSeqNo (fixresend59b), up to the farther of the two ends, never beyond the limit
+                self._rare(
+                    "resend_again",
+                    now_ns,
+                    logging.INFO,
+                    "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answering %d..%d "
+                    "(%d number(s) already sent in it go again)",
+                    begin,
+                    asked,
+                    was_begin,
+                    was_end,
+                    at,
+                    begin,
+                    job.end,
+                    at - max(begin, was_begin),
+                )
+                self._resend_step(now_ns)
+                self.wake_for_resend()
+                return
+            if end > job.end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
+                job.end = end
+            if begin >= at:  # on one connection, the copies from there on come next, in order
+                job.begins.add(begin)
                 self._rare(
                     "resend_again",
                     now_ns,
@@ -1658,32 +1680,35 @@ class FixSession:
                     "which ends at %d (at most %d, the last number sent before it began; those after follow it)",
                     begin,
                     asked,
-                    job.begin,
-                    was,
-                    job.next,
+                    was_begin,
+                    was_end,
+                    at,
                     job.end,
                     limit,
                 )
                 return
-            # numbers below those being answered: answered from there (those sent already go again, PossDupFlag Y)
-            # up to the farther of the two ends, never beyond the limit
-            end = max(end, job.end)
+            # asked from there before in this answer (its own timeout, say): not answered again (fixresend59b)
             self._rare(
                 "resend_again",
                 now_ns,
                 logging.INFO,
-                "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answering %d..%d",
+                "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): asked from %d before in "
+                "this answer, %d..%d not sent again; the answer goes on, to %d (at most %d, the last number sent "
+                "before it began)",
                 begin,
                 asked,
-                job.begin,
-                job.end,
-                job.next,
+                was_begin,
+                was_end,
+                at,
                 begin,
-                end,
+                begin,
+                at - 1,
+                job.end,
+                limit,
             )
-        else:
-            self._resend_began_ns = now_ns
-            self.queue = self.behind_resend  # what is numbered from now on goes after the answer
+            return
+        self._resend_began_ns = now_ns
+        self.queue = self.behind_resend  # what is numbered from now on goes after the answer
         self._resend = ResendJob(begin, end, limit)
         self._resend_step(now_ns)
         self.wake_for_resend()
