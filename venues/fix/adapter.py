@@ -54,7 +54,7 @@ from obs.ratelog import IntervalLog
 from venues.base import VenueAdapter, encode_failed
 from venues.fix import fields as f
 from venues.fix.clordid import DAY_LEN, SUFFIX_ROOM, FixStateError, base36, day_code, next_start, session_day
-from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
+from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty, small_number
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
 from venues.fix.orders import REFUSED_KEPT
@@ -1417,12 +1417,12 @@ class FixVenue(VenueAdapter):
     def on_session_reject(self, message: FixMessage) -> None:
         if not self.admit(message.seq):
             return
-        ref_seq = message.get(f.REF_SEQ_NUM)
-        if not ref_seq.isdigit():
+        ref_seq = small_number(message.get(f.REF_SEQ_NUM))  # -1: not digits, or too many for int() (fixresend59b)
+        if ref_seq < 0:
             return
         text = self._text(message.get(f.TEXT)) or "session-level reject"
         code = _reason_code("SESSION_REJECT_", message.get(f.SESSION_REJECT_REASON))
-        self._reject_stored(int(ref_seq), message.seq, code, text)
+        self._reject_stored(ref_seq, message.seq, code, text)
 
     def may_replay(self, raw: bytes) -> bool:
         """Replay a stored order message only while its request is unanswered (or it is a question still open).
@@ -3658,9 +3658,9 @@ class FixVenue(VenueAdapter):
         if ref_id and self._lookup(ref_id) is not None:
             self._reject_business(ref_msg_type, ref_id, message.seq, code, text)
             return
-        ref_seq = message.get(f.REF_SEQ_NUM)
-        if ref_seq.isdigit():
-            self._reject_stored(int(ref_seq), message.seq, code, text)
+        ref_seq = small_number(message.get(f.REF_SEQ_NUM))  # -1: not digits, or too many for int() (fixresend59b)
+        if ref_seq >= 0:
+            self._reject_stored(ref_seq, message.seq, code, text)
             return
         self._unknown(message, ref_id)
 
@@ -3748,7 +3748,12 @@ def _ends(event: VenueEvent, status: bytes, fields: dict[bytes, bytes], order: O
         return event.leaves_qty == 0
     if isinstance(event, VenueExecuted) and status == b"2":
         cum = fields.get(f.CUM_QTY, b"")
-        return cum.isdigit() and int(cum) >= order.qty
+        if not cum.isdigit():
+            return False
+        try:
+            return int(cum) >= order.qty
+        except ValueError:  # more than 4,300 digits: int() refuses them (fixresend59b; no call more per fill)
+            return False
     return False
 
 

@@ -141,6 +141,22 @@ def parse_qty(value: bytes) -> int:
     raise ValueError(f"not a whole quantity: {value!r}")
 
 
+MAX_NUMBER_DIGITS: Final = 18
+"""The most significant digits a venue's sequence number (or another count of the session's) may have: 10**18 - 1.
+Python's ``int()`` refuses a string of more than 4,300 digits (ValueError) and the message store keeps 64-bit numbers:
+a longer value is refused as a value, never converted (fixresend59b)."""
+
+
+def small_number(value: bytes) -> int:
+    """Return the number ``value`` writes in decimal digits (leading zeros allowed), or -1: not digits only, empty,
+    or more than ``MAX_NUMBER_DIGITS`` significant digits. Cold paths (session-level fields, error texts)."""
+    if not value.isdigit():
+        return -1
+    if len(value) > MAX_NUMBER_DIGITS and len(value.lstrip(b"0")) > MAX_NUMBER_DIGITS:
+        return -1
+    return int(value)
+
+
 def parse_seq(value: bytes) -> int:
     """Parse a sequence number (positive decimal digits only); else ``ValueError``."""
     if not value.isdigit():
@@ -241,11 +257,20 @@ def parse_fields(raw: bytes, body_start: int, body_end: int) -> FixMessage | Dec
     if not seq_bytes.isdigit():
         return DecodeError(
             DecodeErrorKind.BAD_SEQ_NUM,
-            f"MsgSeqNum (34) missing or not a number: {seq_bytes!r}",
+            f"MsgSeqNum (34) missing or not a number: {seq_bytes[:40]!r}",
             raw,
             msg_type=msg_type,
         )
-    return FixMessage(raw, fields, msg_type, int(seq_bytes))
+    try:
+        seq = int(seq_bytes)
+    except ValueError:  # more than 4,300 digits: Python's int() refuses them (fixresend59b; nothing per message)
+        return DecodeError(
+            DecodeErrorKind.BAD_SEQ_NUM,
+            f"MsgSeqNum (34) has {len(seq_bytes):,} digits: not a sequence number",
+            raw,
+            msg_type=msg_type,
+        )
+    return FixMessage(raw, fields, msg_type, seq)
 
 
 def _scan_fields(raw: bytes, start: int, end: int) -> dict[bytes, bytes] | None:
@@ -298,13 +323,14 @@ def _garbled_field(raw: bytes, fields: dict[bytes, bytes], part: bytes, tag: byt
     seq = _scan_seq(raw, fields)
     msg_type = fields.get(f.MSG_TYPE, b"")
     if eq and tag.isdigit():
+        number = small_number(tag)  # a tag of 5,000 digits: int() would raise (fixresend59b)
         return DecodeError(
             DecodeErrorKind.GARBLED_FIELD,
-            f"tag {int(tag)} has no value",
+            f"tag {number} has no value" if number >= 0 else f"a tag of {len(tag):,} digits has no value",
             raw,
             seq=seq,
             msg_type=msg_type,
-            ref_tag=int(tag),
+            ref_tag=max(number, 0),
             reject_reason=SessionRejectReason.TAG_WITHOUT_VALUE,
         )
     return DecodeError(
@@ -325,7 +351,7 @@ def _scan_seq(raw: bytes, fields: dict[bytes, bytes]) -> int:
         if at >= 0:
             end = raw.find(b"\x01", at + 4)
             value = raw[at + 4 : end] if end > 0 else b""
-    return int(value) if value and value.isdigit() else 0
+    return max(small_number(value), 0) if value else 0
 
 
 class FrameDecoder:

@@ -24,15 +24,26 @@ wall_offset_ns``: one injected clock drives everything.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
+from model.operator_text import clip
 from obs.ratelog import IntervalLog, is_power_of_two
 from venues.fix import fields as f
-from venues.fix.codec import DecodeError, DecodeErrorKind, FixMessage, FrameDecoder, UtcTimestamps, printable
+from venues.fix.codec import (
+    MAX_NUMBER_DIGITS,
+    DecodeError,
+    DecodeErrorKind,
+    FixMessage,
+    FrameDecoder,
+    UtcTimestamps,
+    printable,
+    small_number,
+)
 from venues.fix.fields import MsgType, SessionRejectReason
 from venues.fix.session.admin import AdminEncoder
 from venues.fix.session.config import SessionConfig
@@ -139,6 +150,45 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     if _TOO_LOW_RE.search(text) is None:
         return None
     return expected
+
+
+VENUE_TEXT_LOGGED: Final = 500
+"""The most characters of a venue's session-level Text (58) (its Logout, its Reject) that the session's log lines and
+reasons carry (``venue_text``): the reason reaches a WARNING of the session, the engine's state-transition line and
+the strategies' VenueStatus, once per connection (fixresend59b)."""
+_FIELD_LOGGED: Final = 24
+
+
+def venue_text(raw: bytes, limit: int = VENUE_TEXT_LOGGED) -> str:
+    """Return a venue's Text (58) of a session-level message for log lines and reasons: one line, bounded.
+
+    Within ``limit`` characters: the text (U+FFFD for each byte not UTF-8; a control character a space, as
+    ``model.operator_text.clip`` does: no forged log line). Longer: its first characters, then ``… [N bytes, sha256
+    <64 hex digits>]`` (``, not UTF-8`` after the length when it is not), the form the adapter gives a long non-UTF-8
+    Text of a business message (fixresend59). Before (rev59merge3), a venue refusing every Logon with a 60 KB Text
+    put it whole into two lines per connection, ~400 KB of log a second at a 1 s reconnect.
+    """
+    try:
+        text = raw.decode()
+        kind = ""
+    except UnicodeDecodeError:
+        text = raw.decode(errors="replace")
+        kind = ", not UTF-8"
+    if len(text) <= limit:
+        return clip(text, limit)
+    return clip(text, limit, f"… [{len(raw):,} bytes{kind}, sha256 {hashlib.sha256(raw).hexdigest()}]")
+
+
+def _field_text(raw: bytes) -> str:
+    """Return a venue's short field (a number, a code) for a log line: its first characters, one line (fixresend59b)."""
+    if len(raw) <= _FIELD_LOGGED:
+        return clip(raw.decode(errors="replace"), _FIELD_LOGGED)
+    return clip(raw[:_FIELD_LOGGED].decode(errors="replace"), _FIELD_LOGGED) + f"… ({len(raw):,} bytes)"
+
+
+def _too_many_digits(name: str, value: bytes) -> str:
+    """Return the Reject's text for a number field of ``value``, digits only but above what is taken (fixresend59b)."""
+    return f"{name} has {len(value):,} digits: above {MAX_NUMBER_DIGITS} significant digits, not a sequence number"
 
 
 def wall_text(wall_ns: int) -> str:
@@ -811,11 +861,14 @@ class FixSession:
                 self._on_logon(message, now_ns)
             elif msg_type == MsgType.LOGOUT:
                 self._note_refusal(message.seq)  # received: the next logon does not ask for it (``_logged_on``)
-                text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
+                raw_text = message.get(f.TEXT)
                 next_expected = message.get(f.NEXT_EXPECTED_MSG_SEQ_NUM)
-                expected = seq_too_low_refusal(
-                    text, self._logon_seq, int(next_expected) if next_expected.isdigit() else 0
+                expected = seq_too_low_refusal(  # read in the whole Text; logged and kept bounded (fixresend59b)
+                    raw_text.decode(errors="replace") or "venue refused the logon",
+                    self._logon_seq,
+                    max(small_number(next_expected), 0),
                 )
+                text = venue_text(raw_text) or "venue refused the logon"
                 if expected is not None:
                     if next_expected.isdigit() and not message.get(f.TEXT):
                         text = f"NextExpectedMsgSeqNum(789) {expected} in the venue's Logout, no Text"
@@ -1122,7 +1175,8 @@ class FixSession:
         """Acceptor: answer the initiator's Logon with ours (same HeartBtInt and reset flag), then go ACTIVE."""
         seq = message.seq
         heartbeat = message.get(f.HEART_BT_INT)
-        if not heartbeat.isdigit():
+        interval_s = small_number(heartbeat)  # -1: not digits, or too many for int() (fixresend59b)
+        if interval_s < 0:
             self._logout_and_close("HeartBtInt (108) missing or not a number", now_ns)
             return
         reset = message.get(f.RESET_SEQ_NUM_FLAG) == b"Y"
@@ -1135,7 +1189,7 @@ class FixSession:
         if seq < expected:
             self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
             return
-        interval_s = int(heartbeat) or self.config.heartbeat_interval_s
+        interval_s = interval_s or self.config.heartbeat_interval_s
         self.timers = HeartbeatTimers(interval_s * 1_000_000_000, self.config.test_request_grace)
         self.timers.start(now_ns)
         self.logon_reset = reset
@@ -1441,14 +1495,14 @@ class FixSession:
                 now_ns,
                 logging.WARNING,
                 "venue rejected our message %s: reason %s tag %s: %s",
-                message.get(f.REF_SEQ_NUM).decode(errors="replace"),
-                message.get(f.SESSION_REJECT_REASON).decode(errors="replace"),
-                message.get(f.REF_TAG_ID).decode(errors="replace"),
-                message.get(f.TEXT).decode(errors="replace"),
+                _field_text(message.get(f.REF_SEQ_NUM)),
+                _field_text(message.get(f.SESSION_REJECT_REASON)),
+                _field_text(message.get(f.REF_TAG_ID)),
+                venue_text(message.get(f.TEXT)),
             )
             self.handler.on_session_reject(message)
         elif msg_type == MsgType.LOGOUT:
-            text = message.get(f.TEXT).decode(errors="replace")
+            text = venue_text(message.get(f.TEXT))  # bounded: into a WARNING and the state line (fixresend59b)
             reason = f"venue logged out: {text}" if text else "venue logged out"
             if self.state is not _LOGOUT_SENT:
                 if self._resend is not None:  # ours answers the venue's: not "our Logout" (rev58merge5)
@@ -1469,19 +1523,16 @@ class FixSession:
     def _on_sequence_reset(self, message: FixMessage, now_ns: int, *, gap_fill: bool) -> None:
         value = message.get(f.NEW_SEQ_NO)
         expected = self.next_target_seq
-        if not value.isdigit():
-            self.send_reject(
-                message.seq,
-                SessionRejectReason.INCORRECT_DATA_FORMAT,
-                "NewSeqNo missing or not a number",
-                now_ns,
-                ref_tag=36,
-                ref_msg_type=MsgType.SEQUENCE_RESET,
-            )
+        new_seq = small_number(value)  # -1: not digits, or more than int() or the store takes (fixresend59b)
+        if new_seq < 0:
+            if value.isdigit():
+                reason, problem = SessionRejectReason.VALUE_INCORRECT, _too_many_digits("NewSeqNo", value)
+            else:
+                reason, problem = SessionRejectReason.INCORRECT_DATA_FORMAT, "NewSeqNo missing or not a number"
+            self.send_reject(message.seq, reason, problem, now_ns, ref_tag=36, ref_msg_type=MsgType.SEQUENCE_RESET)
             if gap_fill:
                 self._advance(expected + 1, now_ns)
             return
-        new_seq = int(value)
         if new_seq > expected:
             seen = self._process_skipped(expected, new_seq, now_ns)
             if new_seq - expected > seen:  # Reset mode (disaster recovery) skips numbers as a GapFill does
@@ -1565,12 +1616,15 @@ class FixSession:
                 ref_msg_type=MsgType.RESEND_REQUEST,
             )
             return
-        begin, end = int(begin_b), int(end_b)
-        if end == 999_999:  # FIX 4.1 style "infinity"
-            end = 0
+        begin, asked = small_number(begin_b), small_number(end_b)  # asked: as the venue wrote it (0: to the end)
+        end = 0 if asked == 999_999 else asked  # FIX 4.1 style "infinity"
         last_sent = self.store.next_sender_seq - 1
         problem = ""
-        if end and end < begin:
+        if begin < 0:  # more digits than int() or the store takes (fixresend59b): a value, refused
+            problem, ref_tag = _too_many_digits("BeginSeqNo", begin_b), 7
+        elif end < 0:
+            problem, ref_tag = _too_many_digits("EndSeqNo", end_b), 16
+        elif end and end < begin:
             problem, ref_tag = f"EndSeqNo {end} is below BeginSeqNo {begin}", 16
         elif begin > last_sent:
             problem, ref_tag = f"BeginSeqNo {begin} is above the last message sent ({last_sent})", 7
@@ -1592,11 +1646,32 @@ class FixSession:
         if end == 0 or end > limit:
             end = limit
         if job is not None:
-            asked = int(end_b)  # as the venue wrote it (0: to the end)
-            if begin >= job.begin:  # on one connection, the copies from there on have left or come next, in order
-                was = job.end
-                if end > job.end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
-                    job.end = end
+            was_begin, was_end, at = job.begin, job.end, job.next
+            if begin < at and job.rewind(begin, end):
+                # numbers the answer has passed (or below its first): answered again from there (PossDupFlag Y), once
+                # per BeginSeqNo (fixresend59b), up to the farther of the two ends, never beyond the limit
+                self._rare(
+                    "resend_again",
+                    now_ns,
+                    logging.INFO,
+                    "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answering %d..%d "
+                    "(%d number(s) already sent in it go again)",
+                    begin,
+                    asked,
+                    was_begin,
+                    was_end,
+                    at,
+                    begin,
+                    job.end,
+                    at - max(begin, was_begin),
+                )
+                self._resend_step(now_ns)
+                self.wake_for_resend()
+                return
+            if end > job.end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
+                job.end = end
+            if begin >= at:  # on one connection, the copies from there on come next, in order
+                job.begins.add(begin)
                 self._rare(
                     "resend_again",
                     now_ns,
@@ -1605,32 +1680,35 @@ class FixSession:
                     "which ends at %d (at most %d, the last number sent before it began; those after follow it)",
                     begin,
                     asked,
-                    job.begin,
-                    was,
-                    job.next,
+                    was_begin,
+                    was_end,
+                    at,
                     job.end,
                     limit,
                 )
                 return
-            # numbers below those being answered: answered from there (those sent already go again, PossDupFlag Y)
-            # up to the farther of the two ends, never beyond the limit
-            end = max(end, job.end)
+            # asked from there before in this answer (its own timeout, say): not answered again (fixresend59b)
             self._rare(
                 "resend_again",
                 now_ns,
                 logging.INFO,
-                "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answering %d..%d",
+                "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): asked from %d before in "
+                "this answer, %d..%d not sent again; the answer goes on, to %d (at most %d, the last number sent "
+                "before it began)",
                 begin,
                 asked,
-                job.begin,
-                job.end,
-                job.next,
+                was_begin,
+                was_end,
+                at,
                 begin,
-                end,
+                begin,
+                at - 1,
+                job.end,
+                limit,
             )
-        else:
-            self._resend_began_ns = now_ns
-            self.queue = self.behind_resend  # what is numbered from now on goes after the answer
+            return
+        self._resend_began_ns = now_ns
+        self.queue = self.behind_resend  # what is numbered from now on goes after the answer
         self._resend = ResendJob(begin, end, limit)
         self._resend_step(now_ns)
         self.wake_for_resend()
