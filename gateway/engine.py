@@ -2088,6 +2088,11 @@ class Engine:
             # before, the rest in one turn held other strategies up 54-116 ms)
             self._pending_hellos.setdefault(link, bytearray())
             self._hellos_behind_walk[link] = hello
+            log.info(  # (before, nothing between "disconnected" and the next Hello: rev59merge7 LOW 2)
+                "strategy %s: Hello on a new connection while its disconnect policy's Cancels are sent: the Welcome "
+                "follows the last of them",
+                st.strategy_id,
+            )
             return
         self._answer_hello(link, st, hello)
 

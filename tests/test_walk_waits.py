@@ -91,13 +91,17 @@ def _hello_with(rig: Rig, strategy_id: str, last_seq: int, behind: bytes = b"") 
 # ---- rev59strat MEDIUM 1: a reconnect during the disconnect policy's walk -------------------------------------------
 
 
-def test_reconnect_during_policy_walk_then_welcome_after_its_last_slice_and_a_slice_per_turn_meanwhile() -> None:
+def test_reconnect_during_policy_walk_then_welcome_after_its_last_slice_and_a_slice_per_turn_meanwhile(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     rig, s1, s2, ids, turns = _rig()
     s1.closed = True
     rig.engine.link_closed(s1)  # policy cancel: the first slice now
     assert len(_cancels(rig)) == MASS_CANCEL_WALK_SLICE
     last_req_seq = rig.engine.strategies["S1"].last_req_seq
-    again = _hello_with(rig, "S1", rig.engine.strategies["S1"].next_seq - 1)
+    with caplog.at_level(logging.INFO, logger="gateway.engine"):
+        again = _hello_with(rig, "S1", rig.engine.strategies["S1"].next_seq - 1)
+    assert "strategy S1: Hello on a new connection while its disconnect policy's Cancels are sent" in caplog.text
     assert len(_cancels(rig)) == MASS_CANCEL_WALK_SLICE  # merge59: all 1,546 at the Hello, in this one call
     assert again.received() == []  # the Welcome waits for the walk
     slices = [MASS_CANCEL_WALK_SLICE]
