@@ -565,7 +565,55 @@ def test_resume_after_when_journal_ahead_of_store_then_those_messages_not_reproc
     rig.adapter.resume_after(ResumePoint("", 8))
     assert rig.store.next_target_seq == 9
     rig.adapter.resume_after(ResumePoint("", 3))
-    assert rig.store.next_target_seq == 9  # ahead of the journal only by messages without events: kept
+    assert rig.store.next_target_seq == 9  # a clean stop: ahead of the journal only by messages without events, kept
+
+
+@pytest.mark.parametrize(("clean", "batch"), [(True, False), (True, True), (False, True)])
+def test_resume_after_when_the_journal_cannot_have_lost_its_tail_then_a_store_ahead_is_kept(
+    clean: bool, batch: bool
+) -> None:
+    rig = Rig()
+    rig.store.set_next_target_seq(9)
+    rig.adapter.journal_opened("j", clean, batch, False)
+    rig.adapter.resume_after(ResumePoint("", 3))
+    assert rig.store.next_target_seq == 9
+
+
+def test_resume_after_when_the_journal_may_have_lost_its_tail_then_the_venue_resends_from_the_journal_s_last() -> None:
+    """fixjournal59: a power failure took events the store had recorded; they are asked for again (ResendRequest)."""
+    rig = Rig()
+    rig.store.set_next_target_seq(9)
+    rig.adapter.journal_opened("j", False, False, False)  # not closed cleanly, fsync interval/none
+    rig.adapter.resume_after(ResumePoint("", 3))
+    assert rig.store.next_target_seq == 4  # before: 9, and messages 4..8 never asked for again
+    assert rig.adapter.sequence.high_water == 3
+    rig.peer.next_seq = 9
+    rig.connect()
+    rig.wire.take()
+    rig.feed(rig.peer.logon())
+    (resend,) = [m for m in rig.wire.take() if m.msg_type == MsgType.RESEND_REQUEST]
+    assert (resend.get(b"7"), resend.get(b"16")) == (b"4", b"0")
+
+
+def test_resume_after_when_the_journal_holds_no_message_of_the_numbering_then_a_store_ahead_is_kept() -> None:
+    """Nothing journaled of the numbering (named at the day's first connection or not): a store kept across days
+    numbers other days' messages too; asking from 1 would bring all of them back."""
+    rig = Rig()
+    rig.store.set_next_target_seq(9)
+    rig.adapter.journal_opened("j", False, False, False)
+    rig.adapter.resume_after(ResumePoint("", 0))
+    assert rig.store.next_target_seq == 9
+    rig.adapter.resume_after(ResumePoint(str(rig.store.creation_time_ns), 0))
+    assert rig.store.next_target_seq == 9
+
+
+def test_resume_after_when_the_operator_skipped_messages_then_not_asked_for_below_the_skip() -> None:
+    rig = Rig()
+    rig.store.set_next_target_seq(9)
+    rig.store.set_skipped_by_operator(5, 7)  # set-seq --next-target 7 from 5: asked about at the logon instead
+    rig.adapter.journal_opened("j", False, False, False)
+    rig.adapter.resume_after(ResumePoint("", 3))
+    assert rig.store.next_target_seq == 7
 
 
 def test_resume_after_when_journal_names_another_numbering_then_store_numbers_stand() -> None:

@@ -475,6 +475,10 @@ class FixVenue(VenueAdapter):
         self._late_cancels: dict[bytes, bytes] = {}
         """ClOrdID under which the venue showed live an order that ended here -> the ClOrdID of the cancel sent
         for it (``_live_after_end``), until the venue answers that cancel (at most ``ENDED_KEPT``)."""
+        self._tail_may_be_lost = False
+        """The journal was not closed cleanly under ``fsync: interval`` or ``none`` (``journal_opened``): a power
+        failure may have cut records of venue messages the store had already recorded as processed, so
+        ``resume_after`` expects the venue's messages from the journal's last on (fixjournal59)."""
 
     # ---- VenueAdapter: orders ------------------------------------------------------------------
 
@@ -760,16 +764,30 @@ class FixVenue(VenueAdapter):
             tracked.working = ref
             tracked.pending = b""
 
+    def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:
+        """Note whether the journal may have lost its tail (not closed cleanly, ``fsync`` not ``batch``)."""
+        del journal, empty
+        self._tail_may_be_lost = not clean and not batch
+
     def resume_after(self, point: ResumePoint) -> None:
         """Before connecting after a restart: expect the first MsgSeqNum the journal does not hold.
 
         When ``point`` is about the store's numbering (or names none), the store is raised to
         ``point.high_water + 1`` if it lags the journal (it recorded messages as processed only
         after the core journaled them, but a power loss under ``fsync: none`` can still take
-        its last records). A store ahead of the journal is kept: it can be ahead only by
-        messages that produced no event (heartbeats, ignored reports). When ``point`` names
-        another numbering the store was reset or re-created since: its numbers stand, and the
-        first logon names the new epoch.
+        its last records). A store ahead of the journal is kept after a clean stop, or under
+        ``fsync: batch``: it can be ahead only by messages that produced no event (heartbeats,
+        ignored reports). After any other stop (``journal_opened``) a power failure may have cut
+        the journal's tail after the store recorded its messages (a Replaced, a fill), so the
+        store is lowered to ``point.high_water + 1`` and the venue resends the rest (PossDupFlag
+        Y): every message the journal lacks is applied once, an execution the journal holds is
+        told by its ExecID (fixjournal59; before, those messages were never asked for again: a
+        replace pending for good, a fill missing). Not below the end of a skip the operator made
+        (``set-seq --next-target``) that is still to be asked about, and not when the journal holds
+        no message of the numbering (a store kept across days: its messages may be another day's,
+        and asking from 1 would bring back all of them). When ``point`` names another
+        numbering the store was reset or re-created since: its numbers stand, and the first logon
+        names the new epoch.
         """
         store = self.session.store
         epoch = self._epoch()
@@ -777,14 +795,35 @@ class FixVenue(VenueAdapter):
             return
         self.sequence.adopt(ResumePoint(epoch, point.high_water))  # an unnamed numbering is the store's
         expected = point.next_seq
-        if store.next_target_seq < expected:
+        held = store.next_target_seq
+        if held < expected:
             log.info(
                 "FIX %s: journal is ahead of the store; expecting MsgSeqNum %d (store said %d)",
                 self.name,
                 expected,
-                store.next_target_seq,
+                held,
             )
             store.set_next_target_seq(expected)
+            return
+        if held == expected or not self._tail_may_be_lost or not point.high_water:
+            return
+        skipped_end = store.skipped_by_operator[1]
+        if skipped_end > expected:  # the operator skipped them: asked about at the logon, not asked for again
+            expected = skipped_end
+            if held <= expected:
+                return
+        log.warning(
+            "FIX %s: the journal was not closed cleanly and holds the venue's messages up to MsgSeqNum %d, the "
+            "message store had recorded them up to %d: expecting %d, so the venue resends %d..%d (a power failure "
+            "may have cut their events from the journal's tail; each is applied once)",
+            self.name,
+            point.high_water,
+            held - 1,
+            expected,
+            expected,
+            held - 1,
+        )
+        store.set_next_target_seq(expected)
 
     def order_id_floor(self) -> int:
         """Return the order id of the last NewOrderSingle in the store (0: none).
@@ -2917,6 +2956,13 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, tag, exc)
             return
         self.counters["replaced_after_reject"] += 1
+        # a replace the gateway saw refused, or (after a stop that may have cut the journal's tail) one whose
+        # records the journal may have lost: sent, answered Replaced, then lost (fixjournal59)
+        before = (
+            "which the venue refused before"
+            if cl_ord_id in tracked.refused or not self._tail_may_be_lost
+            else "which the venue refused before, or whose records the journal lost with its tail"
+        )
         if cl_ord_id in tracked.refused:
             tracked.refused = tuple(ref for ref in tracked.refused if ref != cl_ord_id)
         for executed in fill:
@@ -2939,12 +2985,13 @@ class FixVenue(VenueAdapter):
         else:
             outcome = "nothing open there: the order keeps its terms here"
         log.error(
-            "FIX %s: order %d: Replaced (MsgSeqNum %d) for replace %r, which the venue refused before: OrderQty %d, "
-            "price %d, %d open there (%d executed); %s",
+            "FIX %s: order %d: Replaced (MsgSeqNum %d) for replace %r, %s: OrderQty %d, price %d, %d open there (%d "
+            "executed); %s",
             self.name,
             order_id,
             seq,
             cl_ord_id.decode(errors="replace"),
+            before,
             total,
             price,
             leaves,
