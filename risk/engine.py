@@ -35,7 +35,7 @@ from model.operator_text import clip
 from model.order import Order, OrderState
 from risk import codes
 from risk.adjust import Adjustment, plan
-from risk.audit import AuditLog, utc_text
+from risk.audit import AuditLog, check_regular, utc_text
 from risk.checks import (
     CANCEL,
     NEW,
@@ -86,6 +86,7 @@ from risk.startup import (
     last_word,
     positions_outcome,
     session_day,
+    unread_problem,
 )
 from risk.status_load import SLICE_ITEMS, LoadStatus
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
@@ -577,7 +578,12 @@ class RiskEngine:
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
         copies = Copies.beside(Path(keep)) if keep is not None else None
         copy = copies.limits if copies is not None else None
+        if audit_log_path is not None:
+            check_regular(audit_log_path)  # a FIFO there: refused before anything is read (ops59b)
         word = last_word(audit_log_path, gateway_id) if copies is not None else NO_WORD
+        unread = unread_problem(word, audit_log_path, limits_path, copies.limits.path) if copies is not None else None
+        if unread is not None:  # a held-back state may be recorded in a file not read: fail closed (ops59b)
+            raise LimitsFileError([unread])
         not_kept = copy_not_kept(audit_log_path, gateway_id, copies, word) if copies is not None else None
         stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
         held = (
