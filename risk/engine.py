@@ -683,8 +683,9 @@ class RiskEngine:
                 "writes it again as soon as the state directory can be written (at the file watch's next tick, and "
                 "at a clean stop: `risk the copies in force are kept again`); until then a restart while a file is "
                 "NOT APPLIED refuses to start where the copy left is stale or missing (fail closed), and knows the "
-                "limits in force only from the risk audit log (rotate it at most twice before the restart); make the "
-                "state directory writable again"
+                "limits in force only from the risk audit log (rotate it at most twice before the restart, and keep "
+                "the rotated files uncompressed: a compressed one is not read); make the state directory writable "
+                "again"
             )
         engine._write_audit(
             {
@@ -1568,7 +1569,8 @@ class RiskEngine:
             f"their copy in the state directory is NOT kept ({copy_problem}): until it is, a restart while a limits "
             "file is NOT APPLIED refuses to start where the copy left is stale or missing (fail closed), and the "
             "start knows the limits in force only from the risk audit log (it reads the log, <log>.1 and <log>.2: "
-            "rotate it at most twice before the restart); make the state directory writable again (free space; a "
+            "rotate it at most twice before the restart, and keep them uncompressed: a compressed one is not read); "
+            "make the state directory writable again (free space; a "
             "read-only mount, permissions, an immutable flag) and reload again"
         )
         log.error("risk reload applied (the new limits are in force), but %s", not_kept)

@@ -428,9 +428,9 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
                 outcome += (
                     f"; its copy in the state directory is NOT kept ({last['copy_problem']}): a restart while a "
                     "limits file is NOT APPLIED refuses to start where the copy left is stale or missing, and knows "
-                    "the limits in force only from the risk audit log (rotate it at most twice before the restart): "
-                    "make it writable again (free space, a read-only mount, permissions, an immutable flag) and "
-                    "reload again"
+                    "the limits in force only from the risk audit log (rotate it at most twice before the restart, "
+                    "and keep the rotated files uncompressed: a compressed one is not read): make it writable again "
+                    "(free space, a read-only mount, permissions, an immutable flag) and reload again"
                 )
         else:
             outcome = f"REFUSED, {last.get('errors', 0)} error(s); the limits in force are unchanged"

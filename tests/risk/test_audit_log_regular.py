@@ -12,6 +12,7 @@ Found by rev59merge6:
   rotated file and put a limits file held back while ``state_dir`` could not keep its note in force (half-written,
   never applied). Now the start refuses (exit 2) when such a file was not read and the limits file is not the copy
   in force.
+3 (MEDIUM) the texts of a copy not kept said "rotate it at most twice" without "uncompressed".
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from typing import Any
 import pytest
 
 import risk.startup
+from gateway.commands.admin import _risk_reload_lines
 from risk.audit import AuditLog
 from risk.engine import RiskEngine
 from risk.limitsfile import LimitsFileError
-from tests.risk.test_held_back_note_lost import _held_back_while_unwritable, _sha
+from tests.e2e.support import short_tmp
+from tests.risk.test_held_back_note_lost import _held_back_while_unwritable, _records, _sha
+from tests.risk.test_reload_copy_unwritable import COPY, _built, _refuse_all, _replace
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -163,3 +167,29 @@ async def test_audit_log_cannot_be_read_but_the_limits_file_is_the_copy_in_force
     finally:
         engine.close()
     assert f"risk cannot read the risk audit log {audit} ([Errno 13] Permission denied" in caplog.text
+
+
+async def test_copies_not_kept_then_every_text_says_to_keep_the_rotated_files_uncompressed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rev59merge6 finding 3 (MEDIUM): "rotate it at most twice before the restart" without "uncompressed": with
+    logrotate's ``compress`` one rotation (``delaycompress``: two) leaves the record in a file the start does not read,
+    and a held-back file was put in force. The reload's answer, ``gateway status`` and the start's warning say it."""
+    workdir = short_tmp()
+    process, limits = _built(workdir)
+    risk_engine: Any = process.risk
+    _replace(limits, limits.read_text() + "\n# edited\n")
+    _refuse_all(monkeypatch, errno.ENOSPC)
+    result = await process.reload_risk_soon("gateway risk reload", "officer")
+    keep = "and keep them uncompressed: a compressed one is not read"
+    assert result.ok and result.copy_problem and keep in result.message, result.message  # the old code: twice only
+    status = "\n".join(_risk_reload_lines(risk_engine.status()))
+    assert "and keep the rotated files uncompressed: a compressed one is not read" in status, status
+    (keep_path,) = list(workdir.rglob(f"*{COPY}"))
+    restarted = RiskEngine.load(limits, audit_log_path=workdir / "started.jsonl", keep=keep_path)
+    monkeypatch.undo()
+    risk_engine.close()
+    restarted.close()
+    (startup,) = _records(workdir / "started.jsonl")
+    said = [w for w in startup["warnings"] if "is NOT kept" in w]
+    assert said and "and keep the rotated files uncompressed: a compressed one is not read" in said[0], said
