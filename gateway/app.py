@@ -248,6 +248,10 @@ class ReloadableRisk(RiskGate, Protocol):
         """Return the run-time state (an enum with a ``name``) set firm-wide or for ``account`` alone."""
         ...
 
+    def runtime_trigger(self, account: str | None = None) -> str:
+        """Return how the run-time state of the scope was set (``kill``, ``internal_error``; "": none in force)."""
+        ...
+
     def known_accounts(self) -> set[str]:
         """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
         ...
@@ -2100,12 +2104,13 @@ class GatewayProcess:
         return bool(self.risk.runtime_state(account).name != "ACTIVE")
 
     def accounts_halted(self) -> list[list[str]]:
-        """Return ``[account, state]`` of each account a run-time halt or reduce of its own keeps stricter than ACTIVE
-        (``gateway kill --account``: a resume without ``--account`` does not lift it; ops59)."""
+        """Return ``[account, state, trigger]`` of each account a run-time halt or reduce of its own keeps stricter
+        than ACTIVE (``gateway kill --account``, or a halt after a fault of the gateway's own, trigger
+        ``internal_error``: a resume without ``--account`` lifts neither; ops59, ops59b)."""
         risk = self.risk
         assert risk is not None
         states = ((account, risk.runtime_state(account).name) for account in sorted(risk.known_accounts()))
-        return [[account, state] for account, state in states if state != "ACTIVE"]
+        return [[account, state, risk.runtime_trigger(account)] for account, state in states if state != "ACTIVE"]
 
     def _halt_after_fault(self, accounts: list[str], reason: str) -> None:
         """Halt ``accounts`` after a fault of the gateway's own (``Engine._internal_error``), as ``gateway kill

@@ -2021,6 +2021,10 @@ class RiskEngine:
         holder = self._book.accounts.get(account)
         return TradingState(holder.runtime_state if holder is not None else 0)
 
+    def runtime_trigger(self, account: str | None = None) -> str:
+        """Return how the run-time state set for the scope came (``kill``, ``internal_error``, ...; "": none noted)."""
+        return self._runtime_notes.get(account, ("", "", ""))[0]
+
     def held_by(self, account: str | None = None) -> list[str]:
         """Name what keeps the scope stricter than ACTIVE: ``"file"`` and, for an account, ``"firm"``."""
         document = self._file.document
