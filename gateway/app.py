@@ -109,7 +109,7 @@ from gateway.state_lock import StateLocks, lock_state_directories
 from gateway.trading_day import day_problem, journal_day
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
-from model.order import HELD_CANCEL_STATES, REPLACING_STATES, Order, OrderState
+from model.order import ACKED_STATES, HELD_CANCEL_STATES, REPLACING_STATES, Order, OrderState
 from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
@@ -2520,8 +2520,9 @@ class GatewayProcess:
             else:
                 why = f"cancel not sent (order {order.state.name}: refused before the wire)"
             # the journal failed and no cancel of it left: its own record may be among those never written, and it
-            # never left either (journal first; ops59: such orders were listed as open at the venues)
-            unsent = bool(engine.journal_error) and order.order_id not in sent
+            # never left either (journal first; ops59: such orders were listed as open at the venues); one the venue
+            # acknowledged is there (ops59b: listed with those that may never have left)
+            unsent = bool(engine.journal_error) and order.order_id not in sent and order.state not in ACKED_STATES
             still_open.setdefault((order.strategy_id, why, unsent), []).append(order)
         for (strategy_id, why, unsent), orders in sorted(still_open.items()):
             where = (
