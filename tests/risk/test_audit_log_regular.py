@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-import risk.startup
+import risk.audit
 from gateway.commands.admin import _risk_reload_lines
 from risk.audit import AuditLog
 from risk.engine import RiskEngine
@@ -120,7 +120,7 @@ def test_fifo_at_the_path_then_many_writes_never_block(tmp_path: Path) -> None:
 
 def _unreadable(monkeypatch: pytest.MonkeyPatch, audit: Path) -> None:
     """Mode 0200 and no CAP_DAC_OVERRIDE: the start's read of the current audit log is refused (EACCES)."""
-    read_tail = risk.startup.read_tail
+    read_tail = risk.audit.read_tail
 
     def refused(path: str | os.PathLike[str], limit: int) -> tuple[int, bytes]:
         if Path(path) == audit:
