@@ -52,7 +52,7 @@ class AdminTarget(Protocol):
         ...
 
     def accounts_halted(self) -> list[list[str]]:
-        """Return ``[account, state]`` of each account with a run-time halt or reduce of its own."""
+        """Return ``[account, state, trigger]`` of each account with a run-time halt or reduce of its own."""
         ...
 
     def reload_risk(self, trigger: str, who: str) -> Any:
@@ -141,8 +141,8 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         lifted = process.runtime_halted(account)  # before: whether this resume lifts anything itself
         state = process.resume(account, who, _operator_text(request, "reason"))
         reply = {"state": getattr(state, "name", str(state)), "held_by": process.held_by(account), "lifted": lifted}
-        if account is None:  # accounts killed on their own stay so: the command says which (ops59)
-            reply["accounts_halted"] = process.accounts_halted()
+        if account is None:  # accounts halted on their own stay so: the command says which (ops59), whatever else
+            reply["accounts_halted"] = process.accounts_halted()  # keeps the firm stopped (ops59b)
         return reply
 
     def risk_reload(request: dict[str, Any], caller: str) -> Awaitable[dict[str, Any]]:

@@ -110,7 +110,7 @@ from gateway.state_lock import StateLocks, lock_state_directories
 from gateway.trading_day import day_problem, journal_day
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
-from model.order import HELD_CANCEL_STATES, REPLACING_STATES, Order, OrderState
+from model.order import ACKED_STATES, HELD_CANCEL_STATES, REPLACING_STATES, Order, OrderState
 from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
@@ -247,6 +247,10 @@ class ReloadableRisk(RiskGate, Protocol):
 
     def runtime_state(self, account: str | None = None) -> Any:
         """Return the run-time state (an enum with a ``name``) set firm-wide or for ``account`` alone."""
+        ...
+
+    def runtime_trigger(self, account: str | None = None) -> str:
+        """Return how the run-time state of the scope was set (``kill``, ``internal_error``; "": none in force)."""
         ...
 
     def known_accounts(self) -> set[str]:
@@ -2102,12 +2106,13 @@ class GatewayProcess:
         return bool(self.risk.runtime_state(account).name != "ACTIVE")
 
     def accounts_halted(self) -> list[list[str]]:
-        """Return ``[account, state]`` of each account a run-time halt or reduce of its own keeps stricter than ACTIVE
-        (``gateway kill --account``: a resume without ``--account`` does not lift it; ops59)."""
+        """Return ``[account, state, trigger]`` of each account a run-time halt or reduce of its own keeps stricter
+        than ACTIVE (``gateway kill --account``, or a halt after a fault of the gateway's own, trigger
+        ``internal_error``: a resume without ``--account`` lifts neither; ops59, ops59b)."""
         risk = self.risk
         assert risk is not None
         states = ((account, risk.runtime_state(account).name) for account in sorted(risk.known_accounts()))
-        return [[account, state] for account, state in states if state != "ACTIVE"]
+        return [[account, state, risk.runtime_trigger(account)] for account, state in states if state != "ACTIVE"]
 
     def _halt_after_fault(self, accounts: list[str], reason: str) -> None:
         """Halt ``accounts`` after a fault of the gateway's own (``Engine._internal_error``), as ``gateway kill
@@ -2517,8 +2522,9 @@ class GatewayProcess:
             else:
                 why = f"cancel not sent (order {order.state.name}: refused before the wire)"
             # the journal failed and no cancel of it left: its own record may be among those never written, and it
-            # never left either (journal first; ops59: such orders were listed as open at the venues)
-            unsent = bool(engine.journal_error) and order.order_id not in sent
+            # never left either (journal first; ops59: such orders were listed as open at the venues); one the venue
+            # acknowledged is there (ops59b: listed with those that may never have left)
+            unsent = bool(engine.journal_error) and order.order_id not in sent and order.state not in ACKED_STATES
             still_open.setdefault((order.strategy_id, why, unsent), []).append(order)
         for (strategy_id, why, unsent), orders in sorted(still_open.items()):
             where = (

@@ -104,14 +104,7 @@ def read_tail(path: str | os.PathLike[str], limit: int) -> tuple[int, bytes]:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = (
-                "a FIFO"
-                if stat.S_ISFIFO(info.st_mode)
-                else "a directory"
-                if stat.S_ISDIR(info.st_mode)
-                else "a device or socket"
-            )
-            raise OSError(errno.EINVAL, f"not a regular file ({kind})")
+            raise OSError(errno.EINVAL, f"not a regular file ({_kind(info.st_mode)})")
         size = info.st_size
         start = max(size - limit, 0)
         chunks: list[bytes] = []
@@ -125,6 +118,36 @@ def read_tail(path: str | os.PathLike[str], limit: int) -> tuple[int, bytes]:
         return start, b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def not_regular(path: str | os.PathLike[str], kind: str) -> OSError:
+    """Return the error of an audit log path where a file that is not a regular one (``kind``) is."""
+    return OSError(
+        errno.EINVAL,
+        f"the risk audit log {path} is not a regular file ({kind}): its records are written to a regular file only "
+        "(risk_audit_log; ops guide, section 6)",
+    )
+
+
+def check_regular(path: str | os.PathLike[str]) -> None:
+    """Raise ``OSError`` (``not_regular``) if something other than a regular file is at ``path`` (none: fine).
+
+    The start's first look (``RiskEngine.load``), before it reads anything: the gateway does not start on an audit
+    log it could not write to without blocking (a FIFO), as on an unusable ``state_dir`` (exit 1).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise not_regular(path, _kind(mode))
+
+
+def _kind(mode: int) -> str:
+    """Name what a file that is not a regular one is."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "a directory" if stat.S_ISDIR(mode) else "a device or socket"
 
 
 def utc_text(time_ns: int) -> str:
@@ -154,20 +177,36 @@ class AuditLog:
         """Open the file at ``path``, creating it if missing (its directory is then fsynced by ``write``).
 
         Opened for reading too where permitted: ``_write`` reads its last byte (a record cut short leaves no newline
-        there); write-only otherwise.
+        there); write-only otherwise. Only a regular file (ops59b): anything else at ``path`` (a FIFO, a device)
+        raises ``OSError`` at once, never waited on. Before, a FIFO there was opened read-write (which never
+        blocks): each record went into the pipe, and once it was full a write blocked the event loop for good.
         """
         readable = True
+        flags = os.O_APPEND | os.O_NONBLOCK  # a FIFO's open never waits for a reader
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
-        except FileNotFoundError:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-            self._directory_synced = False
-        except PermissionError:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            readable = False
+            try:
+                fd = os.open(self.path, os.O_RDWR | flags)
+            except FileNotFoundError:
+                fd = os.open(self.path, os.O_RDWR | flags | os.O_CREAT, 0o640)
+                self._directory_synced = False
+            except PermissionError:
+                fd = os.open(self.path, os.O_WRONLY | flags)
+                readable = False
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            raise self._not_regular("a FIFO") from exc  # write-only, no reader: ENXIO
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise self._not_regular(_kind(mode))
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         self._readable = readable
         self._torn = False
         return fd
+
+    def _not_regular(self, kind: str) -> OSError:
+        return not_regular(self.path, kind)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record as a line and fsync it; raises OSError if the disk refuses.

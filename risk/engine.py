@@ -35,7 +35,7 @@ from model.operator_text import clip
 from model.order import Order, OrderState
 from risk import codes
 from risk.adjust import Adjustment, plan
-from risk.audit import AuditLog, utc_text
+from risk.audit import AuditLog, check_regular, utc_text
 from risk.checks import (
     CANCEL,
     NEW,
@@ -86,6 +86,7 @@ from risk.startup import (
     last_word,
     positions_outcome,
     session_day,
+    unread_problem,
 )
 from risk.status_load import SLICE_ITEMS, LoadStatus
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
@@ -577,7 +578,12 @@ class RiskEngine:
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
         copies = Copies.beside(Path(keep)) if keep is not None else None
         copy = copies.limits if copies is not None else None
+        if audit_log_path is not None:
+            check_regular(audit_log_path)  # a FIFO there: refused before anything is read (ops59b)
         word = last_word(audit_log_path, gateway_id) if copies is not None else NO_WORD
+        unread = unread_problem(word, audit_log_path, limits_path, copies.limits.path) if copies is not None else None
+        if unread is not None:  # a held-back state may be recorded in a file not read: fail closed (ops59b)
+            raise LimitsFileError([unread])
         not_kept = copy_not_kept(audit_log_path, gateway_id, copies, word) if copies is not None else None
         stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
         held = (
@@ -677,8 +683,9 @@ class RiskEngine:
                 "writes it again as soon as the state directory can be written (at the file watch's next tick, and "
                 "at a clean stop: `risk the copies in force are kept again`); until then a restart while a file is "
                 "NOT APPLIED refuses to start where the copy left is stale or missing (fail closed), and knows the "
-                "limits in force only from the risk audit log (rotate it at most twice before the restart); make the "
-                "state directory writable again"
+                "limits in force only from the risk audit log (rotate it at most twice before the restart, and keep "
+                "the rotated files uncompressed: a compressed one is not read); make the state directory writable "
+                "again"
             )
         engine._write_audit(
             {
@@ -1562,7 +1569,8 @@ class RiskEngine:
             f"their copy in the state directory is NOT kept ({copy_problem}): until it is, a restart while a limits "
             "file is NOT APPLIED refuses to start where the copy left is stale or missing (fail closed), and the "
             "start knows the limits in force only from the risk audit log (it reads the log, <log>.1 and <log>.2: "
-            "rotate it at most twice before the restart); make the state directory writable again (free space; a "
+            "rotate it at most twice before the restart, and keep them uncompressed: a compressed one is not read); "
+            "make the state directory writable again (free space; a "
             "read-only mount, permissions, an immutable flag) and reload again"
         )
         log.error("risk reload applied (the new limits are in force), but %s", not_kept)
@@ -2012,6 +2020,10 @@ class RiskEngine:
             return TradingState(self._firm_runtime_state)
         holder = self._book.accounts.get(account)
         return TradingState(holder.runtime_state if holder is not None else 0)
+
+    def runtime_trigger(self, account: str | None = None) -> str:
+        """Return how the run-time state set for the scope came (``kill``, ``internal_error``, ...; "": none noted)."""
+        return self._runtime_notes.get(account, ("", "", ""))[0]
 
     def held_by(self, account: str | None = None) -> list[str]:
         """Name what keeps the scope stricter than ACTIVE: ``"file"`` and, for an account, ``"firm"``."""

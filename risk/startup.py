@@ -86,6 +86,9 @@ class LastWord(NamedTuple):
     in the state directory may not have been kept: ``audited_note``)."""
     file: str = ""
     """The file of ``audit_files`` the record was read from ("": none)."""
+    unread: tuple[tuple[str, str], ...] = ()
+    """The files read before the record was found that exist but could not be read: (file, why), newest first. A
+    record there (a ``not_applied``, a ``reload_copy_not_kept``) is not known: ``unread_problem``."""
 
 
 NO_WORD = LastWord(None, {})
@@ -100,18 +103,21 @@ def last_word(audit_log: str | os.PathLike[str] | None, gateway_id: str | None) 
     then ``<audit_log>.2`` (ops59: the files the kill switches are read from, so a record stands as many rotations
     for both; before, a held-back file was put in force after two rotations); the ``not_applied`` records the newer
     files hold after it count too. A file that is missing holds nothing; one that cannot be read or is not a regular
-    file (``read_tail``: a FIFO never blocks the start) is a WARNING naming it, and the older files are read. Cold:
-    read once at a start (and by a stop that could not keep the copies, to say where the record is).
+    file (``read_tail``: a FIFO never blocks the start) is a WARNING naming it, and the older files are read; it is
+    in ``unread`` (the start may refuse: ``unread_problem``). Cold: read once at a start (and by a stop that could
+    not keep the copies, to say where the record is).
     """
     if audit_log is None:
         return NO_WORD
     held: dict[str, dict[str, Any]] = {}
+    unread: list[tuple[str, str]] = []
     for path in reversed(audit_files(audit_log)):
         try:
             start, tail = read_tail(path, AUDIT_TAIL_BYTES)
         except FileNotFoundError:
             continue
         except OSError as exc:
+            unread.append((str(path), str(exc)))
             log.warning(
                 "risk cannot read the risk audit log %s (%s): a record there of the limits in force when the gateway "
                 "stopped is not known (the start reads %s for it); the older files are read: make it a regular file "
@@ -123,8 +129,54 @@ def last_word(audit_log: str | os.PathLike[str] | None, gateway_id: str | None) 
             continue
         record = _last_word(tail, start > 0, gateway_id, held)
         if record is not None:
-            return LastWord(record, held, str(path))
-    return LastWord(None, held)
+            return LastWord(record, held, str(path), tuple(unread))
+    return LastWord(None, held, "", tuple(unread))
+
+
+def unread_problem(
+    word: LastWord, audit_log: str | os.PathLike[str] | None, limits: Path, copy: Path
+) -> Problem | None:
+    """Return why the start refuses when an audit file it could not read may hold a held-back state (None: it does not).
+
+    The start knows a limits file held back while ``state_dir`` could not keep its note, and a copy in force left
+    stale there, from this gateway's ``not_applied`` and limits records (``audited_note``, ``copy_not_kept``). Where
+    an audit file it reads before its last word exists but cannot be read (write-only, a FIFO: ``word.unread``) and
+    the file at ``limits`` is not the copy in force when the gateway stopped (``copy``; for the current file, a
+    missing copy too), such a record may be there: the start refuses (fail closed, ops59b; before, the file on disk,
+    maybe half-written, was put in force). The same file as the copy: nothing held back matters.
+    """
+    if not word.unread or audit_log is None:
+        return None
+    try:
+        disk = _sha(read_bounded(limits))
+    except OSError:
+        return None  # the load reports it
+    try:
+        kept: str | None = _sha(read_bounded(copy))
+    except OSError:
+        kept = None
+    if kept == disk:
+        return None
+    current = str(Path(audit_log))
+    files = [(file, why) for file, why in word.unread if kept is not None or file == current]
+    if not files:
+        return None  # only a rotated file unread, and no copy: a first start (the WARNING names it)
+    named = "; ".join(f"{file} ({why})" for file, why in files)
+    what = (
+        f"is not the copy of the limits in force when the gateway stopped ({copy})"
+        if kept
+        else (f"has no copy of the limits in force when the gateway stopped ({copy} is missing)")
+    )
+    return Problem(
+        str(limits),
+        0,
+        0,
+        "",
+        f"the risk audit log cannot be read: {named}; {limits} {what}, and whether it was modified in place and NOT "
+        "applied (maybe half-written) or that copy is stale is known from the audit log only: the gateway does not "
+        f"start on it (fail closed); make {files[0][0]} a regular file the gateway's user can read and write (mode "
+        "0640), then start again (ops guide, section 6)",
+    )
 
 
 def copy_not_kept(

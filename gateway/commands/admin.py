@@ -261,6 +261,8 @@ def run_resume(args: argparse.Namespace) -> int:
     state = reply.get("state", "ACTIVE")
     scope = f"account {args.account}" if args.account else "the whole gateway"
     print(f"trading state: {state} for {args.account or 'the whole gateway'}")
+    halted = reply.get("accounts_halted")
+    own = _own_halts(halted) if not args.account and isinstance(halted, list) else ""
     if state != "ACTIVE":
         held_by = reply.get("held_by")
         holders = held_by if isinstance(held_by, list) else ["file"]  # a gateway of before held_by: the file
@@ -280,20 +282,42 @@ def run_resume(args: argparse.Namespace) -> int:
                 "(`trading_state` in the file; `gateway status` names the scope): edit the file to lift it",
                 file=sys.stderr,
             )
+        if own:  # once the file lets the firm trade, these stay stopped too (ops59b: not named before)
+            print(f"gateway resume: also, {own}", file=sys.stderr)
         return EXIT_STILL_STOPPED
-    halted = reply.get("accounts_halted")
-    if not args.account and isinstance(halted, list) and halted:
+    if own:
         lifted = reply.get("lifted", True) is not False
-        names = [f"{item[0]} {item[1]}" for item in halted if isinstance(item, list) and len(item) == 2]
-        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
         done = "the firm-wide run-time halt is lifted" if lifted else "the whole gateway had no run-time halt to lift"
-        print(
-            f"gateway resume: {done}, but {len(names)} account(s) stay stopped by a kill of their own (`gateway kill "
-            f"--account`): {shown}; `gateway resume --account A` lifts each (`gateway status` names them)",
-            file=sys.stderr,
-        )
+        print(f"gateway resume: {done}, but {own}", file=sys.stderr)
         return EXIT_STILL_STOPPED
     return 0
+
+
+def _own_halts(halted: list[Any]) -> str:
+    """Word the accounts a firm-wide resume leaves stopped by a run-time state of their own ("": none), by how each
+    was set: ``gateway kill --account``, or a halt after a fault of the gateway's own (trigger ``internal_error``;
+    ops59b: it was called a kill). ``halted``: the reply's ``accounts_halted`` (``[account, state, trigger]``; a
+    gateway of before the trigger: a kill)."""
+    kills: list[str] = []
+    faults: list[str] = []
+    for item in halted:
+        if isinstance(item, list) and len(item) >= 2:
+            trigger = item[2] if len(item) > 2 else "kill"
+            (faults if trigger == "internal_error" else kills).append(f"{item[0]} {item[1]}")
+    parts = []
+    for names, how in (
+        (kills, "stopped by a kill of their own (`gateway kill --account`)"),
+        (
+            faults,
+            "halted by the gateway after an internal error of its own (trigger internal_error; its ERROR says why)",
+        ),
+    ):
+        if names:
+            shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+            parts.append(f"{len(names)} account(s) stay {how}: {shown}")
+    if not parts:
+        return ""
+    return "; ".join(parts) + "; `gateway resume --account A` lifts each (`gateway status` names them)"
 
 
 def run_venue_reconnect(args: argparse.Namespace) -> int:
@@ -428,9 +452,9 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
                 outcome += (
                     f"; its copy in the state directory is NOT kept ({last['copy_problem']}): a restart while a "
                     "limits file is NOT APPLIED refuses to start where the copy left is stale or missing, and knows "
-                    "the limits in force only from the risk audit log (rotate it at most twice before the restart): "
-                    "make it writable again (free space, a read-only mount, permissions, an immutable flag) and "
-                    "reload again"
+                    "the limits in force only from the risk audit log (rotate it at most twice before the restart, "
+                    "and keep the rotated files uncompressed: a compressed one is not read): make it writable again "
+                    "(free space, a read-only mount, permissions, an immutable flag) and reload again"
                 )
         else:
             outcome = f"REFUSED, {last.get('errors', 0)} error(s); the limits in force are unchanged"

@@ -98,7 +98,9 @@ def test_kill_pending_then_stop_then_audit_log_rotated_then_the_start_re_applies
     assert gateway.stop() == EXIT_JOURNAL_NOT_DURABLE
     stop = gateway.log_text()[seen:]
     assert _cancels_received(sim) == 0  # journal first: none of the kill's cancels left
-    (still,) = _stop_lines(stop, "orders still open at exit, at the venues or never sent to them")
+    # the venue acknowledged them: at the venues (ops59b; the old code: "at the venues or never sent to them")
+    (still,) = _stop_lines(stop, f"{working} orders still open at the venues at exit (")
+    assert not _stop_lines(stop, "or never sent to them"), stop
     (critical,) = _stop_lines(stop, "JOURNAL NOT DURABLE AT STOP")
 
     audit = workdir / "audit.jsonl"

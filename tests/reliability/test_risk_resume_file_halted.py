@@ -111,3 +111,27 @@ def test_resume_without_account_while_only_an_account_is_killed_then_names_it_an
     assert "gateway resume: the firm-wide run-time halt is lifted, but 1 account(s) stay stopped" in resumed.stderr
     assert _cli(config, "resume", "--account", "ACC1").returncode == 0
     assert _cli(config, "resume").returncode == 0  # nothing left halted
+
+
+def test_resume_without_account_while_the_file_halts_the_firm_then_also_names_the_accounts_killed_on_their_own(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """rev59merge6 LOW 5: exit 5 with the file's line only; ACC1, halted by its own kill, was not named."""
+    config = write_config(workdir, sim.port)
+    limits = workdir / "limits.yaml"
+    doc = yaml.safe_load(limits.read_text())
+    doc["defaults"] = {**(doc.get("defaults") or {}), "trading_state": "HALTED"}
+    limits.write_text(yaml.safe_dump(doc, sort_keys=False))
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+
+    assert _cli(config, "kill", "--account", "ACC1", "--reason", "desk").returncode == 0
+    resumed = _cli(config, "resume", "--reason", "all clear")
+    assert resumed.returncode == EXIT_STILL_STOPPED, (resumed.stdout, resumed.stderr)
+    assert resumed.stdout.strip() == "trading state: HALTED for the whole gateway"
+    assert "but the limits file keeps the whole gateway HALTED" in resumed.stderr, resumed.stderr
+    assert (
+        "gateway resume: also, 1 account(s) stay stopped by a kill of their own (`gateway kill --account`): "
+        "ACC1 HALTED; `gateway resume --account A` lifts each" in resumed.stderr  # the old code: not named
+    ), resumed.stderr
