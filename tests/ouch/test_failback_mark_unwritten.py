@@ -25,6 +25,11 @@ import pytest
 from model.venue_events import VenueState
 from tests.ouch.test_failback_above_other_host import _other_host_passes, _primary_day
 from tests.ouch.test_late_fill_released import wait_until
+from tests.ouch.test_replace_number_taken_by_other_host import (
+    ReplaceVenue,
+    _primary_with_a_replace_lost,
+    _standby_enters_under_3,
+)
 from tests.ouch.test_standby_unseen_numbers import Host, StrictVenue
 
 PRIMARYS = (1, 2, 3)
@@ -39,10 +44,10 @@ def _break(store_file: Path) -> bytes:
     return saved
 
 
-def _relogged_or_read(host: Host, venue: StrictVenue) -> bool:
-    """The replay read to its end, or (ouchmark59's hold) the login dropped and a second one began."""
-    logins = host.venue.status()["logins"]
-    return (isinstance(logins, int) and logins >= 2) or host.venue.sequence.high_water == len(venue.history)
+def _read(host: Host, venue: StrictVenue) -> bool:
+    """The first login's replay read to its end (ouchmark59's hold dropped the login and began a second one)."""
+    assert host.venue.status()["logins"] in (0, 1), "a second login: the login was held"
+    return host.venue.sequence.high_water == len(venue.history)
 
 
 def _repair(store_file: Path, saved: bytes) -> None:
@@ -70,7 +75,7 @@ async def test_owed_mark_not_written_then_the_kill_switchs_cancels_still_reach_t
     try:
         with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
             back.connector.start()
-            await wait_until(lambda: _relogged_or_read(back, venue), "a second login, or the replay read to its end")
+            await wait_until(lambda: _read(back, venue), "the replay read to its end")
             sent = len(venue.inbound)
             assert back.engine.cancel_all(None, walk=True) == len(PRIMARYS)
             await wait_until(
@@ -95,3 +100,35 @@ async def test_owed_mark_not_written_then_the_kill_switchs_cancels_still_reach_t
     finally:
         await again.stop()
         await venue.stop()
+
+
+async def test_gap_login_while_the_store_is_unwritable_gives_no_all_clear(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev59merge8 MEDIUM 3: a failback whose replay has a REPLAY GAP, the store file unwritable when the mark is due.
+
+    Before: the ERROR (the mark in memory only) was followed at once by the WARNING `... owed is on file in <path>
+    again: a restart asks it too` while the file was still a directory (an operator reading it restarts below the
+    other host's numbers). Now only the ERROR, its reason said once.
+    """
+    venue = ReplaceVenue()
+    await venue.start()
+    root = tmp_path / "a"
+    await _primary_with_a_replace_lost(venue, root, doubt=True)
+    _standby_enters_under_3(venue)
+    venue.replay_from = len(venue.history) + 1  # the standby's messages cannot be replayed: a REPLAY GAP
+    store_file = root / "ouch" / "nasdaq.userrefnum.json"
+    back = Host(venue, root)  # its store read the file
+    _break(store_file)
+    try:
+        with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+            back.link = back.rig.connect("S1")
+            back.connector.start()
+            await wait_until(lambda: back.venue.state is VenueState.UP, "UP", timeout=10.0)
+    finally:
+        await back.stop()
+        await venue.stop()
+    assert store_file.is_dir()  # nothing of the mark is on file
+    assert "owed is on file" not in caplog.text, "the all-clear WARNING while the file is still a directory"
+    (error,) = [r.getMessage() for r in caplog.records if "cannot put on file" in r.getMessage()]
+    assert "NextUserRefNum is owed (a replay gap, or an earlier login's replay)" in error  # its reason said once

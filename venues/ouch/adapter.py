@@ -440,18 +440,15 @@ class OuchVenue(VenueAdapter):
         """Numbers of Replaces in doubt a message may have named unseen (an answer that did not decode, a replay gap):
         never retired for want of a message naming them (``_replay_named_no_replace``)."""
         self._taken_replace_doubts: set[int] = set()
+        """Numbers of Replaces in doubt an Account Query answer of this process showed the venue took (its
+        NextUserRefNum above them): another answer can only say so again (the number only grows), so a later login
+        does not wait for the query for them alone (``on_caught_up``; ouchmark59, rev58merge8 LOW 5)."""
         self._unlost_replace_doubts: set[int] = set()
         """Numbers of Replaces this process put in doubt while no message of the venue was lost (no replay gap, no
         message that did not decode, since the last login's replay was judged): the Replace's answer, if the venue
         sent one, is in a replay still to come. Only these are retired for a higher number of another host a later
         replay names (``_replay_named_no_replace``); one put in doubt at a gap login, or restored from the doubts
         file, may have had its answer lost (the venue applied it: rev59merge2 HIGH 1)."""
-        """Numbers of Replaces in doubt an Account Query answer of this process showed the venue took (its
-        NextUserRefNum above them): another answer can only say so again (the number only grows), so a later login
-        does not wait for the query for them alone (``on_caught_up``; ouchmark59, rev58merge8 LOW 5)."""
-        self._replayed_next = 0
-        """The highest NextUserRefNum of an Account Query Response this login's replay carried from before (an earlier
-        login's): a number below it the venue had taken when that query was answered (``_taken_unseen``)."""
         self._foreign_refs: set[int] = set()
         """Numbers of Replaces answered in doubt that are not their order's (``_retire_replace``): a message naming one
         is another host's, or names nothing of this host's; never mapped to the order again. On file with the doubts
@@ -1976,7 +1973,6 @@ class OuchVenue(VenueAdapter):
         elif self._session.renumbered:  # its messages up to the old high water may be ones already applied
             self._replay_window(max(self.sequence.high_water, self._replay_upto))
         self.sequence.new_epoch(self._epoch_of(session))
-        self._replayed_next = 0
         gapped = self._session.gaps != self._gaps_seen
         if gapped:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
@@ -2005,10 +2001,11 @@ class OuchVenue(VenueAdapter):
                     self.name,
                 )
         store = self._store
-        if store.ask and not store.mark_ask():  # the mark in memory only (its write failed): said once, goes on
-            self._owed_mark_not_on_file("the venue's NextUserRefNum is owed (a replay gap, or an earlier replay)")
         if store.ask:  # owed since an earlier login (a stop or crash before the answer): ask it again (ouchfail58b)
-            self._owed_mark_on_file()
+            if store.mark_ask():
+                self._owed_mark_on_file()  # (its all-clear only when the mark is on file: rev59merge8 MEDIUM 3)
+            else:  # the mark in memory only (its write failed): said once, goes on
+                self._owed_mark_not_on_file("a replay gap, or an earlier login's replay")
             self._other_max = max(self._other_max, store.other)
             if store.other and store.order_ids:  # the other host's ClOrdIDs noted then (a margin above, unanswered)
                 self._earlier_ids.add(store.order_ids)
@@ -3241,7 +3238,7 @@ class OuchVenue(VenueAdapter):
         )
         self._save_doubts()
 
-    def _retire_replace(self, chain: _Chain, urn: int, why: str, *, logged: bool = True) -> None:
+    def _retire_replace(self, chain: _Chain, urn: int, why: str) -> None:
         """``urn``, the number of a Replace of ``chain`` answered OUCH_IN_DOUBT, is not the order's: the venue did not
         apply that Replace (``why``); the order stays live under its other numbers (rev58merge3 HIGH 1, MEDIUM 3).
 
@@ -3265,9 +3262,6 @@ class OuchVenue(VenueAdapter):
         chain.candidates = remaining if len(remaining) > 1 else ()
         if not chain.candidates:
             chain.in_doubt = False
-        if not logged:  # the caller logs it (``_taken_in_gap``)
-            self._save_doubts()
-            return
         log.warning(
             "venue %s: order %d: UserRefNum %d, its replace answered in doubt, is not the order's: %s; the venue did "
             "not apply that replace: the order is live as UserRefNum %s%s",
@@ -3290,8 +3284,9 @@ class OuchVenue(VenueAdapter):
         message up to the replay's end (read in full: no REPLAY GAP) named was never taken: the Replace did not take
         effect, its connection is gone, and the number is not the order's (``_retire_replace``). A message naming it
         would have settled the doubt on it (``_settle``: the lower numbers retire), so every candidate above the
-        lowest is one no message named. Kept in doubt: after a replay gap (a message naming it may be in it), a
-        Replace whose answer did not decode (``_kept_replace_doubts``), a number the venue took (a slow venue may
+        lowest is one no message named. Kept in doubt: after a replay gap (a message naming it may be in it; one the
+        venue took may also be another host's order's, which ``_taken_in_gap`` says at ERROR), a Replace whose answer
+        did not decode (``_kept_replace_doubts``), a number the venue took (a slow venue may
         still answer it), and when the Account Query went unanswered. A number the venue took is retired all the same
         when the replay named a higher number of another host (``_other_in_replay``: a standby that numbered from the
         venue's NextUserRefNum plus a margin, a failback; ouchmark59, rev58merge8 MEDIUM 4): UserRefNums strictly
@@ -3313,11 +3308,11 @@ class OuchVenue(VenueAdapter):
         if gaps != self._gaps_judged:
             self._gaps_judged = gaps
             kept = [urn for urn in self._replace_doubts if self._replace_doubt_open(urn)]
-            taken = [urn for urn in kept if self._taken_unseen(urn, next_user_ref_num)]
+            self._kept_replace_doubts.update(kept)
+            taken = [urn for urn in kept if urn < next_user_ref_num and self._above_lowest(urn)]
             if taken:
                 self._taken_in_gap(taken, next_user_ref_num)
                 kept = [urn for urn in kept if urn not in taken]
-            self._kept_replace_doubts.update(kept)
             if kept:
                 log.warning(
                     "venue %s: replaces answered in doubt (UserRefNums %s) stay in doubt: the replay had a gap, so a "
@@ -3356,38 +3351,30 @@ class OuchVenue(VenueAdapter):
                 )
             self._retire_replace(chain, urn, why)
 
-    def _taken_unseen(self, urn: int, next_user_ref_num: int) -> bool:
-        """Whether ``urn``, a Replace answered in doubt, is a number the venue took that no message of this login named.
-
-        The venue took it (its NextUserRefNum is above it) and it is still a candidate above the order's lowest (a
-        message naming it would have settled the doubt on it: ``_settle``). Not when an Account Query Response the
-        replay carried after the gap (an earlier login's) showed it taken already: the gap is then most likely one an
-        earlier login of this host judged (a venue that lost its answers and still cannot replay them at a restart),
-        and the Replace stays in doubt as judged then. That query may have been another host's: such a case is not
-        told apart (the doubt then stays as before ouchrep59).
-        """
+    def _above_lowest(self, urn: int) -> bool:
+        """Whether ``urn``, a Replace answered in doubt, is still a candidate of its open order above the lowest."""
         chain = self._refs.get(urn)
-        if chain is None or chain.done or urn >= next_user_ref_num or urn < self._replayed_next:
+        if chain is None or chain.done:
             return False
         candidates = chain.candidates
         return urn in candidates and urn != candidates[0]
 
     def _taken_in_gap(self, taken: list[int], next_user_ref_num: int) -> None:
-        """Retire the Replaces answered in doubt whose numbers the venue took behind a replay gap (rev59ouch MEDIUM 2).
+        """Say which Replaces answered in doubt had their numbers taken by the venue behind a replay gap; they stay in
+        doubt (``_kept_replace_doubts``), and the order ids start a margin above.
 
         Their answers, if the venue processed them, are in the gap; but a Replace the venue never received does not
         use up its number (OUCH 5.0 2.2), so another host on the account (a standby that took over while this one
         was away: a failback) may have entered its own order under it, its Accepted lost in the same gap. Whose the
-        number is cannot be told: a fill or Canceled naming it carries no ClOrdID. Fail closed: the number is never
-        taken as the order's (``_retire_replace``): no Cancel names it (it could cancel the other host's order), no
-        message naming it is applied to the order (the other host's fills are not this order's), and the order keeps
-        its old size and price under its old number, which a Cancel names. Should no other host have traded the
-        account, the venue applied the Replace: the order is live there under the new number, a Cancel of the old
-        one is ignored, and fills naming the new one are counted unknown (ERROR): the ERROR here says to check the
-        order with the venue desk. Before, a later message naming the number settled the doubt as "the venue
-        applied it": the other host's fill was applied to this order and its Cancel canceled the other host's order.
-        That host's ClOrdIDs may be in the gap too: new order ids start ``UNSEEN_ORDER_ID_MARGIN`` above this host's
-        highest open here (on file with the store's floor), so none of them is entered again.
+        number is cannot be told: a fill or Canceled naming it carries no ClOrdID, and OUCH has no order query. The
+        doubt stays: a Cancel of the order names both numbers, and the first message naming this one settles it as
+        the order's (the Replace applied), which is right when no other host traded the account (the more common
+        case: a slow venue, a gap at a re-login). ouchrep59 retired the number instead (fail closed against the
+        other host); that dropped this host's own fills and left its order live at the venue, untracked, with a
+        Cancel never answered (rev59merge8 HIGH 2), so it was taken back (ouchgap59): the ERROR says what the
+        operator checks with the venue desk. The other host's ClOrdIDs may be in the gap too: new order ids start
+        ``UNSEEN_ORDER_ID_MARGIN`` above this host's highest open here (on file with the store's floor), so none of
+        them is entered again.
         """
         raise_ids = self.order_ids_above
         if raise_ids is not None:  # that host's ClOrdIDs, if any, are in the gap: new order ids start a margin above
@@ -3404,19 +3391,22 @@ class OuchVenue(VenueAdapter):
             if chain is None:
                 continue
             order_id = chain.order.order_id
-            self._retire_replace(chain, urn, "", logged=False)
             log.error(
-                "venue %s: order %d: UserRefNum %d, its replace answered in doubt, was taken by the venue behind a "
-                "replay gap (%s), by that replace or by another host's Enter (a failback): it is not "
-                "taken as the order's (no Cancel names it, no message naming it is applied to the order), which stays "
-                "at its old terms as UserRefNum %s; if no other host traded the account, the venue applied the replace "
-                "and the order is live there as UserRefNum %d: check order %d with the venue desk",
+                "venue %s: order %d: UserRefNum %d, its replace answered in doubt, may have been taken by the venue "
+                "behind a replay gap (%s), by that replace (applied: the order is live there as UserRefNum %d) or by "
+                "another host's Enter (a failback: that host's order), which OUCH cannot tell; it stays in doubt: a "
+                "Cancel of the order names UserRefNums %s, and the first message naming %d is taken as the order's "
+                "(the replace applied): check with the venue desk whose order UserRefNum %d is: if another host's, "
+                "its fills reach order %d here and a Cancel of order %d cancels that host's order too",
                 self.name,
                 order_id,
                 urn,
                 said,
+                urn,
                 "/".join(str(number) for number in chain.cancel_targets()),
                 urn,
+                urn,
+                order_id,
                 order_id,
             )
 
@@ -4272,7 +4262,6 @@ class OuchVenue(VenueAdapter):
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
         if not self._query_sent_ns:  # not the answer to our query (one replayed from before: another host's)
-            self._replayed_next = max(self._replayed_next, message.next_user_ref_num)
             self._ignore("Q", seq, message)
             return
         self._end_no_record(asked=True, next_user_ref_num=message.next_user_ref_num)
