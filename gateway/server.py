@@ -569,13 +569,12 @@ class StrategyProtocol(asyncio.Protocol):
         if self._half_closed:  # its Hello is still being answered (eof_received): the session goes on until then
             return False
         sock = transport.get_extra_info("socket")
-        if self._input_held:  # not read while the engine holds its bytes behind a Hello: what is unread never will be
-            return peer_closed(sock, unread_ok=True)
-        if self.session.walk_paused:
-            # not read while the engine walks the strategy's MassCancel: a connection closed both ways ends now, its
-            # unread bytes with it (walk59: a new Hello was refused ALREADY_CONNECTED until the walk's end); a
-            # half-close does not (walk59b): what it sent before its end-of-file is read and carried out after the
-            # walk, its answers written, and only then does the session end (docs/strategy-protocol.md section 1)
+        if self._input_held or self.session.walk_paused:
+            # not read while the engine holds its bytes behind a Hello, or walks the strategy's MassCancel: a
+            # connection closed both ways ends now, its unread bytes with it (walk59: a new Hello was refused
+            # ALREADY_CONNECTED until the walk's end); a half-close does not (walk59b; walk59c for the bytes held
+            # behind a Hello): what it sent before its end-of-file is read and carried out once it is read again,
+            # its answers written, and only then does the session end (docs/strategy-protocol.md section 1)
             return peer_closed(sock, full=True)
         return peer_closed(sock)
 
