@@ -245,10 +245,9 @@ def drop_unread_bytes(sock: socket.socket | None) -> int:
     return dropped
 
 
-def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False, full: bool = False) -> bool:
+def peer_closed(sock: socket.socket | None, *, full: bool = False) -> bool:
     """Return True if the other end of ``sock`` closed (or reset) it and no byte of it is left unread.
 
-    ``unread_ok``: whatever is left unread (a connection no longer read: ``StrategyProtocol.hold_input``).
     ``full``: only a close both ways counts (hang-up or error, not the end-of-file of a half-close, ``SHUT_WR``:
     that session goes on), whatever is left unread.
     """
@@ -263,7 +262,7 @@ def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False, full: bo
         events = poller.poll(0)
         if not events or not events[0][1] & (_CLOSED if full else _HANG_UP):
             return False
-        if unread_ok or full:
+        if full:
             return True
         unread = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
     except (OSError, ValueError):
