@@ -407,12 +407,14 @@ class Engine:
         connection's later requests wait for its end (``_behind_walk``)."""
         self.killed_scopes: set[str] = set()
         """The scopes a kill switch halted that no resume has lifted ("" firm-wide, else an account): ``cancel_all``
-        adds one, ``kill_lifted`` takes it away, ``adopt`` takes recovery's (``Recovered.kills``). A venue's refusal
-        of a strategy's Cancel of an order in one is followed by the gateway's own Cancel (walk59b)."""
-        self._kill_joined: set[int] = set()
-        """Orders whose Cancel of the gateway's own a strategy's Cancel joined while a kill was in force
-        (``Recovered.kill_joined``): the venue's refusal of it is the gateway's Cancel refused, not followed by
-        another (``_kill_refused_cancel``)."""
+        adds one, ``kill_lifted`` takes it away, ``adopt`` takes recovery's (``Recovered.kills``)."""
+        self._kill_owed: set[int] = set()
+        """Orders a kill switch owes its Cancel (walk59c), per order whatever resume came since: every order of the
+        scope open at the kill (``cancel_all``, its Cancel wanted by its strategy or not), until a Cancel of the
+        gateway's own is journaled for it (``JSentCancel.own``, ``JCancelQueued.own``), as ``Recovered.kill_owed``
+        has it (``adopt`` takes that). The kill's walk sends one only to an order still owed; a venue's refusal of
+        its strategy's Cancel sends it then (``_kill_refused_cancel``); once per order. Ended orders' ids are
+        dropped at the next kill."""
         self._own_walks: list[_CancelWalk] = []
         """The gateway's own Cancels of many orders walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn, each walk on
         its own: a kill switch's (``cancel_all``, walk59) and a disconnect policy's (mass58). A Hello of that strategy
@@ -1176,31 +1178,36 @@ class Engine:
             self._close(order)
             return
         self._release_if_up(order)
-        if self.killed_scopes and not own:
+        if self._kill_owed and not own:
             self._kill_refused_cancel(order)
 
     def _kill_refused_cancel(self, order: Order) -> None:
-        """Cancel ``order`` for the kill switch in force on its scope: the venue refused its strategy's Cancel
-        (walk59b). The kill's walk passed it over (a Cancel was wanted); without this it would work on, silently,
-        in a halted scope. Once per refusal of a strategy's Cancel: one of the gateway's own refused is only logged,
-        also when a strategy's Cancel joined it (``_kill_joined``).
+        """Cancel ``order`` for a kill switch that owes it its Cancel (``_kill_owed``): the venue refused its
+        strategy's Cancel (walk59b). The kill's walk passed it over (a Cancel was wanted); without this it would work
+        on, silently. Once per order, whatever resume came since (walk59c: as a restart would): an order the gateway
+        sent or held its own Cancel for is owed nothing more (a refusal of that one, also when a strategy's Cancel
+        joined it, is only logged).
         """
-        joined = self._kill_joined
-        if joined and order.order_id in joined:  # the Cancel refused was the gateway's own, a strategy's joined it
-            joined.discard(order.order_id)
+        owed = self._kill_owed
+        if order.order_id not in owed or not order.is_open or order.state in CANCEL_WANTED_STATES:
             return
         scopes = self.killed_scopes
-        if ("" in scopes or order.account in scopes) and order.is_open and order.state not in CANCEL_WANTED_STATES:
-            log.warning(
-                "order %s (%s's %r) at venue %s: its strategy's Cancel was refused while a kill switch halts %s: "
-                "the kill's Cancel sent now",
-                order.order_id,
-                order.strategy_id,
-                order.cl_ord_id,
-                order.venue,
-                "all trading" if "" in scopes else f"account {order.account}",
-            )
-            self._own_cancel(order, "the kill switch (its strategy's Cancel refused by the venue)")
+        if not scopes:
+            halts = "trading was resumed since"
+        elif "" in scopes:
+            halts = "all trading is halted"
+        else:
+            halts = f"account {order.account} is {'halted' if order.account in scopes else 'resumed'}"
+        log.warning(
+            "order %s (%s's %r) at venue %s: its strategy's Cancel was refused and a kill switch owes it a Cancel "
+            "(%s): the kill's Cancel sent now, once",
+            order.order_id,
+            order.strategy_id,
+            order.cl_ord_id,
+            order.venue,
+            halts,
+        )
+        self._own_cancel(order, "the kill switch (its strategy's Cancel refused by the venue)")
 
     def _release_if_up(self, order: Order) -> None:
         """Send the cancel held behind a replace that just resolved if the venue can take it; refuse it if ENDED."""
@@ -2998,8 +3005,6 @@ class Engine:
             if order.own_cancel:  # the gateway's own Cancel, held or sent: the strategy's from now on
                 self._journal_decision(st.strategy_id, JCancelQueued(order.order_id))  # answered when it resolves
                 order.own_cancel = False
-                if self.killed_scopes:
-                    self._kill_joined.add(order.order_id)
                 return
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", _cancel_pending_text(order))
             return
@@ -3266,15 +3271,18 @@ class Engine:
     def _own_slice(self, walk: _CancelWalk) -> bool:
         """Cancel the next ``MASS_CANCEL_WALK_SLICE`` orders of an own walk; return True if it is all walked.
 
-        An order that ended since is passed over; one whose Cancel is wanted already is left as it is (``_cancel``).
+        An order that ended since is passed over; one whose Cancel is wanted already is left as it is (``_cancel``);
+        a kill's (no ``strategy_id``) passes over an order the gateway's own Cancel was sent or held for since the
+        kill (``_kill_owed``: a strategy's Cancel refused meanwhile, walk59c), once per order.
         """
         orders = walk.orders
         start = walk.next
         end = min(start + MASS_CANCEL_WALK_SLICE, len(orders))
         why = walk.why
+        owed = None if walk.strategy_id else self._kill_owed
         for index in range(start, end):
             order = orders[index]
-            if order.is_open:
+            if order.is_open and (owed is None or order.order_id in owed):
                 self._own_cancel(order, why)
         walk.next = end
         return end >= len(orders)
@@ -3373,8 +3381,6 @@ class Engine:
         try:
             self.journal.append(JCancelQueued(order.order_id))
             order.own_cancel = False
-            if self.killed_scopes:
-                self._kill_joined.add(order.order_id)
             return
         except Exception as exc:
             fault = exc
@@ -3472,6 +3478,9 @@ class Engine:
             hold_cancel(order)
             if own:
                 order.own_cancel = True
+                owed = self._kill_owed
+                if owed:  # a Cancel of the gateway's own journaled: the kill's debt paid (walk59c)
+                    owed.discard(order.order_id)
 
     def _send_cancel(self, order: Order, own: bool = False) -> None:
         """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy.
@@ -3510,6 +3519,9 @@ class Engine:
                 request_cancel(order, result.venue_ref)
             if own:
                 order.own_cancel = True
+                owed = self._kill_owed
+                if owed:  # a Cancel of the gateway's own journaled: the kill's debt paid (walk59c)
+                    owed.discard(order.order_id)
             self._counters.cancels_sent += 1
             return
         if held:  # the record first: if it raises, the Cancel stays held as the journal has it (_own_cancel answers)
@@ -3529,18 +3541,20 @@ class Engine:
     def _own_ended(self, order: Order) -> None:
         """Refuse the gateway's own Cancel of ``order``: its venue's session ENDED for the day, nothing will carry it.
 
-        In a scope under a kill (``killed_scopes``) the refusal is journaled as a Cancel of the gateway's own held and
-        refused (``JCancelQueued.own``, then ``JCancelRefused``: the order as it was), so a restart knows the kill's
-        Cancel was tried (walk59b: it was owed again, and logged as cut short, at every start that day,
-        ``Recovered.kill_owed``). Logged either way (``_own_refused``).
+        For an order a kill owes its Cancel (``_kill_owed``) the refusal is journaled as a Cancel of the gateway's
+        own held and refused (``JCancelQueued.own``, then ``JCancelRefused``: the order as it was), so a restart
+        knows the kill's Cancel was tried (walk59b: it was owed again, and logged as cut short, at every start that
+        day, ``Recovered.kill_owed``); once per order (walk59c: not again at each later disconnect policy's or
+        stop's Cancel). Logged either way (``_own_refused``).
         """
-        scopes = self.killed_scopes
-        if ("" in scopes or order.account in scopes) and can(order, _HOLD):
+        owed = self._kill_owed
+        if order.order_id in owed and can(order, _HOLD):
             try:
                 self._journal_decision(order.strategy_id, JCancelQueued(order.order_id, True))
             except Exception:  # nothing held
                 self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
                 raise
+            owed.discard(order.order_id)
             hold_cancel(order)
             order.own_cancel = True
             self._refuse_held_cancel(order)  # JCancelRefused, the order as it was; logged; never raises
@@ -3567,10 +3581,15 @@ class Engine:
         turn (``_walk_own``; the first slice now), other strategies and the venues served in between; the orders
         are those open now, in the order sent. A crash between two slices leaves the rest without a journaled
         Cancel: the next start sends them (``Recovered.kill_owed``, ``cancel_owed``). The stop walks the rest first.
-        The scope is under a kill from now (``killed_scopes``) until ``kill_lifted``.
+        The scope is under a kill from now (``killed_scopes``) until ``kill_lifted``; each order is owed its Cancel
+        (``_kill_owed``) until one of the gateway's own is journaled for it, resume or not.
         """
         self.killed_scopes.add(account or "")
         orders = [order for order in self.open_orders.values() if account is None or order.account == account]
+        open_orders = self.open_orders
+        owed = {order_id for order_id in self._kill_owed if order_id in open_orders}  # (ended ones dropped)
+        owed.update(order.order_id for order in orders)
+        self._kill_owed = owed
         if walk and len(orders) > MASS_CANCEL_WALK_SLICE and self.replay_scheduler is not None:
             self._walk_own(orders, "the kill switch")
         else:
@@ -3581,9 +3600,7 @@ class Engine:
 
     def kill_lifted(self, account: str | None) -> None:
         """A resume lifted the kill switch of ``account``'s scope (None: firm-wide; an account's own stays)."""
-        self.killed_scopes.discard(account or "")
-        if not self.killed_scopes:
-            self._kill_joined.clear()
+        self.killed_scopes.discard(account or "")  # (the Cancels the kill owes stay owed: ``_kill_owed``)
 
     def cancel_owed(self, orders: list[Order]) -> int:
         """Cancel, at the start, the open orders a kill switch owed a Cancel the journal does not hold (walk59).
@@ -4025,7 +4042,7 @@ class Engine:
         self.ref_highs = recovered.ref_highs
         self.ref_lows = recovered.ref_lows
         self.killed_scopes = set(recovered.kills)
-        self._kill_joined = set(recovered.kill_joined)
+        self._kill_owed = set(recovered.kill_owed)
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

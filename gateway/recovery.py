@@ -60,14 +60,13 @@ from gateway.venue_apply import apply_venue_event
 from model.exactly_once import ExactlyOnce, ResumePoint, ResumeTracker, UnansweredRequest
 from model.fsync import FsyncPolicy
 from model.order import (
-    CANCEL_WANTED_STATES,
     IllegalTransition,
     Order,
     OrderInput,
     OrderState,
     mark_sent,
 )
-from model.venue_events import VenueCancelRejected, VenueExecuted
+from model.venue_events import VenueExecuted
 from venues.atomic_file import write_file_atomically
 
 INTERNAL_ERROR_WHO: Final = "gateway (internal error)"
@@ -109,22 +108,19 @@ class Recovered:
     trading_states: list[JTradingState] = field(default_factory=list)
     """Kill switch and resume commands, in order, for the process to re-apply to risk."""
     kill_owed: dict[int, Order] = field(default_factory=dict)
-    """Orders a kill switch owes a Cancel the journal does not hold (walk59): open, and wanting no Cancel, at a
-    journaled HALTED record of a kill (not a halt of the gateway's own) of their scope, with no Cancel of the
-    gateway's own journaled for them after it (``JSentCancel.own``, ``JCancelQueued.own``). A kill's Cancels are
-    walked over several loop turns (``Engine.cancel_all``); a crash in between leaves these: the start cancels the
-    ones still open (``Engine.cancel_owed``; one whose Cancel is in flight or held, a strategy's since the kill,
-    is left to it). A resume after the kill does not take them back: the kill's answer promised them. Also owed
-    (walk59b): an order of a scope under a kill (``kills``) whose strategy's Cancel the venue refused, until a Cancel
-    of the gateway's own is journaled for it (the live engine sends one at the refusal, ``Engine.killed_scopes``)."""
+    """Orders a kill switch owes a Cancel the journal does not hold (walk59): open at a journaled HALTED record of
+    a kill (not a halt of the gateway's own) of their scope, a Cancel of their strategy's wanted or not (walk59c),
+    with no Cancel of the gateway's own journaled for them after it (``JSentCancel.own``, ``JCancelQueued.own``).
+    A kill's Cancels are walked over several loop turns (``Engine.cancel_all``); a crash in between leaves these:
+    the start cancels the ones still open (``Engine.cancel_owed``; one whose Cancel is in flight or held, a
+    strategy's, is left to it, and gets the gateway's own if the venue refuses that one). A resume after the kill
+    does not take them back: the kill's answer promised them. The live engine keeps the same per order
+    (``Engine._kill_owed``), so the two agree."""
     kills: set[str] = field(default_factory=set)
     """The scopes a kill switch halted that no resume has lifted since, at the journal's end ("" firm-wide, else an
     account): a journaled HALTED record of a kill (not a halt of the gateway's own after an internal error, nor the
     re-statement of a refused resume, ``RESUME_REFUSED``, unless it re-states a kill) until an ACTIVE record of the
     same scope (walk59b, ``Engine.killed_scopes``)."""
-    kill_joined: set[int] = field(default_factory=set)
-    """Open orders whose Cancel of the gateway's own a strategy's Cancel joined while a kill was in force
-    (``JCancelQueued`` without ``own`` over an own one): a venue refusal of it is not followed by another."""
     adjustments: list[tuple[int, JPositionAdjusted]] = field(default_factory=list)
     """Position corrections, in order, each with how many ``exposure`` entries come before it."""
     never_sent: list[Order] = field(default_factory=list)
@@ -241,7 +237,6 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     """Venue -> the highest numeric reference sent since its latest session began (``Recovered.ref_highs``)."""
     owed = out.kill_owed
     kills = out.kills
-    joined = out.kill_joined
     resumed: dict[str, bool] = {}
     """Scope -> whether a kill was in force before its last trading-state record, an ACTIVE (``RESUME_REFUSED``)."""
     lows: dict[str, int] = {}
@@ -260,8 +255,6 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                 continue
             st = out.strategies[order.strategy_id]
             applied = isinstance(rec, JVenueApplied)
-            # a refusal of a strategy's Cancel under a kill (walk59b): the order is owed the gateway's own
-            watched = bool(kills) and type(event) is VenueCancelRejected and not order.own_cancel
             if applied and rec.seq != st.next_seq:  # type: ignore[attr-defined]  # a JVenueApplied
                 raise JournalCorruptError(
                     f"a venue event for order {order.order_id} numbers its strategy events from "
@@ -289,11 +282,6 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             if order.state >= _FILLED:
                 open_orders.pop(order.order_id, None)
                 st.open_orders.pop(order.order_id, None)
-            elif watched and order.state not in CANCEL_WANTED_STATES and ("" in kills or order.account in kills):
-                if order.order_id in joined:  # the gateway's own Cancel refused (a strategy's joined it): tried
-                    joined.discard(order.order_id)
-                else:
-                    owed[order.order_id] = order
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             st = _strategy(out, rec.strategy_id)
@@ -348,8 +336,6 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             # refused; cancel sent, held or dropped, the gateway's own or joined by a strategy's (Order.own_cancel);
             # replace sent
             order = orders[rec.order_id]
-            if kills and order.own_cancel and isinstance(rec, JCancelQueued) and not rec.own:  # a strategy's joins
-                joined.add(order.order_id)  # the gateway's own Cancel
             follow_order_record(order, rec)
             if owed and isinstance(rec, (JSentCancel, JCancelQueued)) and rec.own:  # the gateway's: the kill's
                 owed.pop(rec.order_id, None)  # (a strategy's Cancel since may be refused: the kill's still owed)
@@ -372,8 +358,6 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             if rec.state == "ACTIVE":
                 resumed[scope] = scope in kills
                 kills.discard(scope)
-                if not kills:
-                    joined.clear()
             elif killed_before is not None and rec.reason == RESUME_REFUSED:
                 # app.resume's re-statement right behind its ACTIVE (walk59b): what was in force before it, a kill
                 # only if a kill was (its Cancels owed since that kill's record, no new ones)
@@ -382,7 +366,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             elif rec.state == "HALTED" and rec.who != INTERNAL_ERROR_WHO:  # a kill: what it cancels (walk59)
                 kills.add(scope)
                 for order in open_orders.values():
-                    if (not scope or order.account == scope) and order.state not in CANCEL_WANTED_STATES:
+                    if not scope or order.account == scope:  # a strategy's Cancel wanted or not (walk59c)
                         owed[order.order_id] = order
         elif kind is JReplaceRejected:
             pass  # the order is unchanged
@@ -409,8 +393,6 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     }
     for order_id in [order_id for order_id in owed if order_id not in open_orders]:  # ended since: nothing owed
         del owed[order_id]
-    for order_id in [order_id for order_id in joined if order_id not in open_orders]:
-        joined.discard(order_id)
     out.never_sent = list(unanswered.values())
     out.cut_off = [(st.strategy_id, event) for st, event in expected]
     return out

@@ -245,10 +245,9 @@ def drop_unread_bytes(sock: socket.socket | None) -> int:
     return dropped
 
 
-def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False, full: bool = False) -> bool:
+def peer_closed(sock: socket.socket | None, *, full: bool = False) -> bool:
     """Return True if the other end of ``sock`` closed (or reset) it and no byte of it is left unread.
 
-    ``unread_ok``: whatever is left unread (a connection no longer read: ``StrategyProtocol.hold_input``).
     ``full``: only a close both ways counts (hang-up or error, not the end-of-file of a half-close, ``SHUT_WR``:
     that session goes on), whatever is left unread.
     """
@@ -263,7 +262,7 @@ def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False, full: bo
         events = poller.poll(0)
         if not events or not events[0][1] & (_CLOSED if full else _HANG_UP):
             return False
-        if unread_ok or full:
+        if full:
             return True
         unread = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
     except (OSError, ValueError):
@@ -569,13 +568,12 @@ class StrategyProtocol(asyncio.Protocol):
         if self._half_closed:  # its Hello is still being answered (eof_received): the session goes on until then
             return False
         sock = transport.get_extra_info("socket")
-        if self._input_held:  # not read while the engine holds its bytes behind a Hello: what is unread never will be
-            return peer_closed(sock, unread_ok=True)
-        if self.session.walk_paused:
-            # not read while the engine walks the strategy's MassCancel: a connection closed both ways ends now, its
-            # unread bytes with it (walk59: a new Hello was refused ALREADY_CONNECTED until the walk's end); a
-            # half-close does not (walk59b): what it sent before its end-of-file is read and carried out after the
-            # walk, its answers written, and only then does the session end (docs/strategy-protocol.md section 1)
+        if self._input_held or self.session.walk_paused:
+            # not read while the engine holds its bytes behind a Hello, or walks the strategy's MassCancel: a
+            # connection closed both ways ends now, its unread bytes with it (walk59: a new Hello was refused
+            # ALREADY_CONNECTED until the walk's end); a half-close does not (walk59b; walk59c for the bytes held
+            # behind a Hello): what it sent before its end-of-file is read and carried out once it is read again,
+            # its answers written, and only then does the session end (docs/strategy-protocol.md section 1)
             return peer_closed(sock, full=True)
         return peer_closed(sock)
 

@@ -307,7 +307,7 @@ def test_strategy_cancel_before_kill_refused_then_kills_cancel_and_restart_owes_
     _kill(rig2, "ACC1")
     while turns2:
         turns2.pop(0)()
-    rig2.engine.killed_scopes.clear()  # (this process does not send it: as if the crash came between)
+    rig2.engine._kill_owed.clear()  # (this process does not send it: as if the crash came between)
     rig2.venue.cancel_reject(ids2[0])
     rig2.engine.flush()
     rig2.engine.journal.close()
@@ -316,8 +316,12 @@ def test_strategy_cancel_before_kill_refused_then_kills_cancel_and_restart_owes_
     assert fresh.engine.cancel_owed(list(recovered.kill_owed.values())) == 1 and _cancels(fresh) == [ids2[0]]
 
 
-def test_strategy_cancel_refused_after_the_resume_then_no_cancel_of_the_gateways_own() -> None:
-    rig, s1, _, ids, turns = _setup()
+def test_strategy_cancel_before_the_kill_refused_after_the_resume_then_the_kills_cancel_all_the_same(
+    tmp_path: Path,
+) -> None:
+    # walk59c (rev59merge9 MEDIUM 1): the order was open at the kill; the kill owes it its Cancel whatever resume
+    # came since, as a restart would (walk59b: none here, and a restart then canceled it, "cut short")
+    rig, s1, _, ids, turns = _setup(tmp_path)
     victim = ids[0]
     s1.req_seq += 1
     rig.engine.link_data(s1, encode_frame(Cancel("r0", req_seq=s1.req_seq)), rig.clock())
@@ -330,8 +334,11 @@ def test_strategy_cancel_refused_after_the_resume_then_no_cancel_of_the_gateways
     rig.engine.flush()
     while turns:
         turns.pop(0)()
-    assert rig.engine.orders[victim].state is OrderState.LIVE  # trading resumed: the strategy's refusal stands
-    assert _cancels(rig).count(victim) == 1
+    assert rig.engine.orders[victim].state is OrderState.PENDING_CANCEL  # walk59b: LIVE
+    assert _cancels(rig).count(victim) == 2  # its strategy's, refused; the kill's
+    rig.engine.journal.close()
+    _, recovered = _restart(tmp_path)
+    assert victim not in recovered.kill_owed  # the live process and the restart agree: paid
 
 
 def test_kill_at_a_venue_whose_session_ended_then_restart_owes_nothing(tmp_path: Path) -> None:
@@ -348,3 +355,136 @@ def test_kill_at_a_venue_whose_session_ended_then_restart_owes_nothing(tmp_path:
     fresh, recovered = _restart(tmp_path)
     assert not recovered.kill_owed, len(recovered.kill_owed)  # walk59: all 1,546
     assert all(fresh.engine.orders[i].state is OrderState.LIVE and not fresh.engine.orders[i].own_cancel for i in ids)
+
+
+# ---- walk59c: rev59merge9 MEDIUM 1, LOW 3, LOW 4 -------------------------------------------------------------
+
+
+def _resume(rig: Rig, account: str) -> None:
+    """What ``gateway resume --account`` does to the journal and the engine."""
+    rig.engine.journal.append(JTradingState(account, "ACTIVE", "ops", "walk59c drill", 2))
+    rig.engine.flush()
+    rig.engine.kill_lifted(account)
+
+
+def test_order_live_at_kill_strategy_cancel_mid_walk_refused_after_resume_then_live_and_restart_agree(
+    tmp_path: Path,
+) -> None:
+    # rev59merge9 MEDIUM 1: LIVE at the kill; its strategy's Cancel, sent mid-walk before the walk reached it, made
+    # the walk pass it over; the officer resumed; the venue refused that Cancel. walk59b: the live process sent
+    # nothing (the order worked on) while a restart owed it and canceled it ("cut short")
+    rig, s1, _, ids, turns = _setup(tmp_path)
+    _kill(rig, "ACC1")
+    victim = ids[-1]
+    s1.req_seq += 1
+    rig.engine.link_data(s1, encode_frame(Cancel(f"r{RESTING - 1}", req_seq=s1.req_seq)), rig.clock())
+    rig.engine.flush()
+    _resume(rig, "ACC1")
+    while turns:
+        turns.pop(0)()
+    assert _cancels(rig).count(victim) == 1  # the strategy's: the walk passed it over
+    rig.venue.cancel_reject(victim)
+    rig.engine.flush()
+    order = rig.engine.orders[victim]
+    assert order.state is OrderState.PENDING_CANCEL and order.own_cancel, order.state  # walk59b: LIVE
+    assert _cancels(rig).count(victim) == 2
+    rig.engine.journal.close()
+    fresh, recovered = _restart(tmp_path)
+    assert victim not in recovered.kill_owed  # paid: the restart sends nothing either
+    assert fresh.engine.cancel_owed(list(recovered.kill_owed.values())) == 0 and not _cancels(fresh)
+
+
+def test_restart_before_the_refusal_then_the_restarted_engine_sends_the_kills_cancel_at_it(tmp_path: Path) -> None:
+    # the same order, the process stopped before the venue refused: the start leaves it to its strategy's Cancel in
+    # flight, and the restarted engine sends the kill's Cancel at the refusal, resume or not (Recovered.kill_owed)
+    rig, s1, _, ids, turns = _setup(tmp_path)
+    _kill(rig, "ACC1")
+    victim = ids[-1]
+    s1.req_seq += 1
+    rig.engine.link_data(s1, encode_frame(Cancel(f"r{RESTING - 1}", req_seq=s1.req_seq)), rig.clock())
+    rig.engine.flush()
+    _resume(rig, "ACC1")
+    while turns:
+        turns.pop(0)()
+    rig.engine.journal.close()
+    fresh, recovered = _restart(tmp_path)
+    assert sorted(recovered.kill_owed) == [victim] and not fresh.engine.killed_scopes
+    assert fresh.engine.cancel_owed(list(recovered.kill_owed.values())) == 0  # its strategy's Cancel in flight
+    fresh.venue.seq = rig.venue.seq
+    fresh.venue.cancel_reject(victim)
+    fresh.engine.flush()
+    assert _cancels(fresh) == [victim] and fresh.engine.orders[victim].own_cancel
+
+
+def test_strategy_cancel_refused_before_the_walk_reaches_it_then_own_refused_then_the_walk_sends_no_third(
+    tmp_path: Path,
+) -> None:
+    # rev59merge9 LOW 3: the kill's Cancel, sent at the refusal of the strategy's, refused too; the walk reaching the
+    # order later sent a third (ops guide: once)
+    rig, s1, _, ids, turns = _setup(tmp_path)
+    victim = ids[-1]
+    s1.req_seq += 1
+    rig.engine.link_data(s1, encode_frame(Cancel(f"r{RESTING - 1}", req_seq=s1.req_seq)), rig.clock())
+    rig.engine.flush()
+    _kill(rig, "ACC1")
+    rig.venue.cancel_reject(victim)  # the strategy's refused: the kill's Cancel now
+    rig.engine.flush()
+    assert _cancels(rig).count(victim) == 2
+    rig.venue.cancel_reject(victim)  # the gateway's own refused too: logged
+    rig.engine.flush()
+    while turns:
+        turns.pop(0)()
+    assert _cancels(rig).count(victim) == 2, _cancels(rig).count(victim)  # walk59b: 3
+    assert rig.engine.orders[victim].state is OrderState.LIVE
+    rig.engine.journal.close()
+    _, recovered = _restart(tmp_path)
+    assert victim not in recovered.kill_owed
+
+
+def test_strategy_retries_after_the_kills_cancel_was_refused_then_no_more_cancels_of_the_gateways_own() -> None:
+    # rev59merge9 LOW 3: each refusal of a strategy's retried Cancel brought one more Cancel of the gateway's own
+    # (Cboe: 11 Cancels for one order with 5 retries)
+    rig, s1, _, ids, turns = _setup()
+    victim = ids[0]
+    _kill(rig, "ACC1")
+    while turns:
+        turns.pop(0)()
+    rig.venue.cancel_reject(victim)  # the kill's Cancel refused: logged, the order stays open
+    rig.engine.flush()
+    for attempt in range(5):
+        s1.req_seq += 1
+        rig.engine.link_data(s1, encode_frame(Cancel("r0", req_seq=s1.req_seq)), rig.clock())
+        rig.engine.flush()
+        rig.venue.cancel_reject(victim)
+        rig.engine.flush()
+        assert _cancels(rig).count(victim) == 2 + attempt, attempt  # the kill's, then the strategy's only
+    assert rig.engine.orders[victim].state is OrderState.LIVE
+    refusals = [m for m in s1.received() if isinstance(m, CancelRejected)]
+    assert len(refusals) == 5  # each of its Cancels answered once
+
+
+def test_kill_at_an_ended_venue_then_each_reconnect_journals_nothing_more(tmp_path: Path) -> None:
+    # rev59merge9 LOW 4: every disconnect policy's Cancel after a kill at an ENDED venue journaled two records per
+    # open order (JCancelQueued.own, JCancelRefused): the kill's were tried once, that is enough
+    rig, s1, _, ids, turns = _setup(tmp_path)
+    rig.venue.set_state(VenueState.ENDED)
+    rig.engine.flush()
+    _kill(rig, "ACC1")
+    while turns:
+        turns.pop(0)()
+    rig.engine.flush()
+    journal = tmp_path / "j"
+    sizes = [journal.stat().st_size]
+    for _ in range(2):
+        s1.closed = True
+        rig.engine.link_closed(s1)  # policy "cancel": refused VENUE_SESSION_ENDED, logged
+        while turns:
+            turns.pop(0)()
+        rig.engine.flush()
+        sizes.append(journal.stat().st_size)
+        s1 = self_numbered_link(rig, "S1", last_seq=s1.req_seq)
+    assert sizes[1] - sizes[0] < 1_000 and sizes[2] - sizes[1] < 1_000, sizes  # walk59b: +2 records per order
+    assert not _cancels(rig) and all(rig.engine.orders[i].state is OrderState.LIVE for i in ids)
+    rig.engine.journal.close()
+    _, recovered = _restart(tmp_path)
+    assert not recovered.kill_owed

@@ -8,6 +8,7 @@ then closes with no ``Error``, and the session has ended: a new Hello is welcome
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -15,7 +16,8 @@ import pytest
 
 from gateway.app import GatewayProcess
 from gateway.config import MemoryConfig
-from tests.e2e.support import running_gateway, short_tmp
+from gateway.engine import HELD_INPUT_LIMIT
+from tests.e2e.support import running_gateway, short_tmp, wait_for
 from tests.rawclient import (
     CANCEL,
     CANCEL_REJECTED,
@@ -94,4 +96,63 @@ async def test_half_close_behind_a_hello_with_a_long_replay_then_whole_replay_th
 
         again, last_again, _ = await _login(process)  # the session ended at the close: welcomed at once
         assert last_again == last + 1  # the request behind the Hello was carried out
+        again.close()
+
+
+async def test_half_close_behind_a_hello_over_a_mib_held_then_a_new_hello_refused_and_every_request_answered() -> None:
+    # walk59c (rev59merge9 MEDIUM 2, also on main): the Welcome waits behind a long replay the strategy does not read
+    # yet; more than HELD_INPUT_LIMIT (1 MiB) of requests behind its Hello, so the gateway stops reading and never
+    # sees the end-of-file of a half-close. is_closing took the socket's POLLRDHUP for a close: a Hello on a new
+    # connection was welcomed and the ~60,000 requests held were never carried out. A half-close is not a close.
+    replayed, behind = 30_000, 80_000
+    async with running_gateway(short_tmp()) as (process, _sim):
+        engine = process.engine
+        assert engine is not None
+        client, last, _ = await _login(process)
+        await client.send(b"".join(frame(CANCEL, f"e{i}", 0, last + 1 + i) for i in range(replayed)))
+        assert len(order_events(await client.read(replayed, timeout_s=120))) == replayed
+        client.close()
+        last += replayed
+        st = engine.strategies["S1"]
+        await wait_for(lambda: st.link is None, what="the first session ended")
+
+        old = await RawClient(str(process.config.path(process.config.strategy_socket))).connect()
+        hello = frame(HELLO, "S1", 3, 0, 1000)  # the whole replay: more than the socket takes unread
+        frames = [frame(CANCEL, f"b{i}", 0, last + 1 + i) for i in range(behind)]
+        data = hello + b"".join(frames)
+        old.sock.setblocking(True)
+        old.sock.settimeout(0.5)  # (the gateway stops reading above 1 MiB held: the send then times out)
+        loop = asyncio.get_running_loop()
+        sent = 0
+        while sent < len(data):
+            try:
+                sent += await loop.run_in_executor(None, old.sock.send, data[sent:])
+            except TimeoutError:
+                break
+        old.sock.setblocking(False)
+        old.sock.shutdown(socket.SHUT_WR)
+        await wait_for(lambda: st.link is not None and engine.held_input(st.link) > HELD_INPUT_LIMIT, what="held")
+        complete, end = 0, len(hello)
+        for one in frames:  # the requests whose every byte went out
+            end += len(one)
+            if end > sent:
+                break
+            complete += 1
+        assert complete > 50_000, complete
+
+        new = await RawClient(str(process.config.path(process.config.strategy_socket))).connect()
+        await new.send(hello)
+        (answer,) = await new.read(1, timeout_s=30)
+        new.close()
+        assert answer[0] == ERROR and "ALREADY_CONNECTED" in answer, answer[:4]  # before: WELCOME, last_req_seq 30000
+
+        got = await old.read_until_closed(timeout_s=120)  # the old session goes on: replay, then every answer
+        old.close()
+        assert old.closed
+        assert got[0][0] == WELCOME and got[0][6] == last
+        answers = [m for m in order_events(got) if m[0] == CANCEL_REJECTED and str(m[2]).startswith("b")]
+        assert [m[2] for m in answers] == [f"b{i}" for i in range(complete)]  # every request sent, once, in order
+
+        again, last_again, _ = await _login(process)  # the session ended at the close
+        assert last_again == last + complete
         again.close()
