@@ -606,6 +606,9 @@ class BoeVenue(VenueAdapter):
         self._gap_ids_high = 0
         """The highest order id that may have messages in the gaps open (the last sent when the newest one opened):
         an order above it ends with no message of its own in any of them, and is not remembered."""
+        self._late_seq = -1
+        """venue_seq of the last message admitted late (it filled a recorded gap: ``_on_late``): only such a message
+        can be older than the one that ended its order (``_is_older_than_end``, boe59b)."""
         self._admit_stream = self._watch(self.sequence)
         self.counters: dict[str, int] = {
             "decode_errors": 0,
@@ -773,6 +776,27 @@ class BoeVenue(VenueAdapter):
             del ended[next(iter(ended))]
         self._gaps_unsaved = True
 
+    def _forget_end_numbers(self) -> None:
+        """A new trading day: Cboe numbers each unit from 1 again, so yesterday's numbers of the messages that ended
+        orders say nothing of today's (boe59b: today's Order Execution of an order still worked at Cboe, a GTC one,
+        numbered below yesterday's end was taken for stale and the order left working untracked). Once a day, over
+        every order still mapped (also those released whose earlier Modifies' ClOrdIDs stay mapped)."""
+        for tracked in self._orders.values():
+            tracked.end_seq = tracked.zero_seq = 0
+        for tracked in self._refs.values():
+            tracked.end_seq = tracked.zero_seq = 0
+        self._late_seq = -1
+
+    def _is_older_than_end(self, seq: int, end: int) -> bool:
+        """Return True if message ``seq`` is older than ``end``, the one that ended its order (boe59, boe59b).
+
+        Only a message admitted late (it filled a gap recorded below ``end``: ``_on_late``) can be: a message admitted
+        in order is the newest of its unit, whatever its number says (a numbering Cboe restarted unnoticed). Within
+        one day and one numbering (a renumbered unit's is a stream of its own, above the one before) a lower number
+        means an older message.
+        """
+        return seq < end and seq == self._late_seq
+
     def _older_than_end(self, seq: int, kind: str, named: str, end: int, leaves: int | None) -> None:
         """A message older than the one that ended the order shows it working: stale, nothing sent (boe59)."""
         self._ignore(
@@ -790,6 +814,7 @@ class BoeVenue(VenueAdapter):
         asks Cboe for it again after the restart: a repeat the engine's ExecID check does not apply twice).
         """
         self._gaps_unsaved = True
+        self._late_seq = stream_seq(stream, number)
         log.warning(
             "venue %s: unit %d: message %d arrived after %d: applied, gap closed",
             self.name,
@@ -1501,6 +1526,7 @@ class BoeVenue(VenueAdapter):
             self._last_processed = 0  # Cboe's count of ours restarts with the day too
             self._corrections = set()  # so does the numbering the busts reported were in
             self._ended_over_gaps = {}  # and the messages that ended orders above a gap (boe59)
+            self._forget_end_numbers()
             if self._owed:  # a GTC order outlives the day at Cboe: the Cancels stay owed, sent after the login
                 for padded in self._owed:
                     self._owed[padded] = 0  # yesterday's SequenceNumbers mean nothing today
@@ -2129,7 +2155,7 @@ class BoeVenue(VenueAdapter):
             tracked.done = True
             self._ended_at(tracked, seq)
         elif leaves and order.is_terminal and not replacing:  # Cboe works on an order that ended here ...
-            if seq < tracked.end_seq:  # ... unless this is older than the message that ended it (a gap's, late)
+            if self._is_older_than_end(seq, tracked.end_seq):  # ... unless older than what ended it (a gap's, late)
                 self._older_than_end(seq, "Order Execution", f"order {order.order_id}", tracked.end_seq, leaves)
             else:
                 self._working_tracked(seq, tracked)
@@ -3340,7 +3366,7 @@ class BoeVenue(VenueAdapter):
         if named is None:
             return False
         end = self._ended_over_gaps.get(self._order_id_of(text), 0) if self._ended_over_gaps else 0
-        if seq < end:  # older than the message that ended the order (boe59): its LeavesQty is stale
+        if self._is_older_than_end(seq, end):  # older than the message that ended the order (boe59): stale LeavesQty
             self._older_than_end(seq, kind, named, end, leaves)
             return True
         lost = self._lost_order(text, ask=False)
