@@ -603,6 +603,8 @@ class BoeVenue(VenueAdapter):
         entry goes once no gap below its message is open (``_save_gaps``). At most ``MAX_ENDED_OVER_GAPS``."""
         self._ended_on_file = False
         """The file of ``_ended_over_gaps`` holds entries (it is rewritten, empty, once they are gone)."""
+        self._ended_unwritable = False
+        """The last write of the file of ``_ended_over_gaps`` failed (its ERROR said once until a write succeeds)."""
         self._gap_ids_high = 0
         """The highest order id that may have messages in the gaps open (the last sent when the newest one opened):
         an order above it ends with no message of its own in any of them, and is not remembered."""
@@ -742,15 +744,26 @@ class BoeVenue(VenueAdapter):
         try:
             save_ended_over_gaps(self.config.state_dir, self.name, self._day, ended)
         except OSError as exc:
-            log.error(
-                "venue %s: cannot write the orders that ended above a sequence gap (%d) to %s: %s; after a restart "
-                "a message of such a gap that shows its order working has the order canceled at Cboe (needlessly)",
+            if not self._ended_unwritable:  # once until a write succeeds: each gaps write tries again (boe59b)
+                self._ended_unwritable = True
+                log.error(
+                    "venue %s: cannot write the orders that ended above a sequence gap (%d) to %s: %s; after a "
+                    "restart a message of such a gap that shows its order working has the order canceled at Cboe "
+                    "(needlessly); tried again with each write of the gaps, said again only after one succeeds",
+                    self.name,
+                    len(ended),
+                    ended_over_gaps_path(self.config.state_dir, self.name),
+                    exc,
+                )
+            return
+        if self._ended_unwritable:
+            self._ended_unwritable = False
+            log.info(
+                "venue %s: the orders that ended above a sequence gap (%d) are written to %s again",
                 self.name,
                 len(ended),
                 ended_over_gaps_path(self.config.state_dir, self.name),
-                exc,
             )
-            return
         self._ended_on_file = bool(ended)
 
     def _ended_at(self, tracked: _Tracked, seq: int) -> None:
@@ -1267,9 +1280,25 @@ class BoeVenue(VenueAdapter):
         self.sequence.gaps[:0] = kept
         self._gap_ids_high = _ANY_ORDER  # the orders of the process before may have messages in them
         try:
-            self._ended_over_gaps = load_ended_over_gaps(self.config.state_dir, self.name, self._day)
+            self._ended_over_gaps, over = load_ended_over_gaps(
+                self.config.state_dir, self.name, self._day, MAX_ENDED_OVER_GAPS
+            )
         except BoeStateError as exc:  # fail closed: such a message shows its order working, canceled at Cboe
             log.error("venue %s: %s", self.name, exc)
+        else:
+            if over:
+                log.warning(
+                    "venue %s: %s lists %d orders that ended above a sequence gap, more than the %d the gateway "
+                    "keeps (it never writes more: a file of another origin): the newest %d kept, the %d oldest left "
+                    "out (a message of a gap that shows one of those working has the order canceled at Cboe, "
+                    "needlessly); the file is rewritten with the gaps",
+                    self.name,
+                    ended_over_gaps_path(self.config.state_dir, self.name),
+                    over + len(self._ended_over_gaps),
+                    MAX_ENDED_OVER_GAPS,
+                    len(self._ended_over_gaps),
+                    over,
+                )
         self._ended_on_file = True  # rewritten (or emptied) at the next write of the gaps
         log.warning(
             "venue %s: %d sequence gap(s) open before the restart (%s): asked of Cboe again at the first login (%s)",
