@@ -71,7 +71,7 @@ def test_ended_over_gaps_path_when_a_directory_then_the_errors_say_what_follows_
     [start] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert "the venue starts without it" in start  # the old code: "[Errno 21] Is a directory: PATH" alone
     assert "not a regular file (a directory)" in start
-    assert "remove what is at that path" in start
+    assert "a directory at that path cannot be rewritten: remove it" in start
     caplog.clear()
     link.connect()  # fail closed: the stale Execution cancels the order at Cboe, as before boe59
     assert link.venue.state is VenueState.UP
@@ -124,5 +124,7 @@ def test_state_path_when_a_fifo_then_the_start_does_not_block(
         assert "not a regular file (a FIFO): which message ended an order" in caplog.text
         link.connect()
         assert link.venue.state is VenueState.UP and link.venue.status()["live_after_end"] == 1
+        link.poll()  # the next write of the gaps replaces the FIFO with the file
+        assert path.is_file() and json.loads(path.read_bytes())["ended"] == []
     else:  # the venue does not start, as for any unreadable one of these files
         assert isinstance(raised, BoeStateError) and "not a regular file (a FIFO)" in str(raised), raised

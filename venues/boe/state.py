@@ -568,8 +568,8 @@ def load_ended_over_gaps(state_dir: str | Path, name: str, day: str, keep: int) 
         ended_over_gaps_path(state_dir, name),
         _ended_decoder,
         _ENDED_UNKNOWN + "the file is rewritten with the gaps",
-        _ENDED_UNKNOWN + "remove what is at that path unless it is a regular file the gateway's user can read and "
-        "write: until then it cannot be rewritten either",
+        _ENDED_UNKNOWN + "a directory at that path cannot be rewritten: remove it (anything else there is replaced "
+        "at the next write of the gaps)",
     )
     if ended is None or ended.day != day:
         return {}, 0
