@@ -603,9 +603,14 @@ class BoeVenue(VenueAdapter):
         entry goes once no gap below its message is open (``_save_gaps``). At most ``MAX_ENDED_OVER_GAPS``."""
         self._ended_on_file = False
         """The file of ``_ended_over_gaps`` holds entries (it is rewritten, empty, once they are gone)."""
+        self._ended_unwritable = False
+        """The last write of the file of ``_ended_over_gaps`` failed (its ERROR said once until a write succeeds)."""
         self._gap_ids_high = 0
         """The highest order id that may have messages in the gaps open (the last sent when the newest one opened):
         an order above it ends with no message of its own in any of them, and is not remembered."""
+        self._late_seq = -1
+        """venue_seq of the last message admitted late (it filled a recorded gap: ``_on_late``): only such a message
+        can be older than the one that ended its order (``_is_older_than_end``, boe59b)."""
         self._admit_stream = self._watch(self.sequence)
         self.counters: dict[str, int] = {
             "decode_errors": 0,
@@ -739,15 +744,26 @@ class BoeVenue(VenueAdapter):
         try:
             save_ended_over_gaps(self.config.state_dir, self.name, self._day, ended)
         except OSError as exc:
-            log.error(
-                "venue %s: cannot write the orders that ended above a sequence gap (%d) to %s: %s; after a restart "
-                "a message of such a gap that shows its order working has the order canceled at Cboe (needlessly)",
+            if not self._ended_unwritable:  # once until a write succeeds: each gaps write tries again (boe59b)
+                self._ended_unwritable = True
+                log.error(
+                    "venue %s: cannot write the orders that ended above a sequence gap (%d) to %s: %s; after a "
+                    "restart a message of such a gap that shows its order working has the order canceled at Cboe "
+                    "(needlessly); tried again with each write of the gaps, said again only after one succeeds",
+                    self.name,
+                    len(ended),
+                    ended_over_gaps_path(self.config.state_dir, self.name),
+                    exc,
+                )
+            return
+        if self._ended_unwritable:
+            self._ended_unwritable = False
+            log.info(
+                "venue %s: the orders that ended above a sequence gap (%d) are written to %s again",
                 self.name,
                 len(ended),
                 ended_over_gaps_path(self.config.state_dir, self.name),
-                exc,
             )
-            return
         self._ended_on_file = bool(ended)
 
     def _ended_at(self, tracked: _Tracked, seq: int) -> None:
@@ -773,6 +789,27 @@ class BoeVenue(VenueAdapter):
             del ended[next(iter(ended))]
         self._gaps_unsaved = True
 
+    def _forget_end_numbers(self) -> None:
+        """A new trading day: Cboe numbers each unit from 1 again, so yesterday's numbers of the messages that ended
+        orders say nothing of today's (boe59b: today's Order Execution of an order still worked at Cboe, a GTC one,
+        numbered below yesterday's end was taken for stale and the order left working untracked). Once a day, over
+        every order still mapped (also those released whose earlier Modifies' ClOrdIDs stay mapped)."""
+        for tracked in self._orders.values():
+            tracked.end_seq = tracked.zero_seq = 0
+        for tracked in self._refs.values():
+            tracked.end_seq = tracked.zero_seq = 0
+        self._late_seq = -1
+
+    def _is_older_than_end(self, seq: int, end: int) -> bool:
+        """Return True if message ``seq`` is older than ``end``, the one that ended its order (boe59, boe59b).
+
+        Only a message admitted late (it filled a gap recorded below ``end``: ``_on_late``) can be: a message admitted
+        in order is the newest of its unit, whatever its number says (a numbering Cboe restarted unnoticed). Within
+        one day and one numbering (a renumbered unit's is a stream of its own, above the one before) a lower number
+        means an older message.
+        """
+        return seq < end and seq == self._late_seq
+
     def _older_than_end(self, seq: int, kind: str, named: str, end: int, leaves: int | None) -> None:
         """A message older than the one that ended the order shows it working: stale, nothing sent (boe59)."""
         self._ignore(
@@ -790,6 +827,7 @@ class BoeVenue(VenueAdapter):
         asks Cboe for it again after the restart: a repeat the engine's ExecID check does not apply twice).
         """
         self._gaps_unsaved = True
+        self._late_seq = stream_seq(stream, number)
         log.warning(
             "venue %s: unit %d: message %d arrived after %d: applied, gap closed",
             self.name,
@@ -1242,9 +1280,25 @@ class BoeVenue(VenueAdapter):
         self.sequence.gaps[:0] = kept
         self._gap_ids_high = _ANY_ORDER  # the orders of the process before may have messages in them
         try:
-            self._ended_over_gaps = load_ended_over_gaps(self.config.state_dir, self.name, self._day)
+            self._ended_over_gaps, over = load_ended_over_gaps(
+                self.config.state_dir, self.name, self._day, MAX_ENDED_OVER_GAPS
+            )
         except BoeStateError as exc:  # fail closed: such a message shows its order working, canceled at Cboe
             log.error("venue %s: %s", self.name, exc)
+        else:
+            if over:
+                log.warning(
+                    "venue %s: %s lists %d orders that ended above a sequence gap, more than the %d the gateway "
+                    "keeps (it never writes more: a file of another origin): the newest %d kept, the %d oldest left "
+                    "out (a message of a gap that shows one of those working has the order canceled at Cboe, "
+                    "needlessly); the file is rewritten with the gaps",
+                    self.name,
+                    ended_over_gaps_path(self.config.state_dir, self.name),
+                    over + len(self._ended_over_gaps),
+                    MAX_ENDED_OVER_GAPS,
+                    len(self._ended_over_gaps),
+                    over,
+                )
         self._ended_on_file = True  # rewritten (or emptied) at the next write of the gaps
         log.warning(
             "venue %s: %d sequence gap(s) open before the restart (%s): asked of Cboe again at the first login (%s)",
@@ -1501,6 +1555,7 @@ class BoeVenue(VenueAdapter):
             self._last_processed = 0  # Cboe's count of ours restarts with the day too
             self._corrections = set()  # so does the numbering the busts reported were in
             self._ended_over_gaps = {}  # and the messages that ended orders above a gap (boe59)
+            self._forget_end_numbers()
             if self._owed:  # a GTC order outlives the day at Cboe: the Cancels stay owed, sent after the login
                 for padded in self._owed:
                     self._owed[padded] = 0  # yesterday's SequenceNumbers mean nothing today
@@ -2129,7 +2184,7 @@ class BoeVenue(VenueAdapter):
             tracked.done = True
             self._ended_at(tracked, seq)
         elif leaves and order.is_terminal and not replacing:  # Cboe works on an order that ended here ...
-            if seq < tracked.end_seq:  # ... unless this is older than the message that ended it (a gap's, late)
+            if self._is_older_than_end(seq, tracked.end_seq):  # ... unless older than what ended it (a gap's, late)
                 self._older_than_end(seq, "Order Execution", f"order {order.order_id}", tracked.end_seq, leaves)
             else:
                 self._working_tracked(seq, tracked)
@@ -3340,7 +3395,7 @@ class BoeVenue(VenueAdapter):
         if named is None:
             return False
         end = self._ended_over_gaps.get(self._order_id_of(text), 0) if self._ended_over_gaps else 0
-        if seq < end:  # older than the message that ended the order (boe59): its LeavesQty is stale
+        if self._is_older_than_end(seq, end):  # older than the message that ended the order (boe59): stale LeavesQty
             self._older_than_end(seq, kind, named, end, leaves)
             return True
         lost = self._lost_order(text, ask=False)

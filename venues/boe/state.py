@@ -71,7 +71,10 @@ same trading day does not log in: the venue is ENDED from the start, as it was b
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -101,14 +104,67 @@ _owed_change_decoder = msgspec.json.Decoder(tuple[str, int | None])
 _T = TypeVar("_T")
 
 
-def _read_state(path: Path, decoder: msgspec.json.Decoder[_T], corrupt_text: str) -> _T | None:
-    """Return the state decoded from ``path`` (None: no file); BoeStateError naming the file if it is unusable."""
+def _not_regular(mode: int) -> OSError | None:
+    """Return the error for a file of ``mode`` that is not a regular file (None: it is one)."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "a device or socket"
+    return OSError(errno.EINVAL, f"not a regular file ({kind})")
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    """Return the bytes of the state file ``path`` (None: no file); never blocks (boe59b).
+
+    Opened with ``O_NONBLOCK`` and read only if it is a regular file (``fstat``): a FIFO at the path (a mistake,
+    tooling) raises ``OSError`` ("not a regular file") at once, where ``read_bytes`` waited for a writer for ever and
+    the start hung. A directory says so too (not ``[Errno 21]``).
+    """
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    try:
+        info = os.fstat(fd)
+        error = _not_regular(info.st_mode)
+        if error is not None:
+            raise error
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, max(info.st_size, 1 << 16)):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _check_regular(path: Path) -> None:
+    """Raise BoeStateError if something other than a regular file is at ``path`` (a FIFO would block its reader)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
     except OSError as exc:
         raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
+    error = _not_regular(mode)
+    if error is not None:
+        raise BoeStateError(f"cannot read BOE state {path}: {error}")
+
+
+def _read_state(
+    path: Path, decoder: msgspec.json.Decoder[_T], corrupt_text: str, unreadable_text: str = ""
+) -> _T | None:
+    """Return the state decoded from ``path`` (None: no file); BoeStateError naming the file if it is unusable.
+
+    ``unreadable_text``: what the error says after the reason when the file cannot be read (not a regular file, no
+    permission); none: the reason alone.
+    """
+    try:
+        raw = _read_bytes(path)
+    except OSError as exc:
+        raise BoeStateError(
+            f"cannot read BOE state {path}: {exc}{': ' if unreadable_text else ''}{unreadable_text}"
+        ) from exc
+    if raw is None:
+        return None
     try:
         return decoder.decode(raw)
     except msgspec.DecodeError as exc:
@@ -169,6 +225,7 @@ def save_owed_cancels(state_dir: str | Path, name: str, day: str, cancels: dict[
 
 def _read_log(path: Path, corrupt_text: str) -> tuple[bytes, list[bytes]] | None:
     """Return the snapshot and change lines of ``path`` (None: no file), the unsynced part left out with a WARNING."""
+    _check_regular(path)
     try:
         read = read_state_log(path)
     except OSError as exc:
@@ -332,8 +389,10 @@ def starts_path(state_dir: str | Path, name: str) -> Path:
 
 def next_start(state_dir: str | Path, name: str, day: str) -> int:
     """Count one more start of venue ``name`` on ``day`` in its state file and return the new count (1 first)."""
+    path = starts_path(state_dir, name)
+    _check_regular(path)
     return count_start(
-        starts_path(state_dir, name),
+        path,
         day,
         BoeStateError,
         "BOE state",
@@ -495,16 +554,28 @@ def ended_over_gaps_path(state_dir: str | Path, name: str) -> Path:
     return Path(state_dir) / f"{name}.boe-ended-over-gaps.json"
 
 
-def load_ended_over_gaps(state_dir: str | Path, name: str, day: str) -> dict[int, int]:
-    """Return order id -> venue_seq of the message that ended it, for ``day`` (none: no file, or another day's)."""
+_ENDED_UNKNOWN = (
+    "which message ended an order above a sequence gap is unknown: the venue starts without it (a message of such "
+    "a gap that shows its order working has the order canceled at Cboe, needlessly); "
+)
+
+
+def load_ended_over_gaps(state_dir: str | Path, name: str, day: str, keep: int) -> tuple[dict[int, int], int]:
+    """Return order id -> venue_seq of the message that ended it, for ``day`` (none: no file, or another day's), and
+    how many older entries were left out: at most the newest ``keep`` are returned (the file lists them oldest first;
+    the gateway never writes more, a file it did not write may hold any number: boe59b)."""
     ended = _read_state(
         ended_over_gaps_path(state_dir, name),
         _ended_decoder,
-        "which message ended an order above a sequence gap is unknown: the venue starts without it (a message of such "
-        "a gap that shows its order working has the order canceled at Cboe, needlessly); the file is rewritten with "
-        "the gaps",
+        _ENDED_UNKNOWN + "the file is rewritten with the gaps",
+        _ENDED_UNKNOWN + "a directory at that path cannot be rewritten: remove it (anything else there is replaced "
+        "at the next write of the gaps)",
     )
-    return {} if ended is None or ended.day != day else dict(ended.ended)
+    if ended is None or ended.day != day:
+        return {}, 0
+    entries = ended.ended
+    over = max(len(entries) - keep, 0)
+    return dict(entries[over:]), over
 
 
 def save_ended_over_gaps(state_dir: str | Path, name: str, day: str, ended: dict[int, int]) -> None:
