@@ -5,9 +5,10 @@ rev59merge3 MEDIUM 2: ``bytes.isdigit()`` passes 5,000 digits but Python's ``int
 NextExpectedMsgSeqNum of a Logout refusing our Logon, a Reject's or BusinessMessageReject's RefSeqNum, a fill's
 CumQty raised out of the session or the adapter: CRITICAL "INTERNAL ERROR in reading venue's messages", the
 connection dropped (the message lost; a venue that resends it dropped every time). A NewSeqNo of 21 digits went
-into the message store, whose 64-bit record raised ``struct.error`` the same way. Now a sequence number of more than
-18 significant digits (``MAX_NUMBER_DIGITS``) is a value refused as the other bad ranges are: Reject reason 5
-(value incorrect) naming it; a MsgSeqNum so long is one "missing or not a number" (Logout, as for one missing).
+into the message store, whose 64-bit record raised ``struct.error`` the same way. Now a sequence number above the
+store's 64 bits (``MAX_SEQ_NUMBER``, 20 digits; a NewSeqNo above ``MAX_NEXT_SEQ``) is a value refused as the other bad
+ranges are: Reject reason 5 (value incorrect) naming it; a MsgSeqNum too long for ``int()`` is one "missing or not a
+number" (Logout, as for one missing). fixresend59c: an EndSeqNo of 2**63-1 or 2**64-1 means "to the end" again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from venues.fix.codec import MAX_NUMBER_DIGITS, FixMessage, finish, small_number
+from venues.fix.codec import MAX_NEXT_SEQ, MAX_SEQ_NUMBER, FixMessage, finish, small_number
 from venues.fix.fields import MsgType
 from venues.fix.session import FixSession, FixSessionState
 from venues.fix.store.file import FileStore
@@ -56,9 +57,14 @@ def _reject(messages: list[FixMessage]) -> tuple[bytes, bytes, bytes]:
 
 
 def test_small_number_when_digits_within_the_bound_leading_zeros_or_not_then_the_number_else_minus_one() -> None:
-    assert small_number(b"9" * MAX_NUMBER_DIGITS) == 10**MAX_NUMBER_DIGITS - 1
+    assert small_number(b"%d" % MAX_SEQ_NUMBER) == MAX_SEQ_NUMBER == 2**64 - 1
     assert small_number(b"0" * 40 + b"17") == 17  # FIX int: leading zeros allowed
-    assert small_number(b"1" + b"0" * MAX_NUMBER_DIGITS) == -1
+    assert small_number(b"0" * 40 + b"%d" % MAX_SEQ_NUMBER) == MAX_SEQ_NUMBER
+    assert small_number(b"%d" % (MAX_SEQ_NUMBER + 1)) == -1
+    assert small_number(b"1" + b"0" * 20) == -1
+    assert small_number(b"0" * 30) == 0
+    assert small_number(b"%d" % MAX_NEXT_SEQ, MAX_NEXT_SEQ) == MAX_NEXT_SEQ
+    assert small_number(b"%d" % (MAX_NEXT_SEQ + 1), MAX_NEXT_SEQ) == -1
     assert small_number(HUGE) == -1
     assert small_number(b"") == -1
     assert small_number(b"12a") == -1
@@ -76,19 +82,32 @@ def test_resend_request_when_a_number_has_5000_digits_then_rejected_as_a_value_n
         rig.feed(_raw(rig, MsgType.RESEND_REQUEST, body))  # merge59: ValueError out of the session
     reason, ref_tag, text = _reject(rig.take())
     assert (reason, ref_tag) == (b"5", tag)
-    assert text == f"{name} has 5,000 digits: above 18 significant digits, not a sequence number".encode()
+    assert (
+        text == f"{name} has 5,000 digits: above 18,446,744,073,709,551,615, the largest sequence number taken".encode()
+    )
     assert not rig.session.resending and rig.session.state is FixSessionState.ACTIVE
     assert all(len(r.getMessage()) < 500 for r in caplog.records)
 
 
-def test_resend_request_when_end_has_19_digits_then_rejected_and_one_of_18_means_to_the_end() -> None:
+@pytest.mark.parametrize("end", [b"9" * 18, b"%d" % (2**63 - 1), b"%d" % (2**64 - 1), b"0" * 30 + b"9" * 19])
+def test_resend_request_when_end_has_up_to_20_digits_within_64_bits_then_to_the_end(end: bytes) -> None:
+    """rev59merge10 MEDIUM 3: 2**63-1 / 2**64-1 ("infinity" written as the largest int) got a Reject after
+    fixresend59b, the venue's gap left open; main answered it, capped at the last number sent."""
     rig = Rig().logged_on()
     last = _day(rig, 50)
-    rig.feed(_raw(rig, MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"1" + b"0" * 18)]))
-    assert _reject(rig.take())[:2] == (b"5", b"16")
-    rig.feed(_raw(rig, MsgType.RESEND_REQUEST, [(b"7", b"%d" % last), (b"16", b"9" * 18)]))
-    (copy,) = rig.take()
-    assert (copy.seq, copy.get(b"43")) == (last, b"Y")
+    rig.feed(_raw(rig, MsgType.RESEND_REQUEST, [(b"7", b"%d" % (last - 1)), (b"16", end)]))
+    assert [(m.seq, m.get(b"43")) for m in rig.take()] == [(last - 1, b"Y"), (last, b"Y")]
+
+
+@pytest.mark.parametrize("end", [b"%d" % 2**64, b"1" + b"0" * 20])
+def test_resend_request_when_end_is_above_64_bits_then_rejected_naming_it(end: bytes) -> None:
+    rig = Rig().logged_on()
+    _day(rig, 50)
+    rig.feed(_raw(rig, MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", end)]))
+    reason, ref_tag, text = _reject(rig.take())
+    assert (reason, ref_tag) == (b"5", b"16")
+    assert text == b"EndSeqNo %b is above 18,446,744,073,709,551,615, the largest sequence number taken" % end
+    assert not rig.session.resending
 
 
 @pytest.mark.parametrize("gap_fill", [True, False], ids=["gap-fill", "reset"])
@@ -105,16 +124,36 @@ def test_sequence_reset_when_new_seq_no_has_5000_digits_then_rejected_as_a_value
     assert rig.session.state is FixSessionState.ACTIVE
 
 
-def test_sequence_reset_when_new_seq_no_has_21_digits_then_rejected_and_nothing_stored(tmp_path: Path) -> None:
-    """merge59: accepted, and the file store's 64-bit record raised ``struct.error`` (the same INTERNAL ERROR)."""
+@pytest.mark.parametrize(
+    ("new_seq_no", "taken"),
+    [
+        (b"%d" % MAX_NEXT_SEQ, True),
+        (b"%d" % (MAX_NEXT_SEQ + 1), False),
+        (b"%d" % (2**64 - 1), False),
+        (b"1" + b"0" * 20, False),
+    ],
+)
+def test_sequence_reset_when_new_seq_no_has_19_to_21_digits_then_taken_up_to_2_63_less_1_and_stored(
+    tmp_path: Path, new_seq_no: bytes, taken: bool
+) -> None:
+    """merge59: 21 digits accepted, and the file store's 64-bit record raised ``struct.error`` (the same INTERNAL
+    ERROR). Up to 2**63-1 the numbers counted on from it still fit the record: taken, and the next message stored."""
     rig = Rig()
     rig.store = FileStore(tmp_path / "fix.store")  # type: ignore[assignment]
     rig.session = FixSession(_config(), rig.store, rig.handler, wall_offset_ns=rig.session.wall_offset_ns)
     rig.logged_on()
     expected = rig.session.next_target_seq
-    rig.feed(_raw(rig, MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"1" + b"0" * 20)]))
-    assert _reject(rig.take())[:2] == (b"5", b"36")
-    assert rig.store.next_target_seq == expected + 1
+    rig.feed(_raw(rig, MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", new_seq_no)]))
+    if not taken:
+        reason, ref_tag, text = _reject(rig.take())
+        assert (reason, ref_tag) == (b"5", b"36")
+        assert text.endswith(b"above 9,223,372,036,854,775,807, the largest sequence number taken"), text
+        assert rig.store.next_target_seq == expected + 1
+        return
+    assert rig.take() == []
+    rig.feed(_raw(rig, MsgType.HEARTBEAT, [], seq=new_seq_no))
+    assert rig.take() == []
+    assert rig.store.next_target_seq == MAX_NEXT_SEQ + 1 and rig.session.state is FixSessionState.ACTIVE
 
 
 def test_sequence_reset_when_new_seq_no_has_leading_zeros_then_taken_as_its_number() -> None:

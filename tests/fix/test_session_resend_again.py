@@ -79,13 +79,11 @@ def test_second_request_beyond_what_was_numbered_behind_the_answer_then_those_go
     rig.feed(_resend_request(rig, 100, 300))
     wire = rig.take()
     assert rig.session.resending  # the answer is under way when the venue asks again
-    sent_to = _covered(wire)[-1]
     behind = [_order(rig, 1000 + n) for n in range(2)]  # a strategy's orders meanwhile: behind the answer
     assert behind == [last + 1, last + 2]
     rig.feed(_resend_request(rig, 120, last + 2))  # the venue asks up to a number not sent yet
     wire = _answer(rig, wire + rig.take())
-    # the numbers from 120 the answer had passed go again (fixresend59b); those behind it once, in order
-    assert _covered(wire) == [*range(100, sent_to + 1), *range(120, last + 1), last + 1, last + 2]
+    assert _covered(wire) == [*range(100, last + 1), last + 1, last + 2]  # each once, in order
     tail = wire[-2:]
     assert [(m.msg_type, m.seq, m.get(b"43")) for m in tail] == [
         (MsgType.NEW_ORDER_SINGLE, last + 1, b""),

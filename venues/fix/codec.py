@@ -141,20 +141,28 @@ def parse_qty(value: bytes) -> int:
     raise ValueError(f"not a whole quantity: {value!r}")
 
 
-MAX_NUMBER_DIGITS: Final = 18
-"""The most significant digits a venue's sequence number (or another count of the session's) may have: 10**18 - 1.
-Python's ``int()`` refuses a string of more than 4,300 digits (ValueError) and the message store keeps 64-bit numbers:
-a longer value is refused as a value, never converted (fixresend59b)."""
+MAX_SEQ_NUMBER: Final = 2**64 - 1
+"""The largest number a venue's sequence number field (or another count of the session's) may hold: what the message
+store's unsigned 64-bit record takes, 20 digits. Python's ``int()`` refuses a string of more than 4,300 digits
+(ValueError): a longer or larger value is refused as a value, never converted (fixresend59b; 20 digits, not 18,
+since fixresend59c: a ResendRequest's EndSeqNo of 2**63-1 or 2**64-1 means "to the end")."""
+MAX_NEXT_SEQ: Final = 2**63 - 1
+"""The largest number the session counts on from (a SequenceReset's NewSeqNo, a Logout's NextExpectedMsgSeqNum): the
+numbers after it still fit the store's record (2**63 of them), so no message after it fails to be stored."""
+_MAX_DIGITS: Final = 20
 
 
-def small_number(value: bytes) -> int:
+def small_number(value: bytes, limit: int = MAX_SEQ_NUMBER) -> int:
     """Return the number ``value`` writes in decimal digits (leading zeros allowed), or -1: not digits only, empty,
-    or more than ``MAX_NUMBER_DIGITS`` significant digits. Cold paths (session-level fields, error texts)."""
+    or above ``limit`` (at most ``MAX_SEQ_NUMBER``). Cold paths (session-level fields, error texts)."""
     if not value.isdigit():
         return -1
-    if len(value) > MAX_NUMBER_DIGITS and len(value.lstrip(b"0")) > MAX_NUMBER_DIGITS:
-        return -1
-    return int(value)
+    if len(value) > _MAX_DIGITS:
+        value = value.lstrip(b"0") or b"0"
+        if len(value) > _MAX_DIGITS:
+            return -1
+    number = int(value)
+    return number if number <= limit else -1
 
 
 def parse_seq(value: bytes) -> int:

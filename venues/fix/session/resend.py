@@ -48,18 +48,7 @@ class ResendReply(NamedTuple):
 class ResendJob:
     """A ResendRequest being answered a slice at a time (``answer_resend_slice``), in sequence order."""
 
-    __slots__ = (
-        "begin",
-        "begins",
-        "damaged",
-        "end",
-        "gap_fills",
-        "limit",
-        "next",
-        "not_replayed",
-        "replayed",
-        "slices",
-    )
+    __slots__ = ("begin", "damaged", "end", "gap_fills", "limit", "next", "not_replayed", "replayed", "slices")
 
     def __init__(self, begin: int, end: int, limit: int = 0) -> None:
         self.begin = begin
@@ -71,29 +60,11 @@ class ResendJob:
         after its last slice, so no answer reaches them (0: ``end``)."""
         self.next = begin
         """The first number not answered yet (``end`` + 1: done)."""
-        self.begins: set[int] = {begin}
-        """The BeginSeqNo of every request this answer took on: a later request from below ``next`` goes back there
-        once per BeginSeqNo not in it (``rewind``, fixresend59b), so a venue asking the same again on its own timeout
-        never loops the answer."""
         self.replayed = 0
         self.gap_fills = 0
         self.not_replayed = 0
         self.slices = 0
         self.damaged: list[int] = []
-
-    def rewind(self, begin: int, end: int) -> bool:
-        """Answer again from ``begin`` (below ``next``) to the farther of ``end`` and ``self.end``, once per ``begin``.
-
-        Return False, nothing changed, when a request from ``begin`` was taken on already (fixresend59b: before, a
-        second request from a number the answer had passed was "answered by it", those numbers never sent again).
-        """
-        if begin in self.begins:
-            return False
-        self.begins.add(begin)
-        self.begin = min(self.begin, begin)
-        self.next = begin
-        self.end = max(self.end, end)
-        return True
 
     @property
     def done(self) -> bool:

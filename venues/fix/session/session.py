@@ -35,7 +35,8 @@ from model.operator_text import clip
 from obs.ratelog import IntervalLog, is_power_of_two
 from venues.fix import fields as f
 from venues.fix.codec import (
-    MAX_NUMBER_DIGITS,
+    MAX_NEXT_SEQ,
+    MAX_SEQ_NUMBER,
     DecodeError,
     DecodeErrorKind,
     FixMessage,
@@ -163,10 +164,10 @@ def venue_text(raw: bytes, limit: int = VENUE_TEXT_LOGGED) -> str:
     """Return a venue's Text (58) of a session-level message for log lines and reasons: one line, bounded.
 
     Within ``limit`` characters: the text (U+FFFD for each byte not UTF-8; a control character a space, as
-    ``model.operator_text.clip`` does: no forged log line). Longer: its first characters, then ``… [N bytes, sha256
-    <64 hex digits>]`` (``, not UTF-8`` after the length when it is not), the form the adapter gives a long non-UTF-8
-    Text of a business message (fixresend59). Before (rev59merge3), a venue refusing every Logon with a 60 KB Text
-    put it whole into two lines per connection, ~400 KB of log a second at a 1 s reconnect.
+    ``model.operator_text.clip`` does: no forged log line). Longer: its first ``limit`` characters, then ``… [N
+    bytes, sha256 <64 hex digits>]`` (``, not UTF-8`` after the length when it is not), the form the adapter gives a
+    long non-UTF-8 Text of a business message (fixresend59). Before (rev59merge3), a venue refusing every Logon with a
+    60 KB Text put it whole into two lines per connection, ~400 KB of log a second at a 1 s reconnect.
     """
     try:
         text = raw.decode()
@@ -176,19 +177,26 @@ def venue_text(raw: bytes, limit: int = VENUE_TEXT_LOGGED) -> str:
         kind = ", not UTF-8"
     if len(text) <= limit:
         return clip(text, limit)
-    return clip(text, limit, f"… [{len(raw):,} bytes{kind}, sha256 {hashlib.sha256(raw).hexdigest()}]")
+    # ``limit`` characters of the text and the marker after them (before, the marker took ~90 of the ``limit``)
+    return clip(text[:limit], limit) + f"… [{len(raw):,} bytes{kind}, sha256 {hashlib.sha256(raw).hexdigest()}]"
 
 
 def _field_text(raw: bytes) -> str:
-    """Return a venue's short field (a number, a code) for a log line: its first characters, one line (fixresend59b)."""
-    if len(raw) <= _FIELD_LOGGED:
-        return clip(raw.decode(errors="replace"), _FIELD_LOGGED)
-    return clip(raw[:_FIELD_LOGGED].decode(errors="replace"), _FIELD_LOGGED) + f"… ({len(raw):,} bytes)"
+    """Return a venue's short field (a number, a code) for a log line: its first characters, one line (fixresend59b).
+
+    Cut on a character, never inside one (fixresend59c): the first ``4 * _FIELD_LOGGED`` bytes hold at least
+    ``_FIELD_LOGGED`` whole characters (U+FFFD for each byte not UTF-8), however long the field.
+    """
+    text = raw[: 4 * _FIELD_LOGGED].decode(errors="replace")
+    if len(raw) <= 4 * _FIELD_LOGGED and len(text) <= _FIELD_LOGGED:
+        return clip(text, _FIELD_LOGGED)
+    return clip(text[:_FIELD_LOGGED], _FIELD_LOGGED) + f"… ({len(raw):,} bytes)"
 
 
-def _too_many_digits(name: str, value: bytes) -> str:
-    """Return the Reject's text for a number field of ``value``, digits only but above what is taken (fixresend59b)."""
-    return f"{name} has {len(value):,} digits: above {MAX_NUMBER_DIGITS} significant digits, not a sequence number"
+def _too_large(name: str, value: bytes, limit: int = MAX_SEQ_NUMBER) -> str:
+    """Return the Reject's text for a number field of ``value``, digits only but above ``limit`` (fixresend59b)."""
+    what = f"{name} {value.decode()} is" if len(value) <= _FIELD_LOGGED else f"{name} has {len(value):,} digits:"
+    return f"{what} above {limit:,}, the largest sequence number taken"
 
 
 def wall_text(wall_ns: int) -> str:
@@ -866,7 +874,7 @@ class FixSession:
                 expected = seq_too_low_refusal(  # read in the whole Text; logged and kept bounded (fixresend59b)
                     raw_text.decode(errors="replace") or "venue refused the logon",
                     self._logon_seq,
-                    max(small_number(next_expected), 0),
+                    max(small_number(next_expected, MAX_NEXT_SEQ), 0),
                 )
                 text = venue_text(raw_text) or "venue refused the logon"
                 if expected is not None:
@@ -1523,10 +1531,10 @@ class FixSession:
     def _on_sequence_reset(self, message: FixMessage, now_ns: int, *, gap_fill: bool) -> None:
         value = message.get(f.NEW_SEQ_NO)
         expected = self.next_target_seq
-        new_seq = small_number(value)  # -1: not digits, or more than int() or the store takes (fixresend59b)
+        new_seq = small_number(value, MAX_NEXT_SEQ)  # -1: not digits, or above what the store counts on from
         if new_seq < 0:
             if value.isdigit():
-                reason, problem = SessionRejectReason.VALUE_INCORRECT, _too_many_digits("NewSeqNo", value)
+                reason, problem = SessionRejectReason.VALUE_INCORRECT, _too_large("NewSeqNo", value, MAX_NEXT_SEQ)
             else:
                 reason, problem = SessionRejectReason.INCORRECT_DATA_FORMAT, "NewSeqNo missing or not a number"
             self.send_reject(message.seq, reason, problem, now_ns, ref_tag=36, ref_msg_type=MsgType.SEQUENCE_RESET)
@@ -1620,10 +1628,10 @@ class FixSession:
         end = 0 if asked == 999_999 else asked  # FIX 4.1 style "infinity"
         last_sent = self.store.next_sender_seq - 1
         problem = ""
-        if begin < 0:  # more digits than int() or the store takes (fixresend59b): a value, refused
-            problem, ref_tag = _too_many_digits("BeginSeqNo", begin_b), 7
-        elif end < 0:
-            problem, ref_tag = _too_many_digits("EndSeqNo", end_b), 16
+        if begin < 0:  # above the store's 64 bits (fixresend59b, fixresend59c): a value, refused
+            problem, ref_tag = _too_large("BeginSeqNo", begin_b), 7
+        elif end < 0:  # 2**63-1 or 2**64-1 (20 digits) is "to the end", as 0 is: capped below
+            problem, ref_tag = _too_large("EndSeqNo", end_b), 16
         elif end and end < begin:
             problem, ref_tag = f"EndSeqNo {end} is below BeginSeqNo {begin}", 16
         elif begin > last_sent:
@@ -1647,65 +1655,66 @@ class FixSession:
             end = limit
         if job is not None:
             was_begin, was_end, at = job.begin, job.end, job.next
-            if begin < at and job.rewind(begin, end):
-                # numbers the answer has passed (or below its first): answered again from there (PossDupFlag Y), once
-                # per BeginSeqNo (fixresend59b), up to the farther of the two ends, never beyond the limit
+            if begin >= was_begin:
+                # on one connection, the copies from there on have left or come next, in order: taken on by the answer
+                # under way, never answered again from a number it has passed (rev59merge10: going back made a read of
+                # many such requests one slice each in one turn, and a venue re-asking on a timer got copies again)
+                if end > was_end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
+                    job.end = end
+                if begin >= at:
+                    self._rare(
+                        "resend_again",
+                        now_ns,
+                        logging.INFO,
+                        "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answered by it, "
+                        "which ends at %d (at most %d, the last number sent before it began; those after follow it)",
+                        begin,
+                        asked,
+                        was_begin,
+                        was_end,
+                        at,
+                        job.end,
+                        limit,
+                    )
+                    return
                 self._rare(
                     "resend_again",
                     now_ns,
                     logging.INFO,
-                    "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answering %d..%d "
-                    "(%d number(s) already sent in it go again)",
+                    "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): %d..%d were sent in "
+                    "this answer already and are not sent again (a venue missing them asks again after it ends); the "
+                    "answer goes on to %d (at most %d, the last number sent before it began; those after follow it)",
                     begin,
                     asked,
                     was_begin,
                     was_end,
                     at,
                     begin,
-                    job.end,
-                    at - max(begin, was_begin),
-                )
-                self._resend_step(now_ns)
-                self.wake_for_resend()
-                return
-            if end > job.end and begin <= end:  # beyond what it answers: it goes on to there (rev59fix)
-                job.end = end
-            if begin >= at:  # on one connection, the copies from there on come next, in order
-                job.begins.add(begin)
-                self._rare(
-                    "resend_again",
-                    now_ns,
-                    logging.INFO,
-                    "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answered by it, "
-                    "which ends at %d (at most %d, the last number sent before it began; those after follow it)",
-                    begin,
-                    asked,
-                    was_begin,
-                    was_end,
-                    at,
+                    at - 1,
                     job.end,
                     limit,
                 )
                 return
-            # asked from there before in this answer (its own timeout, say): not answered again (fixresend59b)
+            # below the answer's first number: answered from there (those sent already go again, PossDupFlag Y) up to
+            # the farther of the two ends, never beyond the limit; the same job (its counts go on), its next slice at
+            # the next turn, so a read of many such requests costs no slice each (rev59merge10)
+            job.begin = begin
+            job.next = begin
+            job.end = max(end, was_end)
             self._rare(
                 "resend_again",
                 now_ns,
                 logging.INFO,
-                "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): asked from %d before in "
-                "this answer, %d..%d not sent again; the answer goes on, to %d (at most %d, the last number sent "
-                "before it began)",
+                "venue asked for %d..%d while its ResendRequest %d..%d is answered (at %d): answering %d..%d",
                 begin,
                 asked,
                 was_begin,
                 was_end,
                 at,
                 begin,
-                begin,
-                at - 1,
                 job.end,
-                limit,
             )
+            self.wake_for_resend()
             return
         self._resend_began_ns = now_ns
         self.queue = self.behind_resend  # what is numbered from now on goes after the answer
