@@ -1156,6 +1156,7 @@ class Engine:
         prev_leaves, prev_price = order.leaves_qty, order.price
         out = self._produced
         own = order.own_cancel
+        canceling = order.state in CANCEL_WANTED_STATES  # (a refused Replace brings no kill's Cancel: rev59merge14)
         event = cancel_rejected(order, ev, st.next_seq, out)
         if st.groups is not None:  # a refused Cancel leaves the order live: a MassCancel looks at it again
             st.unsettle(order)
@@ -1178,7 +1179,7 @@ class Engine:
             self._close(order)
             return
         self._release_if_up(order)
-        if self._kill_owed and not own:
+        if self._kill_owed and canceling and not own:
             self._kill_refused_cancel(order)
 
     def _kill_refused_cancel(self, order: Order) -> None:
@@ -3588,8 +3589,8 @@ class Engine:
         orders = [order for order in self.open_orders.values() if account is None or order.account == account]
         open_orders = self.open_orders
         owed = {order_id for order_id in self._kill_owed if order_id in open_orders}  # (ended ones dropped)
-        owed.update(order.order_id for order in orders)
-        self._kill_owed = owed
+        owed.update(order.order_id for order in orders if not order.own_cancel)  # (one held or in flight: the
+        self._kill_owed = owed  # gateway's Cancel already, an earlier kill's; a second kill owes it none: rev59merge14)
         if walk and len(orders) > MASS_CANCEL_WALK_SLICE and self.replay_scheduler is not None:
             self._walk_own(orders, "the kill switch")
         else:

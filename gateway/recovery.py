@@ -366,7 +366,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             elif rec.state == "HALTED" and rec.who != INTERNAL_ERROR_WHO:  # a kill: what it cancels (walk59)
                 kills.add(scope)
                 for order in open_orders.values():
-                    if not scope or order.account == scope:  # a strategy's Cancel wanted or not (walk59c)
+                    if (not scope or order.account == scope) and not order.own_cancel:
+                        # a strategy's Cancel wanted or not (walk59c); not one whose own Cancel is held or in
+                        # flight (an earlier kill's, a policy's): it had the gateway's Cancel (rev59merge14)
                         owed[order.order_id] = order
         elif kind is JReplaceRejected:
             pass  # the order is unchanged
