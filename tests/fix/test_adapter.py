@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -593,6 +594,77 @@ def test_resume_after_when_the_journal_may_have_lost_its_tail_then_the_venue_res
     rig.feed(rig.peer.logon())
     (resend,) = [m for m in rig.wire.take() if m.msg_type == MsgType.RESEND_REQUEST]
     assert (resend.get(b"7"), resend.get(b"16")) == (b"4", b"0")
+
+
+def _restarted_with_an_order_open(dialect: str) -> Rig:
+    """A restart after a kill -9 (fsync interval): the journal's last venue message is 5, the store had 6..8 too
+    (the venue's Heartbeats after the order's ack); one order open; the venue's Logon is 9."""
+    rig = Rig(dialect)
+    rig.store.set_next_target_seq(9)
+    rig.adapter.journal_opened("j", False, False, False)
+    order = make_order(7)
+    mark_sent(order, "Q7")
+    apply_ack(order, "OID1")
+    rig.adapter.restore(order, "Q7")
+    rig.adapter.resume_after(ResumePoint("", 5))
+    assert rig.store.next_target_seq == 6
+    rig.peer.next_seq = 9
+    rig.connect()
+    rig.wire.take()
+    rig.feed(rig.peer.logon())
+    (resend,) = [m for m in rig.wire.take() if m.msg_type == MsgType.RESEND_REQUEST]
+    assert (resend.get(b"7"), resend.get(b"16")) == (b"6", b"0")
+    return rig
+
+
+@pytest.mark.parametrize("dialect", ["equities-fix42", "broker-fix44"])
+def test_gap_fill_after_a_restart_over_numbers_received_before_it_then_nothing_counted_nor_asked(
+    dialect: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fixjournal59b: the numbers asked for again were received before the kill; the venue gap-fills its admin
+    messages among them. Before: ERROR "(3 never received here)", the open order counted unchecked (the critical
+    alert) or, with OrderStatusRequest, asked about, at every kill -9 with an order open."""
+    rig = _restarted_with_an_order_open(dialect)
+    caplog.set_level(logging.INFO, logger="venues.fix.adapter")
+    caplog.clear()  # the WARNING of resume_after: the venue resends 6..8
+    rig.feed(rig.peer.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"10")], seq=6))
+    counters = rig.adapter.counters
+    assert (counters["gap_fills_with_open_orders"], counters["orders_unchecked_after_gap_fill"]) == (0, 0)
+    assert [m for m in rig.wire.take() if m.msg_type == MsgType.ORDER_STATUS_REQUEST] == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "the venue gap-filled MsgSeqNum 6..9, all received here (6..8 before the restart" in caplog.text
+    assert rig.adapter.session.next_target_seq == 10
+    assert rig.adapter.state is VenueState.UP
+
+
+def test_gap_fill_after_a_restart_when_the_numbering_restarted_since_then_those_numbers_count() -> None:
+    """The numbers received before the restart belong to the store's numbering then: after a reset, 6..9 are new."""
+    rig = _restarted_with_an_order_open("equities-fix42")
+    rig.store.reset(rig.store.creation_time_ns + 1)  # a new numbering (ResetSeqNumFlag, the daily reset)
+    rig.adapter.on_gap_filled(6, 9, 3)  # the session's call for a gap fill 6 -> 9 of the new numbering
+    counters = rig.adapter.counters
+    assert (counters["gap_fills_with_open_orders"], counters["orders_unchecked_after_gap_fill"]) == (1, 1)
+
+
+def test_gap_fill_after_a_restart_over_numbers_never_received_then_those_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The venue's 9..11, sent while the gateway was down, were never received: a gap fill over them counts them."""
+    rig = Rig()
+    rig.store.set_next_target_seq(9)
+    rig.adapter.journal_opened("j", False, False, False)
+    order = make_order(7)
+    mark_sent(order, "Q7")
+    apply_ack(order, "OID1")
+    rig.adapter.restore(order, "Q7")
+    rig.adapter.resume_after(ResumePoint("", 5))
+    rig.peer.next_seq = 12
+    rig.connect()
+    rig.feed(rig.peer.logon())
+    rig.feed(rig.peer.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"13")], seq=6))
+    counters = rig.adapter.counters
+    assert (counters["gap_fills_with_open_orders"], counters["orders_unchecked_after_gap_fill"]) == (1, 1)
+    assert "the venue gap-filled MsgSeqNum 6..12 (3 never received here) with 1 order(s) open" in caplog.text
 
 
 def test_resume_after_when_the_journal_holds_no_message_of_the_numbering_then_a_store_ahead_is_kept() -> None:

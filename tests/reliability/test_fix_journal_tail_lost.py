@@ -56,10 +56,12 @@ class FixGateway(Gateway):
 class Rig:
     """A FIX simulator (real QuickFIX acceptor, file store) and a gateway on it."""
 
-    def __init__(self, workdir: Path, fsync: str) -> None:
+    def __init__(self, workdir: Path, fsync: str, dialect: str = "equities-fix42") -> None:
         self.workdir = workdir
         self.record = workdir / "venue.jsonl"
-        options = ["--begin-string", "FIX.4.2", "--reference-price", "AAPL=230.10", "--record", str(self.record)]
+        begin = "FIX.4.4" if dialect == "broker-fix44" else "FIX.4.2"
+        options = ["--begin-string", begin, "--dialect", f"deploy/fix/dialects/{dialect}.yaml"]
+        options += ["--reference-price", "AAPL=230.10", "--record", str(self.record)]
         options += ["--store-dir", str(workdir / "simstore")]
         port, self.sim = spawn_listening(["sim", "fix"], options, workdir / "sim.log", "the FIX simulator")
         config: dict[str, Any] = {
@@ -76,7 +78,7 @@ class Rig:
                     "name": "EQX",
                     "host": "127.0.0.1",
                     "port": port,
-                    "dialect": "equities-fix42",
+                    "dialect": dialect,
                     "heartbeat_interval_s": 1,
                     "store": "file",
                     "store_dir": "fix",
@@ -299,4 +301,51 @@ async def test_replace_and_its_answer_lost_in_a_power_failure_then_the_cancel_ca
         if syncer:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(syncer, signal.SIGKILL)
+        rig.close()
+
+
+@pytest.mark.parametrize("dialect", ["equities-fix42", "broker-fix44"])
+async def test_kill9_with_nothing_lost_then_the_gap_fill_over_the_venue_s_heartbeats_pages_nobody(
+    workdir: Path, dialect: str
+) -> None:
+    """fixjournal59b (rev59merge11 MEDIUM 1): a plain kill -9, every record on disk, an order open, the venue's
+    Heartbeats after its last report recorded by the store. The restart asks for them again, as the journal might
+    have lost their events; the venue gap-fills them. Before: ERROR "the venue gap-filled MsgSeqNum 6..9 (3 never
+    received here) with 1 order(s) open ... reconcile", ``orders_unchecked_after_gap_fill`` (the critical alert
+    GatewayVenueOrdersUnchecked) or, with OrderStatusRequest, a status question per open order, at every crash."""
+    rig = Rig(workdir, "interval", dialect)
+    try:
+        gateway = rig.gateway
+        gateway.start()
+        client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="A")
+        await client.connect()
+        handle = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, price_ticks=RESTING)
+        await handle.wait_accepted(15)
+        ack = await _reports_committed(rig, 1)
+        await wait_for(
+            lambda: int(gateway.status()["venues"]["EQX"]["next_target_seq"]) > ack + 2, 15, "two Heartbeats stored"
+        )
+        await client.close()
+        gateway.kill9()
+
+        gateway.start()
+        again = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="B", last_seq=client.last_seq)
+        await again.connect()
+        await wait_for(lambda: bool(rig.venue_messages("out", "4")), 15, "the venue's gap fill")
+        new_seq = int(rig.venue_messages("out", "4")[-1]["36"])
+        await wait_for(
+            lambda: int(gateway.status()["venues"]["EQX"]["next_target_seq"]) >= new_seq, 15, "the gap fill taken"
+        )
+        (resend,) = rig.venue_messages("in", "2")
+        assert resend["7"] == str(ack + 1)  # still asked for again: the journal might have lost their events
+        venue = gateway.status()["venues"]["EQX"]
+        assert venue.get("gap_fills_with_open_orders", 0) == 0, venue
+        assert venue.get("orders_unchecked_after_gap_fill", 0) == 0, venue
+        assert rig.venue_messages("in", "H") == []  # no OrderStatusRequest
+        log_text = gateway.log_text()
+        assert "never received here" not in log_text
+        assert f"the venue gap-filled MsgSeqNum {ack + 1}..{new_seq - 1}, all received here" in log_text
+        assert gateway.status()["orders_open"] == 1
+        await again.close()
+    finally:
         rig.close()

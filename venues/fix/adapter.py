@@ -479,6 +479,10 @@ class FixVenue(VenueAdapter):
         """The journal was not closed cleanly under ``fsync: interval`` or ``none`` (``journal_opened``): a power
         failure may have cut records of venue messages the store had already recorded as processed, so
         ``resume_after`` expects the venue's messages from the journal's last on (fixjournal59)."""
+        self._received_before: tuple[str, int, int] = ("", 0, 0)
+        """(numbering, first, end) of the venue's numbers ``resume_after`` asked for again: received and processed
+        here before the stop (the store had recorded them), so a gap fill over them hides nothing never seen: the
+        venue resends its business messages and gap-fills its admin ones (``on_gap_filled``, fixjournal59b)."""
 
     # ---- VenueAdapter: orders ------------------------------------------------------------------
 
@@ -824,6 +828,7 @@ class FixVenue(VenueAdapter):
             held - 1,
         )
         store.set_next_target_seq(expected)
+        self._received_before = (epoch, expected, held)
 
     def order_id_floor(self) -> int:
         """Return the order id of the last NewOrderSingle in the store (0: none).
@@ -1935,6 +1940,10 @@ class FixVenue(VenueAdapter):
             return
         if self._asking_after_skip:  # the venue's Logouts refusing our Logons among them were received (fixfix54b)
             unseen -= sum(1 for seq in self.session.refusals if first <= seq < new_seq)
+        elif first != self.session.too_large_skipped and self._received_before[2]:
+            unseen = self._unseen_after_restart(first, new_seq, unseen)
+            if unseen <= 0:
+                return
         self.counters["gap_fills_with_open_orders"] += 1
         asking = self.dialect.orders.status_request
         self._rarelog.log(
@@ -1965,6 +1974,42 @@ class FixVenue(VenueAdapter):
                     self._resync_after.add(order_id)  # a report on the order's own ClOrdID may be lost too
             self._ask_again(asked, "the venue gap-filled messages never received before its answer")
         self._check_live_orders(set(), after_gap_fill=True)
+
+    def _unseen_after_restart(self, first: int, new_seq: int, unseen: int) -> int:
+        """Return how many of ``unseen`` gap-filled numbers were never received, before the stop either.
+
+        ``resume_after`` asked again for numbers received and processed before a stop that may have cut the
+        journal's tail (``_received_before``). The venue resends the business messages among them (each applied
+        once) and gap-fills its admin messages (Heartbeats, TestRequests), which carried no report: a gap fill
+        over those numbers only is logged at INFO, not counted, and asks nothing (fixjournal59b: before, every
+        kill -9 with an order open paged ops and asked the venue about every open order). Numbers outside them
+        count as before. The numbers this connection received (``unseen`` leaves them out already) come after
+        them: the venue's Logon and later. A venue that gap-fills its business messages too (messages not
+        persisted) is not told apart: a report the journal lost with its tail and that venue does not resend is
+        not asked about (as before fixjournal59, when nothing was asked for again).
+        """
+        epoch, low, end = self._received_before
+        if epoch != self._epoch():  # the numbering restarted since: those numbers are another numbering's
+            self._received_before = ("", 0, 0)
+            return unseen
+        before = min(new_seq, end) - max(first, low)
+        if before <= 0:
+            return unseen
+        if new_seq >= end:  # passed: the venue has answered for all of them
+            self._received_before = ("", 0, 0)
+        unseen -= before
+        if unseen <= 0:
+            log.info(
+                "FIX %s: the venue gap-filled MsgSeqNum %d..%d, all received here (%d..%d before the restart, asked "
+                "for again in case the journal lost their events): its admin messages, which it does not resend; "
+                "nothing lost",
+                self.name,
+                first,
+                new_seq - 1,
+                max(first, low),
+                min(new_seq, end) - 1,
+            )
+        return unseen
 
     def _check_live_orders(self, in_doubt: set[int], *, after_gap_fill: bool = False, why: str = "") -> None:
         """After a numbering reset (or a gap fill): ask about each acknowledged open order (lost reports).
