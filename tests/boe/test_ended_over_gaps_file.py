@@ -128,3 +128,14 @@ def test_state_path_when_a_fifo_then_the_start_does_not_block(
         assert path.is_file() and json.loads(path.read_bytes())["ended"] == []
     else:  # the venue does not start, as for any unreadable one of these files
         assert isinstance(raised, BoeStateError) and "not a regular file (a FIFO)" in str(raised), raised
+
+
+def test_a_symlink_to_dev_null_at_a_state_path_is_named_a_character_device(tmp_path: Path) -> None:
+    """A link to ``/dev/null`` at a BOE state path is refused as "a character device", not "a device or socket"
+    (rev59merge15 LOW)."""
+    from venues.boe.state import _read_bytes
+
+    path = tmp_path / "cboe.boe-numbering.json"
+    path.symlink_to("/dev/null")
+    with pytest.raises(OSError, match=r"not a regular file \(a character device\)"):
+        _read_bytes(path)

@@ -108,7 +108,15 @@ def _not_regular(mode: int) -> OSError | None:
     """Return the error for a file of ``mode`` that is not a regular file (None: it is one)."""
     if stat.S_ISREG(mode):
         return None
-    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "a device or socket"
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a directory"
+        if stat.S_ISDIR(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a device or socket"
+    )
     return OSError(errno.EINVAL, f"not a regular file ({kind})")
 
 
