@@ -635,7 +635,7 @@ class RiskEngine:
         if (
             copies is not None
             and limits.reference_path is not None
-            and not (reference_kept and held_ref[0].note is None)
+            and not (held_ref is not None and reference_kept and held_ref[0].note is None)
         ):
             unread = unread_problem(
                 word, audit_log_path, limits.reference_path, copies.reference.path, "reference prices"
@@ -2467,6 +2467,10 @@ class RiskEngine:
             except OSError:
                 pass
         return len(self._late)
+
+    def late_records(self) -> list[dict[str, Any]]:
+        """Return the audit records still waiting to be written (``flush_late_audit``), oldest first (a copy)."""
+        return list(self._late)
 
     @property
     def copies_owed(self) -> bool:
