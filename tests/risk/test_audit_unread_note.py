@@ -13,10 +13,12 @@ Found by rev59merge12:
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
+from risk.audit import AuditLog, check_regular
 from risk.engine import RiskEngine
 from risk.inforce import InForceCopy
 from risk.limitsfile import LimitsFileError
@@ -96,3 +98,22 @@ def test_reference_held_back_with_its_note_kept_and_the_audit_log_unreadable_the
     restarted.close()
     assert status["reference_sha256"] == in_force != _sha(reference)
     assert [n["file"] for n in status["not_applied"]] == [str(reference)]
+
+
+def test_unix_socket_at_the_audit_path_then_called_a_socket_not_a_fifo(tmp_path: Path) -> None:
+    """rev59merge12 LOW 5: ``AuditLog._open`` took every ENXIO for a FIFO (open(2) of a socket file is ENXIO too)."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    try:
+        log.write({"event": "x"})
+        path.rename(path.with_name(path.name + ".1"))  # rotated, then a socket bound at the path
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(path))
+            with pytest.raises(OSError) as written:
+                log.write({"event": "y"})
+            assert f"the risk audit log {path} is not a regular file (a socket)" in str(written.value), written.value
+            with pytest.raises(OSError) as checked:
+                check_regular(path)
+            assert "is not a regular file (a socket)" in str(checked.value), checked.value
+    finally:
+        log.close()
