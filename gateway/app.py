@@ -167,9 +167,9 @@ def _lost_audit_record(record: dict[str, Any]) -> str:
                 "check with `gateway status` after the start and resume again once checked"
             )
         return (
-            f"{said}: NOTHING IN THE AUDIT LOG HOLDS IT, the next start knows it from the journal only (a "
-            "`JOURNAL NOT DURABLE AT STOP` line naming it says the journal dropped it too): check with `gateway "
-            "status` after the start and kill again if it is not in force"
+            f"{said}: NOTHING IN THE AUDIT LOG HOLDS IT, the next start knows it from the journal only (the "
+            "journal's CRITICAL at this stop names it if the journal dropped it too): check with `gateway status` "
+            "after the start and kill again if it is not in force"
         )
     return f"the {event} record at {at}: the audit trail lacks it"
 
