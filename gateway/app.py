@@ -136,6 +136,42 @@ sync (the syncer frozen, a hung disk): a CRITICAL line and ``gateway_journal_syn
 this or 20 sync intervals, whichever is longer (docs/reliability.md section 1)."""
 EXIT_JOURNAL_NOT_DURABLE = 3
 """``gateway run``'s exit code when the stop could not make the journal durable (``GatewayProcess.exit_code``)."""
+EXIT_RISK_AUDIT_LOST = 4
+"""``gateway run``'s exit code when the stop could not write risk audit records kept late (``RISK AUDIT RECORDS
+LOST AT STOP``; ops59c). ``EXIT_JOURNAL_NOT_DURABLE`` wins when both hold."""
+
+
+def _lost_audit_record(record: dict[str, Any]) -> str:
+    """Say what a risk audit record lost at a stop was, and what the next start does without it (ops59c)."""
+    event = record.get("event")
+    at = record.get("time", "?")
+    if event == "not_applied":
+        file = record.get("file", "?")
+        return (
+            f"the not_applied record of {file} (modified in place at {at}, sha256 {record.get('sha256', '?')}, NOT "
+            "APPLIED): where its note in the state directory was not kept either, NOTHING ON DISK SAYS THE FILE IS "
+            f"HELD BACK and the next start puts it in force (maybe half-written): before the restart, write a "
+            f"complete file and mv it over {file}, or put back the content in force (sha256 "
+            f"{record.get('in_force_sha256', '?')})"
+        )
+    if event == "trading_state":
+        scope = f"account {record.get('account')}" if record.get("account") else "the whole gateway"
+        new = record.get("new", "?")
+        said = (
+            f"the trading_state record of {scope} {record.get('old', '?')} -> {new} at {at} ({record.get('trigger')})"
+        )
+        if new == "ACTIVE":
+            return (
+                f"{said}: the next start finds the kill before it as the audit log's last word on the scope and may "
+                "halt it again and cancel its open orders (`... starts HALTED: the risk audit log F says ...`): "
+                "check with `gateway status` after the start and resume again once checked"
+            )
+        return (
+            f"{said}: NOTHING IN THE AUDIT LOG HOLDS IT, the next start knows it from the journal only (the "
+            "journal's CRITICAL at this stop names it if the journal dropped it too): check with `gateway status` "
+            "after the start and kill again if it is not in force"
+        )
+    return f"the {event} record at {at}: the audit trail lacks it"
 
 
 class SyncLagWatch:
@@ -1821,11 +1857,36 @@ class GatewayProcess:
         if risk.keep_owed():
             risk.copies_kept_again()
             return
+        late = risk.flush_late_audit()
         log.error(
             "stop: the copies of the files in force in the state directory are still NOT kept (it cannot be "
-            "written): the next start knows which limits were in force from the risk audit log only (%s); make the "
+            "written): the next start knows which limits were in force from the risk audit log only (%s)%s; make the "
             "state directory writable before the restart",
             self._limits_word_at_stop(),
+            f", which lacks {late} record(s) this stop could not write (the CRITICAL `RISK AUDIT RECORDS LOST AT "
+            "STOP` that follows names them)"
+            if late
+            else "",
+        )
+
+    def _late_audit_at_stop(self) -> None:
+        """At a stop, a last try to write the risk audit records kept late; if some are still unwritten, a CRITICAL
+        naming each and what the next start does without it, and exit code ``EXIT_RISK_AUDIT_LOST`` (ops59c: they
+        were dropped silently, and the stop's ERROR said the audit log held what the next start needs)."""
+        risk: Any = self.risk
+        if risk is None or not hasattr(risk, "late_records") or not risk.flush_late_audit():
+            return
+        lost = risk.late_records()
+        if self.exit_code == 0:
+            self.exit_code = EXIT_RISK_AUDIT_LOST
+        audit = self.config.path(self.config.risk_audit_log)
+        log.critical(
+            "RISK AUDIT RECORDS LOST AT STOP: %d record(s) kept in memory because the risk audit log %s could not be "
+            "written are still unwritten and are lost with this process: %s (exit code %d)",
+            len(lost),
+            audit,
+            "; ".join(_lost_audit_record(record) for record in lost),
+            self.exit_code,
         )
 
     def _limits_word_at_stop(self) -> str:
@@ -2576,6 +2637,7 @@ class GatewayProcess:
         for venue in self.venues:
             venue.close()
         await self._keep_owed_copies_at_stop()
+        self._late_audit_at_stop()
         self._close_journal()
         if self._started:
             log.info("gateway %s stopped", config.gateway_id)

@@ -147,7 +147,9 @@ def _kind(mode: int) -> str:
     """Name what a file that is not a regular one is."""
     if stat.S_ISFIFO(mode):
         return "a FIFO"
-    return "a directory" if stat.S_ISDIR(mode) else "a device or socket"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a directory" if stat.S_ISDIR(mode) else "a device"
 
 
 def utc_text(time_ns: int) -> str:
@@ -195,7 +197,11 @@ class AuditLog:
         except OSError as exc:
             if exc.errno != errno.ENXIO:
                 raise
-            raise self._not_regular("a FIFO") from exc  # write-only, no reader: ENXIO
+            try:  # ENXIO: a FIFO without a reader, or a Unix socket (open(2) of either); say which (ops59c)
+                kind = _kind(os.stat(self.path).st_mode)
+            except OSError:
+                kind = "a FIFO or a socket"
+            raise self._not_regular(kind) from exc
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             os.close(fd)

@@ -581,9 +581,6 @@ class RiskEngine:
         if audit_log_path is not None:
             check_regular(audit_log_path)  # a FIFO there: refused before anything is read (ops59b)
         word = last_word(audit_log_path, gateway_id) if copies is not None else NO_WORD
-        unread = unread_problem(word, audit_log_path, limits_path, copies.limits.path) if copies is not None else None
-        if unread is not None:  # a held-back state may be recorded in a file not read: fail closed (ops59b)
-            raise LimitsFileError([unread])
         not_kept = copy_not_kept(audit_log_path, gateway_id, copies, word) if copies is not None else None
         stale, stale_ref = (not_kept["sha256"], not_kept.get("reference_sha256")) if not_kept else (None, None)
         held = (
@@ -596,6 +593,16 @@ class RiskEngine:
             if copies is not None
             else None
         )
+        # A held-back state may be recorded in an audit file not read: fail closed (ops59b), unless the note kept
+        # beside the copy names the file on disk as held back (ops59c: the note tells, the copy goes in force).
+        noted = held is not None and held.note is None
+        unread = (
+            unread_problem(word, audit_log_path, limits_path, copies.limits.path)
+            if copies is not None and not noted
+            else None
+        )
+        if unread is not None:
+            raise LimitsFileError([unread])
         wall_ns = wall_clock()
         today = trading_day(wall_ns).isoformat() if trading_day is not None else session_day(wall_ns)
         day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
@@ -625,6 +632,16 @@ class RiskEngine:
                 )
             raise
         reference_kept = held_ref is not None and limits.reference_parsed is held_ref[1]
+        if (
+            copies is not None
+            and limits.reference_path is not None
+            and not (held_ref is not None and reference_kept and held_ref[0].note is None)
+        ):
+            unread = unread_problem(
+                word, audit_log_path, limits.reference_path, copies.reference.path, "reference prices"
+            )
+            if unread is not None:  # the same rule for the reference-price file and its copy (ops59c)
+                raise LimitsFileError([unread])
         down = None
         if copies is not None and held is None:
             down = changes_while_down(limits, copies, reference_kept, not_kept)
@@ -2450,6 +2467,10 @@ class RiskEngine:
             except OSError:
                 pass
         return len(self._late)
+
+    def late_records(self) -> list[dict[str, Any]]:
+        """Return the audit records still waiting to be written (``flush_late_audit``), oldest first (a copy)."""
+        return list(self._late)
 
     @property
     def copies_owed(self) -> bool:

@@ -134,7 +134,7 @@ def last_word(audit_log: str | os.PathLike[str] | None, gateway_id: str | None) 
 
 
 def unread_problem(
-    word: LastWord, audit_log: str | os.PathLike[str] | None, limits: Path, copy: Path
+    word: LastWord, audit_log: str | os.PathLike[str] | None, limits: Path, copy: Path, kind: str = "limits"
 ) -> Problem | None:
     """Return why the start refuses when an audit file it could not read may hold a held-back state (None: it does not).
 
@@ -143,7 +143,9 @@ def unread_problem(
     an audit file it reads before its last word exists but cannot be read (write-only, a FIFO: ``word.unread``) and
     the file at ``limits`` is not the copy in force when the gateway stopped (``copy``; for the current file, a
     missing copy too), such a record may be there: the start refuses (fail closed, ops59b; before, the file on disk,
-    maybe half-written, was put in force). The same file as the copy: nothing held back matters.
+    maybe half-written, was put in force). The same file as the copy: nothing held back matters. ``kind``: what
+    ``limits`` holds, ``"limits"`` or ``"reference prices"`` (the reference-price file and its copy; ops59c). The
+    caller does not ask where the note kept beside the copy names the file as held back (ops59c: it tells).
     """
     if not word.unread or audit_log is None:
         return None
@@ -163,9 +165,9 @@ def unread_problem(
         return None  # only a rotated file unread, and no copy: a first start (the WARNING names it)
     named = "; ".join(f"{file} ({why})" for file, why in files)
     what = (
-        f"is not the copy of the limits in force when the gateway stopped ({copy})"
+        f"is not the copy of the {kind} in force when the gateway stopped ({copy})"
         if kept
-        else (f"has no copy of the limits in force when the gateway stopped ({copy} is missing)")
+        else (f"has no copy of the {kind} in force when the gateway stopped ({copy} is missing)")
     )
     return Problem(
         str(limits),

@@ -144,7 +144,7 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             await process.serve()
         finally:
             await process.stop()
-        return process.exit_code  # 0, or EXIT_JOURNAL_NOT_DURABLE (the stop logged what)
+        return process.exit_code  # 0, EXIT_JOURNAL_NOT_DURABLE or EXIT_RISK_AUDIT_LOST (the stop logged what)
 
     try:
         return loop.run_until_complete(main())
