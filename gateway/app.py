@@ -174,6 +174,44 @@ def _lost_audit_record(record: dict[str, Any]) -> str:
     return f"the {event} record at {at}: the audit trail lacks it"
 
 
+def _lost_audit_records(records: list[dict[str, Any]]) -> list[str]:
+    """Say what each risk audit record lost at a stop was, judging a scope's trading states together.
+
+    A kill and the resume after it, both lost, are one story: the journal holds both and the next start takes the
+    scope's state from it (ACTIVE); each judged alone said "kill again" and "may halt it again", both wrong
+    (rev59merge18 MEDIUM). An earlier state of a scope with a later one lost too is said to be superseded.
+    """
+    last: dict[str, int] = {}
+    for index, record in enumerate(records):
+        if record.get("event") == "trading_state":
+            last[str(record.get("account") or "")] = index
+    texts: list[str] = []
+    for index, record in enumerate(records):
+        if record.get("event") != "trading_state":
+            texts.append(_lost_audit_record(record))
+            continue
+        scope = str(record.get("account") or "")
+        said = (
+            f"the trading_state record of {f'account {scope}' if scope else 'the whole gateway'} "
+            f"{record.get('old', '?')} -> {record.get('new', '?')} at {record.get('time', '?')} "
+            f"({record.get('trigger')})"
+        )
+        if last[scope] != index:
+            texts.append(f"{said} (superseded by the later one of the same scope, lost too)")
+        elif record.get("new") == "ACTIVE" and any(
+            other.get("event") == "trading_state" and str(other.get("account") or "") == scope
+            for other in records[:index]
+        ):
+            texts.append(
+                f"{said}: the state before it on this scope is lost too, so the audit log's last word on the scope "
+                "is from before both; the next start takes them from the journal (ACTIVE): check with `gateway "
+                "status` after the start"
+            )
+        else:
+            texts.append(_lost_audit_record(record))
+    return texts
+
+
 class SyncLagWatch:
     """Under ``fsync: interval``: how long written bytes have waited with the synced position not moving (sans-IO).
 
@@ -1882,11 +1920,12 @@ class GatewayProcess:
         audit = self.config.path(self.config.risk_audit_log)
         log.critical(
             "RISK AUDIT RECORDS LOST AT STOP: %d record(s) kept in memory because the risk audit log %s could not be "
-            "written are still unwritten and are lost with this process: %s (exit code %d)",
+            "written are still unwritten and are lost with this process: %s (exit code %d; 3 if the journal's stop "
+            "fails too)",
             len(lost),
             audit,
-            "; ".join(_lost_audit_record(record) for record in lost),
-            self.exit_code,
+            "; ".join(_lost_audit_records(lost)),
+            EXIT_RISK_AUDIT_LOST,
         )
 
     def _limits_word_at_stop(self) -> str:
