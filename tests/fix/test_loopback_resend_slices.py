@@ -136,3 +136,45 @@ async def test_resend_request_over_600_orders_then_at_most_a_slice_per_flush_and
         await ticker
         await side.connector.stop()
         adapter.close()
+
+
+async def answer_two_requests(
+    venue: RawVenue, tmp_path: Path, orders: int, first: tuple[bytes, bytes], second: tuple[bytes, bytes]
+) -> tuple[list[int], int]:
+    """Send ``orders`` orders through the real FixVenue, then the venue's two ResendRequests (BeginSeqNo, EndSeqNo)
+    and a TestRequest in one write; return the numbers the answer covered, in order (a copy's own, a gap fill's
+    range), and the last number sent before it.
+
+    Each message of the answer carries PossDupFlag Y; the TestRequest's Heartbeat comes after the answer, numbered
+    next; no Reject, no Logout.
+    """
+    side = GatewaySide(SimpleNamespace(port=venue.port, dialect=venue.dialect), tmp_path / "store")  # type: ignore[arg-type]
+    adapter = side.venue
+    side.task = side.connector.start()
+    try:
+        await wait_until(lambda: adapter.state is VenueState.UP, 15.0, "the session to be UP")
+        for n in range(orders):
+            side.send(make_order(n + 1))
+        await wait_until(lambda: len([m for m in venue.received if m.msg_type == b"D"]) == orders, 15.0, "the orders")
+        last = adapter.session.next_sender_seq - 1
+        seen = len(venue.received)
+        peer = venue.peer
+        venue.send(
+            peer.message(MsgType.RESEND_REQUEST, [(b"7", first[0]), (b"16", first[1])])
+            + peer.message(MsgType.RESEND_REQUEST, [(b"7", second[0]), (b"16", second[1])])
+            + peer.message(MsgType.TEST_REQUEST, [(b"112", b"END")])
+        )
+        await wait_until(
+            lambda: any(m.get(b"112") == b"END" for m in venue.received[seen:]), 15.0, "the TestRequest's answer"
+        )
+        answer = venue.received[seen:]
+        covered: list[int] = []
+        for m in answer[:-1]:
+            assert m.get(b"43") == b"Y", m
+            covered.extend(range(m.seq, int(m.get(b"36"))) if m.msg_type == MsgType.SEQUENCE_RESET else [m.seq])
+        assert (answer[-1].msg_type, answer[-1].seq, answer[-1].get(b"43")) == (MsgType.HEARTBEAT, last + 1, b"")
+        assert [m for m in venue.received if m.msg_type in (MsgType.REJECT, MsgType.LOGOUT)] == []
+        return covered, last
+    finally:
+        await side.connector.stop()
+        adapter.close()

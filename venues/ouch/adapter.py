@@ -2543,6 +2543,16 @@ class OuchVenue(VenueAdapter):
         self._after_end(seq, letter, urn, order_id)
         return True
 
+    def _open_chain_below(self, order_id: int, urn: int) -> _Chain | None:
+        """Return order ``order_id``'s chain if it is open here and ``urn`` is above every number it is known by (and
+        not its Replace in flight): a number of it the adapter lost track of; else None."""
+        chain = self._chains.get(order_id)
+        if chain is None or chain.done or chain.order.order_id != order_id:
+            return None
+        if urn <= max(chain.cancel_targets()) or urn == chain.pending:
+            return None
+        return chain
+
     def _forgotten_replace_accepted(self, seq: int, urn: int, order_id: int) -> bool:
         """An Order Accepted names ``urn``, which the journal names for order ``order_id``, open here but not mapped.
 
@@ -2556,12 +2566,10 @@ class OuchVenue(VenueAdapter):
         end: it canceled the other host's order, ended the order Canceled while it was live at the venue, and
         applied the other host's fill to it; rev58merge9 MEDIUM 2). True: retired; False: not such a number.
         """
-        chain = self._chains.get(order_id)
-        if chain is None or chain.done or chain.order.order_id != order_id:
+        chain = self._open_chain_below(order_id, urn)
+        if chain is None:
             return False
         numbers = chain.cancel_targets()
-        if urn <= max(numbers) or urn == chain.pending:
-            return False
         self._foreign_refs.add(urn)
         self._late_cancels.pop(urn, None)
         log.warning(
@@ -2592,12 +2600,10 @@ class OuchVenue(VenueAdapter):
         """
         if urn in self._foreign_refs:  # a retired Replace's number: another host's order
             return False
-        chain = self._chains.get(order_id)
-        if chain is None or chain.done or chain.order.order_id != order_id:
+        chain = self._open_chain_below(order_id, urn)
+        if chain is None:
             return False
         numbers = chain.cancel_targets()
-        if urn <= max(numbers) or urn == chain.pending:
-            return False
         self._refs[urn] = chain
         self._replace_refs.add(urn)
         chain.candidates = tuple(sorted({*numbers, urn}))
