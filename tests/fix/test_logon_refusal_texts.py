@@ -9,11 +9,14 @@ retried. The known venue / QuickFIX phrasings (fixfix52, fix53) are still recogn
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from re import _parser as re_parser  # type: ignore[attr-defined]
 
 import pytest
 
 from model.venue_events import VenueState
+from venues.fix.session import session as fix_session
 from venues.fix.session.session import seq_too_low_refusal
 
 from .live import wait_until
@@ -98,3 +101,50 @@ async def test_logon_when_refusal_text_only_mentions_34_or_less_than_then_retrie
         side.venue.close()
     finally:
         await venue.close()
+
+
+def _unbounded_repeats(pattern: re.Pattern[str]) -> list[str]:
+    """Return the repeats of ``pattern`` with no upper bound (``*``, ``+``, ``{n,}``), as parsed by ``re``."""
+    found: list[str] = []
+
+    def walk(items: object) -> None:
+        for op, arg in items:  # type: ignore[attr-defined]
+            name = str(op)
+            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                low, high, sub = arg
+                if high == re_parser.MAXREPEAT:
+                    found.append(f"{name}({low},...)")
+                walk(sub)
+            elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
+                walk(arg[-1])
+            elif name == "BRANCH":
+                for branch in arg[1]:
+                    walk(branch)
+
+    walk(re_parser.parse(pattern.pattern, pattern.flags))
+    return found
+
+
+@pytest.mark.parametrize("name", ["_TOO_LOW_RE", "_SEQ_RE", "_EXPECTED_RE", "_RECEIVED_RE"])
+def test_refusal_patterns_when_parsed_then_every_repeat_is_bounded(name: str) -> None:
+    """rev60fix HIGH: ``\\w*`` before ``\\D{0,20}?`` backtracked from every "expect" of a venue's Logout Text: a
+    9,000-byte Text held the event loop 7.6 s per Logon (every strategy's heartbeat timed out), 12 KB 21 s."""
+    assert _unbounded_repeats(getattr(fix_session, name)) == []
+
+
+@pytest.mark.parametrize("word", ["expect", "receiv", "seq", "expected_", "Sequence", "seq 1 ", "tag 34 "])
+def test_seq_too_low_refusal_when_a_long_text_repeats_a_key_word_then_none(word: str) -> None:
+    assert seq_too_low_refusal(word * 1500, 2) is None
+
+
+def test_refusal_text_read_when_long_then_its_two_ends_only() -> None:
+    """A venue says "too low" at the start or the end of its Text: both ends are read, the middle of a long one not."""
+    size = fix_session.REFUSAL_TEXT_READ
+    short = b"x" * (2 * size)
+    assert fix_session.refusal_text_read(short) == short.decode()
+    long = b"a" * size + b" MsgSeqNum too low " + b"z" * size
+    assert (
+        fix_session.refusal_text_read(long)
+        == "a" * size + "\n" + (b" MsgSeqNum too low " + b"z" * size)[-size:].decode()
+    )
+    assert seq_too_low_refusal(fix_session.refusal_text_read(long), 2) is None
