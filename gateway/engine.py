@@ -410,11 +410,17 @@ class Engine:
         adds one, ``kill_lifted`` takes it away, ``adopt`` takes recovery's (``Recovered.kills``)."""
         self._kill_owed: set[int] = set()
         """Orders a kill switch owes its Cancel (walk59c), per order whatever resume came since: every order of the
-        scope open at the kill (``cancel_all``, its Cancel wanted by its strategy or not), until a Cancel of the
-        gateway's own is journaled for it (``JSentCancel.own``, ``JCancelQueued.own``), as ``Recovered.kill_owed``
-        has it (``adopt`` takes that). The kill's walk sends one only to an order still owed; a venue's refusal of
-        its strategy's Cancel sends it then (``_kill_refused_cancel``); once per order. Ended orders' ids are
-        dropped at the next kill."""
+        scope open at the kill (``cancel_all``), its Cancel wanted or not (its strategy's, or a disconnect policy's
+        or the stop's own Cancel held or in flight: kill60), until the gateway sends or holds a fresh Cancel of its
+        own for it (journaled ``JSentCancel.own`` or ``JCancelQueued.own``, not the release of one held before:
+        ``_kill_paid``), as ``Recovered.kill_owed`` has it (``adopt`` takes that). The kill's walk sends one only to
+        an order still owed; a refusal of whatever Cancel was wanted (by the venue or the adapter) sends it then
+        (``_kill_refusal``); once per order. Ended orders' ids are dropped at the next kill."""
+        self._kill_sent: set[int] = set()
+        """Orders whose held or in-flight Cancel is a kill's own, the one that paid its debt (``_kill_paid``; kill60),
+        joined by a strategy's Cancel or not: a later kill owes them nothing more while it is wanted, and its refusal
+        brings no other (the kill's Cancel once per order). Left at its refusal or drop; ended orders' ids are
+        dropped at the next kill. ``Recovered.kill_sent`` has the same."""
         self._own_walks: list[_CancelWalk] = []
         """The gateway's own Cancels of many orders walked a ``MASS_CANCEL_WALK_SLICE`` per loop turn, each walk on
         its own: a kill switch's (``cancel_all``, walk59) and a disconnect policy's (mass58). A Hello of that strategy
@@ -1164,6 +1170,8 @@ class Engine:
             if own and not order.own_cancel:  # the gateway's own cancel refused: applied, answered to no strategy
                 self._counters.cancel_rejected += 1  # refused by the venue (no CancelRejected sent: not by code)
                 self._own_refused(order, ev.code, ev.text)
+                if self._kill_owed or self._kill_sent:  # a policy's or the stop's the kill found: its Cancel now
+                    self._kill_refusal(order, "the gateway's own Cancel (a disconnect policy's or the stop's)")
                 return
             self._out_of_place(order, ev)
             return
@@ -1179,15 +1187,39 @@ class Engine:
             self._close(order)
             return
         self._release_if_up(order)
-        if self._kill_owed and canceling and not own:
-            self._kill_refused_cancel(order)
+        if canceling and (self._kill_owed or self._kill_sent):
+            self._kill_refusal(order, "its strategy's Cancel")
 
-    def _kill_refused_cancel(self, order: Order) -> None:
-        """Cancel ``order`` for a kill switch that owes it its Cancel (``_kill_owed``): the venue refused its
-        strategy's Cancel (walk59b). The kill's walk passed it over (a Cancel was wanted); without this it would work
-        on, silently. Once per order, whatever resume came since (walk59c: as a restart would): an order the gateway
-        sent or held its own Cancel for is owed nothing more (a refusal of that one, also when a strategy's Cancel
-        joined it, is only logged).
+    def _kill_refusal(self, order: Order, whose: str) -> None:
+        """A Cancel of ``order`` was refused (by the venue or the adapter), ``whose`` it was: settle a kill's debt.
+
+        If it was a kill's own Cancel (``_kill_sent``, joined by its strategy's or not), nothing more: the kill's
+        Cancel once per order. If a kill owes the order its Cancel (``_kill_owed``: the refused one was wanted before
+        the kill, or a strategy's since), the kill's Cancel goes now (``_kill_refused_cancel``; kill60).
+        """
+        if not order.is_open or order.state in CANCEL_WANTED_STATES:  # (a Cancel held behind it is sent now)
+            return
+        order_id = order.order_id
+        sent = self._kill_sent
+        if order_id in sent:
+            sent.discard(order_id)
+        elif order_id in self._kill_owed:
+            self._kill_refused_cancel(order, whose)
+
+    def _kill_paid(self, order_id: int) -> None:
+        """A fresh Cancel of the gateway's own is journaled for ``order_id`` (not the release of one held before the
+        kill): a kill's debt is paid, that Cancel is the kill's (``_kill_sent``). Called only if ``_kill_owed``."""
+        owed = self._kill_owed
+        if order_id in owed:
+            owed.discard(order_id)
+            self._kill_sent.add(order_id)
+
+    def _kill_refused_cancel(self, order: Order, whose: str) -> None:
+        """Cancel ``order`` for a kill switch that owes it its Cancel (``_kill_owed``): ``whose`` Cancel, wanted at
+        the kill or since, was refused (walk59b, kill60). The kill's walk passed it over (a Cancel was wanted);
+        without this it would work on, silently. Once per order, whatever resume came since (walk59c: as a restart
+        would): an order the kill sent or held its own Cancel for is owed nothing more (a refusal of that one, also
+        when a strategy's Cancel joined it, is only logged).
         """
         owed = self._kill_owed
         if order.order_id not in owed or not order.is_open or order.state in CANCEL_WANTED_STATES:
@@ -1200,15 +1232,16 @@ class Engine:
         else:
             halts = f"account {order.account} is {'halted' if order.account in scopes else 'resumed'}"
         log.warning(
-            "order %s (%s's %r) at venue %s: its strategy's Cancel was refused and a kill switch owes it a Cancel "
-            "(%s): the kill's Cancel sent now, once",
+            "order %s (%s's %r) at venue %s: %s was refused and a kill switch owes it a Cancel (%s): the kill's "
+            "Cancel sent now, once",
             order.order_id,
             order.strategy_id,
             order.cl_ord_id,
             order.venue,
+            whose,
             halts,
         )
-        self._own_cancel(order, "the kill switch (its strategy's Cancel refused by the venue)")
+        self._own_cancel(order, f"the kill switch ({whose} refused)")
 
     def _release_if_up(self, order: Order) -> None:
         """Send the cancel held behind a replace that just resolved if the venue can take it; refuse it if ENDED."""
@@ -1265,6 +1298,8 @@ class Engine:
             self.journal.append(JCancelRefused(order.order_id))
             drop_held_cancel(order)  # (no longer the gateway's own, either)
             self._unsettle(order)
+            if self._kill_sent:  # a kill's held Cancel dropped: not wanted any more (kill60)
+                self._kill_sent.discard(order.order_id)
         elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
             return False
         if reply:
@@ -3479,9 +3514,8 @@ class Engine:
             hold_cancel(order)
             if own:
                 order.own_cancel = True
-                owed = self._kill_owed
-                if owed:  # a Cancel of the gateway's own journaled: the kill's debt paid (walk59c)
-                    owed.discard(order.order_id)
+                if self._kill_owed:  # a Cancel of the gateway's own journaled: the kill's debt paid (walk59c)
+                    self._kill_paid(order.order_id)
 
     def _send_cancel(self, order: Order, own: bool = False) -> None:
         """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy.
@@ -3520,9 +3554,8 @@ class Engine:
                 request_cancel(order, result.venue_ref)
             if own:
                 order.own_cancel = True
-                owed = self._kill_owed
-                if owed:  # a Cancel of the gateway's own journaled: the kill's debt paid (walk59c)
-                    owed.discard(order.order_id)
+                if self._kill_owed and not held:  # a fresh Cancel of the gateway's own journaled: the kill's debt
+                    self._kill_paid(order.order_id)  # paid (walk59c); not by the release of one held (kill60)
             self._counters.cancels_sent += 1
             return
         if held:  # the record first: if it raises, the Cancel stays held as the journal has it (_own_cancel answers)
@@ -3535,9 +3568,13 @@ class Engine:
             self._unsettle(order)
         if own:
             self._own_refused(order, result.code, result.text)
+            if held and (self._kill_owed or self._kill_sent):  # (not a fresh one: that is the kill's, or its like)
+                self._kill_refusal(order, "the gateway's own Cancel held (a disconnect policy's or the stop's)")
             return
         st = self.strategies[order.strategy_id]
         self._cancel_reject(st, order.cl_ord_id, result.source, result.code, result.text)
+        if self._kill_owed or self._kill_sent:  # refused by the adapter, as by the venue (kill60)
+            self._kill_refusal(order, "its strategy's Cancel")
 
     def _own_ended(self, order: Order) -> None:
         """Refuse the gateway's own Cancel of ``order``: its venue's session ENDED for the day, nothing will carry it.
@@ -3588,9 +3625,15 @@ class Engine:
         self.killed_scopes.add(account or "")
         orders = [order for order in self.open_orders.values() if account is None or order.account == account]
         open_orders = self.open_orders
-        owed = {order_id for order_id in self._kill_owed if order_id in open_orders}  # (ended ones dropped)
-        owed.update(order.order_id for order in orders if not order.own_cancel)  # (one held or in flight: the
-        self._kill_owed = owed  # gateway's Cancel already, an earlier kill's; a second kill owes it none: rev59merge14)
+        sent: set[int] = set()
+        for order_id in self._kill_sent:  # (ended ones, and any no longer wanted, dropped)
+            kept = open_orders.get(order_id)
+            if kept is not None and kept.state in CANCEL_WANTED_STATES:
+                sent.add(order_id)
+        owed = {order_id for order_id in self._kill_owed if order_id in open_orders}
+        owed.update(order.order_id for order in orders if order.order_id not in sent)  # (an earlier kill's Cancel
+        self._kill_sent = sent  # held or in flight, joined or not: owed nothing more, rev59merge14; any other
+        self._kill_owed = owed  # Cancel wanted, a strategy's or the gateway's own, may be refused: owed, kill60)
         if walk and len(orders) > MASS_CANCEL_WALK_SLICE and self.replay_scheduler is not None:
             self._walk_own(orders, "the kill switch")
         else:
@@ -3608,8 +3651,9 @@ class Engine:
 
         A crash in the middle of a kill's walk (``cancel_all``) left them without one (``Recovered.kill_owed``):
         each gets the gateway's own Cancel, held (journaled) for a venue not UP yet and sent when it is. An order
-        whose Cancel is wanted already (a strategy's journaled since the kill: its venue answers it at the
-        reconnect) is left to it. Returns how many Cancels were sent or held.
+        whose Cancel is wanted already (its strategy's, or a disconnect policy's or the stop's own, journaled: its
+        venue answers it at the reconnect) is left to it; refused, the kill's Cancel follows (``_kill_refusal``).
+        Returns how many Cancels were sent or held.
         """
         count = 0
         for order in orders:
@@ -4044,6 +4088,7 @@ class Engine:
         self.ref_lows = recovered.ref_lows
         self.killed_scopes = set(recovered.kills)
         self._kill_owed = set(recovered.kill_owed)
+        self._kill_sent = set(recovered.kill_sent)
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

@@ -60,6 +60,8 @@ from gateway.venue_apply import apply_venue_event
 from model.exactly_once import ExactlyOnce, ResumePoint, ResumeTracker, UnansweredRequest
 from model.fsync import FsyncPolicy
 from model.order import (
+    CANCEL_WANTED_STATES,
+    HELD_CANCEL_STATES,
     IllegalTransition,
     Order,
     OrderInput,
@@ -109,13 +111,18 @@ class Recovered:
     """Kill switch and resume commands, in order, for the process to re-apply to risk."""
     kill_owed: dict[int, Order] = field(default_factory=dict)
     """Orders a kill switch owes a Cancel the journal does not hold (walk59): open at a journaled HALTED record of
-    a kill (not a halt of the gateway's own) of their scope, a Cancel of their strategy's wanted or not (walk59c),
-    with no Cancel of the gateway's own journaled for them after it (``JSentCancel.own``, ``JCancelQueued.own``).
+    a kill (not a halt of the gateway's own) of their scope, a Cancel wanted or not (their strategy's, walk59c, or a
+    disconnect policy's or the stop's own, kill60) unless an earlier kill's own Cancel is still wanted
+    (``kill_sent``), with no fresh Cancel of the gateway's own journaled for them after it (``JSentCancel.own``,
+    ``JCancelQueued.own``; the release of one held before the kill is not the kill's).
     A kill's Cancels are walked over several loop turns (``Engine.cancel_all``); a crash in between leaves these:
-    the start cancels the ones still open (``Engine.cancel_owed``; one whose Cancel is in flight or held, a
-    strategy's, is left to it, and gets the gateway's own if the venue refuses that one). A resume after the kill
-    does not take them back: the kill's answer promised them. The live engine keeps the same per order
-    (``Engine._kill_owed``), so the two agree."""
+    the start cancels the ones still open (``Engine.cancel_owed``; one whose Cancel is in flight or held is left
+    to it, and gets the kill's Cancel if that one is refused). A resume after the kill does not take them back: the
+    kill's answer promised them. The live engine keeps the same per order (``Engine._kill_owed``), so the two
+    agree."""
+    kill_sent: set[int] = field(default_factory=set)
+    """Open orders whose held or in-flight Cancel is the one that paid a kill's debt (kill60; joined by a strategy's
+    Cancel or not), as ``Engine._kill_sent``: a later kill owes them nothing more, its refusal brings no other."""
     kills: set[str] = field(default_factory=set)
     """The scopes a kill switch halted that no resume has lifted since, at the journal's end ("" firm-wide, else an
     account): a journaled HALTED record of a kill (not a halt of the gateway's own after an internal error, nor the
@@ -236,6 +243,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     highs: dict[str, int] = {}
     """Venue -> the highest numeric reference sent since its latest session began (``Recovered.ref_highs``)."""
     owed = out.kill_owed
+    sent = out.kill_sent
     kills = out.kills
     resumed: dict[str, bool] = {}
     """Scope -> whether a kill was in force before its last trading-state record, an ACTIVE (``RESUME_REFUSED``)."""
@@ -261,6 +269,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                     f"{rec.seq} but strategy {st.strategy_id} is at seq {st.next_seq}"  # type: ignore[attr-defined]
                 )
             first = apply_venue_event(order, event, st.next_seq, produced)
+            if sent and order.order_id in sent and order.state not in CANCEL_WANTED_STATES:
+                sent.discard(order.order_id)  # the kill's Cancel refused (or the order ended): no other (kill60)
             if first is None:
                 continue  # out of place when it arrived, too: the engine journaled and ignored it
             if applied:  # its strategy events are part of the record
@@ -336,9 +346,17 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             # refused; cancel sent, held or dropped, the gateway's own or joined by a strategy's (Order.own_cancel);
             # replace sent
             order = orders[rec.order_id]
+            # a fresh Cancel of the gateway's own pays a kill's debt (the kill's); the release of one held before
+            # the kill does not, nor a strategy's (refused, the kill's Cancel follows): as Engine._kill_paid (kill60)
+            pays = False
+            if owed and rec.order_id in owed and isinstance(rec, (JSentCancel, JCancelQueued)) and rec.own:
+                pays = order.state not in (HELD_CANCEL_STATES if kind is JSentCancel else CANCEL_WANTED_STATES)
             follow_order_record(order, rec)
-            if owed and isinstance(rec, (JSentCancel, JCancelQueued)) and rec.own:  # the gateway's: the kill's
-                owed.pop(rec.order_id, None)  # (a strategy's Cancel since may be refused: the kill's still owed)
+            if pays:
+                del owed[rec.order_id]
+                sent.add(rec.order_id)
+            elif sent and kind is JCancelRefused:  # a held Cancel dropped: if the kill's, no longer wanted
+                sent.discard(rec.order_id)
             if kind is JSentReplace:
                 assert isinstance(rec, JSentReplace)
                 _note_ref(highs, lows, order.venue, rec.venue_ref)
@@ -366,9 +384,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             elif rec.state == "HALTED" and rec.who != INTERNAL_ERROR_WHO:  # a kill: what it cancels (walk59)
                 kills.add(scope)
                 for order in open_orders.values():
-                    if (not scope or order.account == scope) and not order.own_cancel:
-                        # a strategy's Cancel wanted or not (walk59c); not one whose own Cancel is held or in
-                        # flight (an earlier kill's, a policy's): it had the gateway's Cancel (rev59merge14)
+                    if (not scope or order.account == scope) and order.order_id not in sent:
+                        # a Cancel wanted or not, a strategy's (walk59c) or a policy's or the stop's own (kill60);
+                        # not one whose earlier kill's own Cancel is still wanted: it had it (rev59merge14)
                         owed[order.order_id] = order
         elif kind is JReplaceRejected:
             pass  # the order is unchanged
@@ -395,6 +413,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     }
     for order_id in [order_id for order_id in owed if order_id not in open_orders]:  # ended since: nothing owed
         del owed[order_id]
+    sent.intersection_update(open_orders)
     out.never_sent = list(unanswered.values())
     out.cut_off = [(st.strategy_id, event) for st, event in expected]
     return out
