@@ -356,6 +356,16 @@ _CL_ORD_ID_AT: Final = {ord("A"): 48, ord("U"): 52, ord("J"): 15, ord("B"): 22}
 """Outbound type -> offset of its ClOrdID (Accepted, Replaced: the replacement's, Rejected, Broken Trade)."""
 
 
+def _not_its_replace(chain: _Chain, message: OuchRejected) -> bool:
+    """Whether a Rejected carries a ClOrdID other than the one the order's Replaces carry (its own).
+
+    OUCH 5.0: a Rejected carries the ClOrdID of the request it refuses, and this gateway's Replace carries the
+    order's ClOrdID (``_pack_replace``). Another host's Enter refused under a waiting Replace's number (the venue's
+    NextUserRefNum after a failback: the Replace lost in flight) carries that host's ClOrdID.
+    """
+    return message.cl_ord_id.encode("latin-1") != _cl_ord_id(chain.order.order_id).rstrip(b" ")
+
+
 _COMPILED: Final = not isinstance(_cl_ord_id, FunctionType)
 """Whether this module runs compiled (mypyc): ``send_order`` writes the ClOrdID the way that is cheaper for each."""
 _PADDING: Final = tuple(b" " * (14 - size) for size in range(15))
@@ -3378,13 +3388,19 @@ class OuchVenue(VenueAdapter):
         case: a slow venue, a gap at a re-login). ouchrep59 retired the number instead (fail closed against the
         other host); that dropped this host's own fills and left its order live at the venue, untracked, with a
         Cancel never answered (rev59merge8 HIGH 2), so it was taken back (ouchgap59): the ERROR says what the
-        operator checks with the venue desk. The other host's ClOrdIDs may be in the gap too: new order ids start
-        ``UNSEEN_ORDER_ID_MARGIN`` above this host's highest open here (on file with the store's floor), so none of
-        them is entered again.
+        operator checks with the venue desk. The other host's ClOrdIDs may be in the gap too: that host numbered
+        them above the last ClOrdID it saw of this host's, so new order ids start ``UNSEEN_ORDER_ID_MARGIN`` above the
+        highest this host issued (``order_ids_issued``: the engine's, a restart's floor included; the store's floor),
+        written to the store's file, and none of them is entered again. Before (rev60ouch MEDIUM 3), the margin was
+        taken above the highest order still open here: after an earlier jump the same day (an earlier gap, an unclean
+        stop's skip) that was below the ids already issued, the margin did nothing and the other host's next ClOrdID
+        went out again.
         """
         raise_ids = self.order_ids_above
         if raise_ids is not None:  # that host's ClOrdIDs, if any, are in the gap: new order ids start a margin above
-            floor = raise_ids((max(self._chains, default=0) + UNSEEN_ORDER_ID_MARGIN,))
+            issued = self.order_ids_issued
+            highest = max(max(self._chains, default=0), self._store.order_ids, issued() if issued is not None else 0)
+            floor = raise_ids((highest + UNSEEN_ORDER_ID_MARGIN,))
             if floor:
                 self._store.floor(0, floor)
         said = (  # unanswered: the caller passes a number above any (rev59merge4 LOW 3: it was printed)
@@ -3690,9 +3706,13 @@ class OuchVenue(VenueAdapter):
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
 
-    def _replace_number_taken(self, seq: int, chain: _Chain, urn: int, message: memoryview | bytes) -> None:
+    def _replace_number_taken(
+        self, seq: int, chain: _Chain, urn: int, message: memoryview | bytes, rejected: str = ""
+    ) -> None:
         """An Order Accepted names ``urn``, the new UserRefNum of a Replace of ``chain`` still waiting for its answer
         (in flight, or queued again after a restart): another host's Enter; this Replace is lost (rev59ouch HIGH 1).
+        ``rejected``: an Order Rejected of another ClOrdID (this one) names it instead: another host's Enter the venue
+        refused, which used the number up all the same (``_on_rejected``; rev60ouch MEDIUM 1).
 
         OUCH 5.0: a Replace is answered Replaced or Rejected, never Accepted, and the venue takes each UserRefNum
         once: it gave ``urn`` to that Enter, so it never applied this Replace and never will (it ignores a Replace
@@ -3725,20 +3745,36 @@ class OuchVenue(VenueAdapter):
             known.remove(urn)
         self._foreign_refs.add(urn)
         self.counters["not_received"] += 1
-        log.warning(
-            "venue %s: order %d: an Order Accepted (sequence %d) names UserRefNum %d, the number of its replace still "
-            "unanswered: another host's Enter (left alone; a Replace is answered Replaced or Rejected, never "
-            "Accepted); the venue never applied that replace: the order keeps its size and price, live as UserRefNum "
-            "%d (the strategy gets CancelRejected %s)",
-            self.name,
-            order.order_id,
-            seq,
-            urn,
-            chain.working,
-            _NOT_RECEIVED,
-        )
+        if rejected:
+            log.warning(
+                "venue %s: order %d: an Order Rejected (sequence %d) names UserRefNum %d, the number of its replace "
+                "still unanswered, with ClOrdID %r, not this order's %r: another host's Enter, refused by the venue "
+                "(which used the number up); the venue never applied that replace: the order keeps its size and "
+                "price, live as UserRefNum %d (the strategy gets CancelRejected %s, not the reject's reason)",
+                self.name,
+                order.order_id,
+                seq,
+                urn,
+                rejected,
+                _cl_ord_id(order.order_id).decode("ascii").rstrip(" "),
+                chain.working,
+                _NOT_RECEIVED,
+            )
+        else:
+            log.warning(
+                "venue %s: order %d: an Order Accepted (sequence %d) names UserRefNum %d, the number of its replace "
+                "still unanswered: another host's Enter (left alone; a Replace is answered Replaced or Rejected, never "
+                "Accepted); the venue never applied that replace: the order keeps its size and price, live as "
+                "UserRefNum %d (the strategy gets CancelRejected %s)",
+                self.name,
+                order.order_id,
+                seq,
+                urn,
+                chain.working,
+                _NOT_RECEIVED,
+            )
         self._save_doubts()  # the number on file as not ours before the answer is journaled (else ERROR, goes on)
-        self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
+        self._unknown(seq, "J" if rejected else "A", urn, memoryview(message))  # counted, its ClOrdID noted
         self._emit(VenueCancelRejected(seq, order.order_id, _NOT_RECEIVED, _NUMBER_TAKEN_TEXT))
 
     def _accepted_in_doubt(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
@@ -4103,6 +4139,11 @@ class OuchVenue(VenueAdapter):
         self._live_after_end(seq, "Order Replaced", urn, chain.order.order_id, message.quantity)
 
     def _on_rejected(self, seq: int, chain: _Chain, message: OuchRejected) -> None:
+        urn = message.user_ref_num
+        if urn == chain.pending and not chain.done and urn in self._replace_refs and _not_its_replace(chain, message):
+            # another host's Enter refused under the number of this waiting Replace: not this Replace's answer
+            self._replace_number_taken(seq, chain, urn, encode_message(message), message.cl_ord_id)
+            return
         code, text = _REJECT_CODES.get(message.reason) or (
             f"0x{message.reason:04X}",
             reject_text(message.reason),
