@@ -443,7 +443,11 @@ class OuchVenue(VenueAdapter):
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
         self._mark_unwritten = False
-        """The owed NextUserRefNum mark could not be put on file (``_owed_mark_not_on_file``; logged once)."""
+        """The owed NextUserRefNum mark could not be put on file (``_owed_mark_not_on_file``; logged once per
+        episode: until the file holds it, ``_owed_mark_on_file``)."""
+        self._mark_writes = 0
+        """The store's successful writes (``UserRefNumStore.writes``) when ``_mark_unwritten`` was set: one more, and
+        the file held the state of its time (the episode ended, said or not yet)."""
         self._gaps_judged = 0
         """``SoupClientSession.gaps`` at the last replay's end (``_replay_named_no_replace``)."""
         self._kept_replace_doubts: set[int] = set()
@@ -1546,6 +1550,8 @@ class OuchVenue(VenueAdapter):
         # bytes not written since the last flush, or the engine's hold (``hold_output``: the journal failing)
         held_output = self._output_held or bool(self._session.out)
         wait = self._session.poll(now_ns)
+        if self._mark_unwritten and self._store.owed_on_file:  # the store's retry wrote it: the episode ends
+            self._owed_mark_on_file()
         if self._held:  # first: the Account Query's answer may be waiting behind them (then it is no timeout)
             self._read_held()
         timeout = self._session.config.server_timeout_ns
@@ -1573,6 +1579,8 @@ class OuchVenue(VenueAdapter):
                         self._store.last_issued + 1,
                     )
             self._store.floor(settled=True)  # the owed NextUserRefNum no longer asked at the next login
+            if self._mark_unwritten and self._store.owed_on_file:
+                self._owed_mark_on_file()
             self._query_sent_ns = 0
             self._resolve_unanswered(None)
         if self._replaying:
@@ -2766,22 +2774,26 @@ class OuchVenue(VenueAdapter):
                 self._owed_mark_not_on_file(f"its replay names another host's UserRefNum {urn}")
 
     def _owed_mark_not_on_file(self, what: str) -> None:
-        """The owed NextUserRefNum mark could not be written: it is in memory only; say what is at stake, once.
+        """The owed NextUserRefNum mark could not be written: it is in memory only; say what is at stake (per episode).
 
         ``mark_ask`` puts on file, before anything later in a login's replay is journaled, that the venue's
         NextUserRefNum is owed (another host's numbers, a replay gap). When the state file cannot be written the mark
         lives in memory only: this process still asks the Account Query and numbers above its answer, and every
         Cancel goes out as usual (the kill switch's too), but a stop or crash before a write lands restarts without
         the mark, below the other host's numbers (rev58merge7: its Enters ignored by the venue). The store's ``retry``
-        (from ``poll``, once a second) posts the state, mark included, to its background writer; a later mark that
-        lands logs the WARNING of ``_owed_mark_on_file``. ouchmark59 held the login instead (not UP until the write
+        (from ``poll``, once a second) posts the state, mark included, to its background writer. The episode ends
+        when the file holds what a restart needs (a later mark's own write, the retry's, or the settled floor: the
+        WARNING of ``_owed_mark_on_file``), or at the latest when any write of the store landed since (the state of
+        its time on file): a mark that cannot be written after that is said again (rev60ouch MEDIUM 2: once per
+        process before). ouchmark59 held the login instead (not UP until the write
         landed): that also kept every Cancel, the kill switch's included, from the venue while the disk was broken
         (rev59merge2 HIGH 2), so it was taken back (ouchmark59b).
         """
-        if self._mark_unwritten:
+        store = self._store
+        if self._mark_unwritten and store.writes == self._mark_writes:  # the same episode: said already
             return
         self._mark_unwritten = True
-        store = self._store
+        self._mark_writes = store.writes
         log.error(
             "venue %s: cannot put on file in %s that the venue's NextUserRefNum is owed (%s): %s; it is kept in memory "
             "only: cancels go out, the login goes on; a stop or crash before the file is written restarts below "
@@ -2796,14 +2808,30 @@ class OuchVenue(VenueAdapter):
         )
 
     def _owed_mark_on_file(self) -> None:
-        """The owed NextUserRefNum mark is on file again after ``_owed_mark_not_on_file``: say so (once)."""
+        """The file holds what a restart needs after ``_owed_mark_not_on_file``: say so (once), the episode ends.
+
+        Called when a mark's own write lands (``mark_ask``), and from ``poll`` and the Account Query's answer (or
+        its timeout) once the store's file holds it (``owed_on_file``): the store's ``retry`` wrote the mark, or the
+        venue's NextUserRefNum settled it and the numbers above it are on file. The next mark that cannot be written
+        is said at ERROR again (rev60ouch MEDIUM 2: the flag stayed set for the life of the process, so a second
+        episode had no ERROR and no all-clear followed a mark the retry wrote).
+        """
         if self._mark_unwritten:
             self._mark_unwritten = False
-            log.warning(
-                "venue %s: the venue's NextUserRefNum owed is on file in %s again: a restart asks it too",
-                self.name,
-                self._store.path,
-            )
+            store = self._store
+            if store.ask:
+                log.warning(
+                    "venue %s: the venue's NextUserRefNum owed is on file in %s again: a restart asks it too",
+                    self.name,
+                    store.path,
+                )
+            else:
+                log.warning(
+                    "venue %s: the venue's NextUserRefNum owed is settled and the numbers above it are on file in %s "
+                    "again: a restart numbers above it",
+                    self.name,
+                    store.path,
+                )
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -4313,6 +4341,8 @@ class OuchVenue(VenueAdapter):
             return
         self._end_no_record(asked=True, next_user_ref_num=message.next_user_ref_num)
         self._store.floor(settled=True)  # on file (a restart before the next block keeps it), the mark cleared
+        if self._mark_unwritten and self._store.owed_on_file:  # settled, and on file: the episode ends
+            self._owed_mark_on_file()
         if self._query_refnums:
             self._query_refnums = False
             log.warning(
