@@ -511,6 +511,7 @@ class Engine:
         venue.order_of_ref = self._order_of_ref
         venue.ref_outside_journal = self._ref_outside_journal
         venue.order_ids_above = self._order_ids_above
+        venue.order_ids_issued = self._order_ids_issued
         venue.order_source = self._order_source(name)
         venue.order_lookup = self._order_lookup(name)
         venue.bind_sequence(self.exactly_once.venue(name))
@@ -532,6 +533,10 @@ class Engine:
         if floor >= self.next_order_id:
             self.next_order_id = floor + 1
         return floor
+
+    def _order_ids_issued(self) -> int:
+        """The highest order id issued or skipped past (``VenueAdapter.order_ids_issued``; 0: none)."""
+        return self.next_order_id - 1
 
     def _order_of_ref(self, venue: str, ref: int, session: str) -> int:
         """Return the order ``venue`` was sent under numeric reference ``ref`` in its session ``session`` (0: none).

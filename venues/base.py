@@ -156,6 +156,11 @@ class VenueAdapter(abc.ABC):
     another host used today at this venue (their ClOrdIDs in a standby takeover's replay), so none is used again.
     Ids no other venue could carry are left out: the engine's ids cannot reach them without running out of that
     venue's room anyway (``max_order_id``). None: not attached to an engine."""
+    order_ids_issued: Callable[[], int] | None = None
+    """``()`` -> the highest gateway order id the engine has issued (or skipped past: a restart's floor, an earlier
+    ``order_ids_above``), 0: none yet. An adapter that must start new ids a margin above every ClOrdID this host used
+    (OUCH: a replay gap that may hide another host's, which that host numbered above this host's last) reads it
+    there, never per order. None: not attached to an engine."""
     poll_soon: Callable[[], None] | None = None
     """Set by the transport (``VenueConnector.poll_soon``): run ``poll`` at the event loop's next turn instead of when
     its timer is due. For an adapter whose work is cut into slices, one per turn (FIX: the rest of an answer to a

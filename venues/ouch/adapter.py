@@ -356,6 +356,16 @@ _CL_ORD_ID_AT: Final = {ord("A"): 48, ord("U"): 52, ord("J"): 15, ord("B"): 22}
 """Outbound type -> offset of its ClOrdID (Accepted, Replaced: the replacement's, Rejected, Broken Trade)."""
 
 
+def _not_its_replace(chain: _Chain, message: OuchRejected) -> bool:
+    """Whether a Rejected carries a ClOrdID other than the one the order's Replaces carry (its own).
+
+    OUCH 5.0: a Rejected carries the ClOrdID of the request it refuses, and this gateway's Replace carries the
+    order's ClOrdID (``_pack_replace``). Another host's Enter refused under a waiting Replace's number (the venue's
+    NextUserRefNum after a failback: the Replace lost in flight) carries that host's ClOrdID.
+    """
+    return message.cl_ord_id.encode("latin-1") != _cl_ord_id(chain.order.order_id).rstrip(b" ")
+
+
 _COMPILED: Final = not isinstance(_cl_ord_id, FunctionType)
 """Whether this module runs compiled (mypyc): ``send_order`` writes the ClOrdID the way that is cheaper for each."""
 _PADDING: Final = tuple(b" " * (14 - size) for size in range(15))
@@ -433,7 +443,11 @@ class OuchVenue(VenueAdapter):
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
         self._mark_unwritten = False
-        """The owed NextUserRefNum mark could not be put on file (``_owed_mark_not_on_file``; logged once)."""
+        """The owed NextUserRefNum mark could not be put on file (``_owed_mark_not_on_file``; logged once per
+        episode: until the file holds it, ``_owed_mark_on_file``)."""
+        self._mark_writes = 0
+        """The store's successful writes (``UserRefNumStore.writes``) when ``_mark_unwritten`` was set: one more, and
+        the file held the state of its time (the episode ended, said or not yet)."""
         self._gaps_judged = 0
         """``SoupClientSession.gaps`` at the last replay's end (``_replay_named_no_replace``)."""
         self._kept_replace_doubts: set[int] = set()
@@ -1536,6 +1550,8 @@ class OuchVenue(VenueAdapter):
         # bytes not written since the last flush, or the engine's hold (``hold_output``: the journal failing)
         held_output = self._output_held or bool(self._session.out)
         wait = self._session.poll(now_ns)
+        if self._mark_unwritten and self._store.owed_on_file:  # the store's retry wrote it: the episode ends
+            self._owed_mark_on_file()
         if self._held:  # first: the Account Query's answer may be waiting behind them (then it is no timeout)
             self._read_held()
         timeout = self._session.config.server_timeout_ns
@@ -1563,6 +1579,8 @@ class OuchVenue(VenueAdapter):
                         self._store.last_issued + 1,
                     )
             self._store.floor(settled=True)  # the owed NextUserRefNum no longer asked at the next login
+            if self._mark_unwritten and self._store.owed_on_file:
+                self._owed_mark_on_file()
             self._query_sent_ns = 0
             self._resolve_unanswered(None)
         if self._replaying:
@@ -2756,22 +2774,26 @@ class OuchVenue(VenueAdapter):
                 self._owed_mark_not_on_file(f"its replay names another host's UserRefNum {urn}")
 
     def _owed_mark_not_on_file(self, what: str) -> None:
-        """The owed NextUserRefNum mark could not be written: it is in memory only; say what is at stake, once.
+        """The owed NextUserRefNum mark could not be written: it is in memory only; say what is at stake (per episode).
 
         ``mark_ask`` puts on file, before anything later in a login's replay is journaled, that the venue's
         NextUserRefNum is owed (another host's numbers, a replay gap). When the state file cannot be written the mark
         lives in memory only: this process still asks the Account Query and numbers above its answer, and every
         Cancel goes out as usual (the kill switch's too), but a stop or crash before a write lands restarts without
         the mark, below the other host's numbers (rev58merge7: its Enters ignored by the venue). The store's ``retry``
-        (from ``poll``, once a second) posts the state, mark included, to its background writer; a later mark that
-        lands logs the WARNING of ``_owed_mark_on_file``. ouchmark59 held the login instead (not UP until the write
+        (from ``poll``, once a second) posts the state, mark included, to its background writer. The episode ends
+        when the file holds what a restart needs (a later mark's own write, the retry's, or the settled floor: the
+        WARNING of ``_owed_mark_on_file``), or at the latest when any write of the store landed since (the state of
+        its time on file): a mark that cannot be written after that is said again (rev60ouch MEDIUM 2: once per
+        process before). ouchmark59 held the login instead (not UP until the write
         landed): that also kept every Cancel, the kill switch's included, from the venue while the disk was broken
         (rev59merge2 HIGH 2), so it was taken back (ouchmark59b).
         """
-        if self._mark_unwritten:
+        store = self._store
+        if self._mark_unwritten and store.writes == self._mark_writes:  # the same episode: said already
             return
         self._mark_unwritten = True
-        store = self._store
+        self._mark_writes = store.writes
         log.error(
             "venue %s: cannot put on file in %s that the venue's NextUserRefNum is owed (%s): %s; it is kept in memory "
             "only: cancels go out, the login goes on; a stop or crash before the file is written restarts below "
@@ -2786,14 +2808,30 @@ class OuchVenue(VenueAdapter):
         )
 
     def _owed_mark_on_file(self) -> None:
-        """The owed NextUserRefNum mark is on file again after ``_owed_mark_not_on_file``: say so (once)."""
+        """The file holds what a restart needs after ``_owed_mark_not_on_file``: say so (once), the episode ends.
+
+        Called when a mark's own write lands (``mark_ask``), and from ``poll`` and the Account Query's answer (or
+        its timeout) once the store's file holds it (``owed_on_file``): the store's ``retry`` wrote the mark, or the
+        venue's NextUserRefNum settled it and the numbers above it are on file. The next mark that cannot be written
+        is said at ERROR again (rev60ouch MEDIUM 2: the flag stayed set for the life of the process, so a second
+        episode had no ERROR and no all-clear followed a mark the retry wrote).
+        """
         if self._mark_unwritten:
             self._mark_unwritten = False
-            log.warning(
-                "venue %s: the venue's NextUserRefNum owed is on file in %s again: a restart asks it too",
-                self.name,
-                self._store.path,
-            )
+            store = self._store
+            if store.ask:
+                log.warning(
+                    "venue %s: the venue's NextUserRefNum owed is on file in %s again: a restart asks it too",
+                    self.name,
+                    store.path,
+                )
+            else:
+                log.warning(
+                    "venue %s: the venue's NextUserRefNum owed is settled and the numbers above it are on file in %s "
+                    "again: a restart numbers above it",
+                    self.name,
+                    store.path,
+                )
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
@@ -3378,13 +3416,19 @@ class OuchVenue(VenueAdapter):
         case: a slow venue, a gap at a re-login). ouchrep59 retired the number instead (fail closed against the
         other host); that dropped this host's own fills and left its order live at the venue, untracked, with a
         Cancel never answered (rev59merge8 HIGH 2), so it was taken back (ouchgap59): the ERROR says what the
-        operator checks with the venue desk. The other host's ClOrdIDs may be in the gap too: new order ids start
-        ``UNSEEN_ORDER_ID_MARGIN`` above this host's highest open here (on file with the store's floor), so none of
-        them is entered again.
+        operator checks with the venue desk. The other host's ClOrdIDs may be in the gap too: that host numbered
+        them above the last ClOrdID it saw of this host's, so new order ids start ``UNSEEN_ORDER_ID_MARGIN`` above the
+        highest this host issued (``order_ids_issued``: the engine's, a restart's floor included; the store's floor),
+        written to the store's file, and none of them is entered again. Before (rev60ouch MEDIUM 3), the margin was
+        taken above the highest order still open here: after an earlier jump the same day (an earlier gap, an unclean
+        stop's skip) that was below the ids already issued, the margin did nothing and the other host's next ClOrdID
+        went out again.
         """
         raise_ids = self.order_ids_above
         if raise_ids is not None:  # that host's ClOrdIDs, if any, are in the gap: new order ids start a margin above
-            floor = raise_ids((max(self._chains, default=0) + UNSEEN_ORDER_ID_MARGIN,))
+            issued = self.order_ids_issued
+            highest = max(max(self._chains, default=0), self._store.order_ids, issued() if issued is not None else 0)
+            floor = raise_ids((highest + UNSEEN_ORDER_ID_MARGIN,))
             if floor:
                 self._store.floor(0, floor)
         said = (  # unanswered: the caller passes a number above any (rev59merge4 LOW 3: it was printed)
@@ -3690,9 +3734,13 @@ class OuchVenue(VenueAdapter):
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
 
-    def _replace_number_taken(self, seq: int, chain: _Chain, urn: int, message: memoryview | bytes) -> None:
+    def _replace_number_taken(
+        self, seq: int, chain: _Chain, urn: int, message: memoryview | bytes, rejected: str = ""
+    ) -> None:
         """An Order Accepted names ``urn``, the new UserRefNum of a Replace of ``chain`` still waiting for its answer
         (in flight, or queued again after a restart): another host's Enter; this Replace is lost (rev59ouch HIGH 1).
+        ``rejected``: an Order Rejected of another ClOrdID (this one) names it instead: another host's Enter the venue
+        refused, which used the number up all the same (``_on_rejected``; rev60ouch MEDIUM 1).
 
         OUCH 5.0: a Replace is answered Replaced or Rejected, never Accepted, and the venue takes each UserRefNum
         once: it gave ``urn`` to that Enter, so it never applied this Replace and never will (it ignores a Replace
@@ -3725,20 +3773,36 @@ class OuchVenue(VenueAdapter):
             known.remove(urn)
         self._foreign_refs.add(urn)
         self.counters["not_received"] += 1
-        log.warning(
-            "venue %s: order %d: an Order Accepted (sequence %d) names UserRefNum %d, the number of its replace still "
-            "unanswered: another host's Enter (left alone; a Replace is answered Replaced or Rejected, never "
-            "Accepted); the venue never applied that replace: the order keeps its size and price, live as UserRefNum "
-            "%d (the strategy gets CancelRejected %s)",
-            self.name,
-            order.order_id,
-            seq,
-            urn,
-            chain.working,
-            _NOT_RECEIVED,
-        )
+        if rejected:
+            log.warning(
+                "venue %s: order %d: an Order Rejected (sequence %d) names UserRefNum %d, the number of its replace "
+                "still unanswered, with ClOrdID %r, not this order's %r: another host's Enter, refused by the venue "
+                "(which used the number up); the venue never applied that replace: the order keeps its size and "
+                "price, live as UserRefNum %d (the strategy gets CancelRejected %s, not the reject's reason)",
+                self.name,
+                order.order_id,
+                seq,
+                urn,
+                rejected,
+                _cl_ord_id(order.order_id).decode("ascii").rstrip(" "),
+                chain.working,
+                _NOT_RECEIVED,
+            )
+        else:
+            log.warning(
+                "venue %s: order %d: an Order Accepted (sequence %d) names UserRefNum %d, the number of its replace "
+                "still unanswered: another host's Enter (left alone; a Replace is answered Replaced or Rejected, never "
+                "Accepted); the venue never applied that replace: the order keeps its size and price, live as "
+                "UserRefNum %d (the strategy gets CancelRejected %s)",
+                self.name,
+                order.order_id,
+                seq,
+                urn,
+                chain.working,
+                _NOT_RECEIVED,
+            )
         self._save_doubts()  # the number on file as not ours before the answer is journaled (else ERROR, goes on)
-        self._unknown(seq, "A", urn, memoryview(message))  # counted, its ClOrdID noted (another host's)
+        self._unknown(seq, "J" if rejected else "A", urn, memoryview(message))  # counted, its ClOrdID noted
         self._emit(VenueCancelRejected(seq, order.order_id, _NOT_RECEIVED, _NUMBER_TAKEN_TEXT))
 
     def _accepted_in_doubt(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
@@ -4103,6 +4167,11 @@ class OuchVenue(VenueAdapter):
         self._live_after_end(seq, "Order Replaced", urn, chain.order.order_id, message.quantity)
 
     def _on_rejected(self, seq: int, chain: _Chain, message: OuchRejected) -> None:
+        urn = message.user_ref_num
+        if urn == chain.pending and not chain.done and urn in self._replace_refs and _not_its_replace(chain, message):
+            # another host's Enter refused under the number of this waiting Replace: not this Replace's answer
+            self._replace_number_taken(seq, chain, urn, encode_message(message), message.cl_ord_id)
+            return
         code, text = _REJECT_CODES.get(message.reason) or (
             f"0x{message.reason:04X}",
             reject_text(message.reason),
@@ -4272,6 +4341,8 @@ class OuchVenue(VenueAdapter):
             return
         self._end_no_record(asked=True, next_user_ref_num=message.next_user_ref_num)
         self._store.floor(settled=True)  # on file (a restart before the next block keeps it), the mark cleared
+        if self._mark_unwritten and self._store.owed_on_file:  # settled, and on file: the episode ends
+            self._owed_mark_on_file()
         if self._query_refnums:
             self._query_refnums = False
             log.warning(

@@ -224,6 +224,19 @@ class UserRefNumStore:
         self.counter.error = error
 
     @property
+    def owed_on_file(self) -> bool:
+        """Return True when the file holds what a restart needs about the venue's NextUserRefNum owed.
+
+        While it is owed (``ask``): the mark itself (``mark_ask``, or ``retry``'s write carrying it). Once settled
+        (``floor`` with ``settled``): a reservation at or above every number handed out, so above the venue's
+        NextUserRefNum. False while the store is failing.
+        """
+        counter = self.counter
+        if counter.error is not None:
+            return False
+        return self._on_file[0] if self.ask else counter.next - 1 <= counter.reserved
+
+    @property
     def block(self) -> int:
         """Return how many numbers one reservation covers (``user_ref_num_block``)."""
         return self._block
