@@ -250,6 +250,11 @@ _MmapJournal: Final = MmapJournal
 _PACK_FRAME: Final = PACK_FRAME
 
 
+def _duplicate_text(cl_ord_id: str) -> str:
+    """The text of ``DUPLICATE_CL_ORD_ID`` (a valid NewOrder's and a malformed one's alike)."""
+    return f"cl_ord_id {cl_ord_id!r} was already used by this strategy"
+
+
 def _session_ended_text(venue: str) -> str:
     return f"venue {venue} session ended; nothing is sent to it until it is up again"
 
@@ -2655,11 +2660,14 @@ class Engine:
             self._n_orders_received += 1  # read and answered by its id, as any NewOrder (docs/ops-guide.md, metrics)
             self._counters.rejected_gateway += 1
             if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
+                # the duplicate's answer, the original order untouched (an INVALID_FIELD OrderRejected by that id would
+                # read as the original's end), naming the broken field too: also that a request without a readable
+                # req_seq takes no place in the sequence (protocol doc 4.5; rev60strat LOW 3)
+                text = _duplicate_text(req.cl_ord_id)
+                if req.code == "INVALID_FIELD":
+                    text += f"; the request breaks a field rule too: {req.text}"
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
-                self._emit(
-                    st,
-                    OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", "cl_ord_id already used"),
-                )
+                self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", text))
                 return
             self._count_reject(self.rejects, GATEWAY, req.code)
             self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, req.code, req.text))
@@ -2704,7 +2712,7 @@ class Engine:
                     cl_ord_id,
                     GATEWAY,
                     "DUPLICATE_CL_ORD_ID",
-                    f"cl_ord_id {cl_ord_id!r} was already used by this strategy",
+                    _duplicate_text(cl_ord_id),
                 ),
             )
             return
