@@ -2080,7 +2080,13 @@ class Engine:
             old.close_transport()  # no longer read (StrategyLink.hold_input), it would not see its end-of-file
         if st is not None and st.link is not None:
             self._counters.strategy_refused += 1
-            log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
+            self._rarelog.log(  # a client looping its Hellos: a line per strategy per 10 s (rev60strat LOW 4)
+                f"already_connected {hello.strategy_id}",
+                self.clock(),
+                logging.WARNING,
+                "refused Hello: strategy %s is already connected",
+                hello.strategy_id,
+            )
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
         if hello.last_seq >= LAST_SEQ_LIMIT and hello.last_seq >= (st.next_seq if st is not None else 1):
