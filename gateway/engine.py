@@ -250,6 +250,11 @@ _MmapJournal: Final = MmapJournal
 _PACK_FRAME: Final = PACK_FRAME
 
 
+def _duplicate_text(cl_ord_id: str) -> str:
+    """The text of ``DUPLICATE_CL_ORD_ID`` (a valid NewOrder's and a malformed one's alike)."""
+    return f"cl_ord_id {cl_ord_id!r} was already used by this strategy"
+
+
 def _session_ended_text(venue: str) -> str:
     return f"venue {venue} session ended; nothing is sent to it until it is up again"
 
@@ -2115,7 +2120,13 @@ class Engine:
             old.close_transport()  # no longer read (StrategyLink.hold_input), it would not see its end-of-file
         if st is not None and st.link is not None:
             self._counters.strategy_refused += 1
-            log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
+            self._rarelog.log(  # a client looping its Hellos: a line per strategy per 10 s (rev60strat LOW 4)
+                f"already_connected {hello.strategy_id}",
+                self.clock(),
+                logging.WARNING,
+                "refused Hello: strategy %s is already connected",
+                hello.strategy_id,
+            )
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
         if hello.last_seq >= LAST_SEQ_LIMIT and hello.last_seq >= (st.next_seq if st is not None else 1):
@@ -2695,11 +2706,14 @@ class Engine:
             self._n_orders_received += 1  # read and answered by its id, as any NewOrder (docs/ops-guide.md, metrics)
             self._counters.rejected_gateway += 1
             if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
+                # the duplicate's answer, the original order untouched (an INVALID_FIELD OrderRejected by that id would
+                # read as the original's end), naming the broken field too: also that a request without a readable
+                # req_seq takes no place in the sequence (protocol doc 4.5; rev60strat LOW 3)
+                text = _duplicate_text(req.cl_ord_id)
+                if req.code == "INVALID_FIELD":
+                    text += f"; the request breaks a field rule too: {req.text}"
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
-                self._emit(
-                    st,
-                    OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", "cl_ord_id already used"),
-                )
+                self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", text))
                 return
             self._count_reject(self.rejects, GATEWAY, req.code)
             self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, req.code, req.text))
@@ -2744,7 +2758,7 @@ class Engine:
                     cl_ord_id,
                     GATEWAY,
                     "DUPLICATE_CL_ORD_ID",
-                    f"cl_ord_id {cl_ord_id!r} was already used by this strategy",
+                    _duplicate_text(cl_ord_id),
                 ),
             )
             return
@@ -3212,19 +3226,41 @@ class Engine:
             return
         self._answer_mass_cancel(st, answer)  # before any event it causes
         self._mass_cancel_work += len(groups) + len(matching)
+        sent: dict[tuple[str, str], int] = {}
         for order in matching:  # a fault on one order's cancel is that order's alone (answered CancelRejected)
-            self._mass_cancel_order(st, order, why)
+            if self._mass_cancel_order(st, order, why):
+                key = (order.account, order.symbol)
+                sent[key] = sent.get(key, 0) + 1
+        self._count_mass_cancels(st.strategy_id, sent)
         self._req_seq = req_seq
         self._journal_mass_cancel_answer(st, answer)
 
-    def _mass_cancel_order(self, st: StrategyState, order: Order, why: str) -> None:
+    def _count_mass_cancels(self, strategy_id: str, sent: dict[tuple[str, str], int]) -> None:
+        """Count a MassCancel's Cancels (of one slice, by account and symbol) in the cancel rate; never refused.
+
+        A MassCancel only reduces risk: the throttle never refuses it or cuts it short, but what it sent uses up the
+        strategy's, account's and symbol's ``cancels_per_s`` as single Cancels would (docs/risk-officer-guide.md 7;
+        strat60: before, a MassCancel of 1,350 orders left the budget untouched, and single Cancels right after it
+        passed too). Counted once per slice and key (``RiskGate.count_cancels``), not per order.
+        """
+        if not sent:
+            return
+        now = self.clock()
+        risk = self.risk
+        for (account, symbol), count in sent.items():
+            risk.count_cancels(account, strategy_id, symbol, count, now)
+
+    def _mass_cancel_order(self, st: StrategyState, order: Order, why: str) -> bool:
         """Cancel ``order`` for its strategy's MassCancel ``why`` (or join the gateway's own Cancel of it); never raise.
 
         Its group's ``todo`` keeps it only if it is still open without a Cancel of the strategy's held or in flight
-        (refused, ...): the next MassCancel looks at it again.
+        (refused, ...): the next MassCancel looks at it again. Returns True if a Cancel of it was sent or held now
+        (one the cancel rate counts: ``_count_mass_cancels``); joining the gateway's own is not one.
         """
+        issued = False
         if order.state not in CANCEL_WANTED_STATES:
             self._own_cancel(order, why, answer=True)
+            issued = order.state in CANCEL_WANTED_STATES
         elif order.own_cancel:  # the gateway's own Cancel, held or sent: joined, answered when it resolves
             self._join_own_cancel(st, order, why)
         if not order.is_open or (order.state in CANCEL_WANTED_STATES and not order.own_cancel):
@@ -3232,6 +3268,7 @@ class Engine:
             group = groups.get((order.account, order.venue, order.symbol)) if groups is not None else None
             if group is not None:
                 group.todo.pop(order.order_id, None)
+        return issued
 
     def _walk_slice(self, mass: _MassWalk) -> bool:
         """Act on the next ``MASS_CANCEL_WALK_SLICE`` orders of a MassCancel's walk; return True if it is all walked.
@@ -3243,10 +3280,13 @@ class Engine:
         end = min(start + MASS_CANCEL_WALK_SLICE, len(orders))
         st = mass.st
         why = mass.why
+        sent: dict[tuple[str, str], int] = {}
         for index in range(start, end):
             order = orders[index]
-            if order.is_open:
-                self._mass_cancel_order(st, order, why)
+            if order.is_open and self._mass_cancel_order(st, order, why):
+                key = (order.account, order.symbol)
+                sent[key] = sent.get(key, 0) + 1
+        self._count_mass_cancels(st.strategy_id, sent)
         mass.next = end
         self._mass_cancel_work += end - start
         return end >= len(orders)

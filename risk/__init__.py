@@ -10,6 +10,7 @@ How the gateway core uses it (all calls from the event-loop thread)::
         # after a cancel, replace, venue reject, a refused replace, or a gateway-side refusal of an
         # order risk had approved (its exposure was reserved at approval)
     engine.check_replace(order, qty, price, now_ns) / engine.check_cancel(order, now_ns)
+    engine.count_cancels(account, strategy, symbol, count, now_ns)  # a MassCancel's Cancels: counted, never refused
     if engine.file_changed(): engine.reload("file changed on disk", "file watch")   # 1 s timer
     engine.reload("SIGHUP" | "gateway risk reload", who) -> ReloadResult     # never raises
     engine.halt(account=None, who=..., reason=...)    # kill switch; the core mass-cancels

@@ -36,6 +36,10 @@ class RiskGate(Protocol):
         """Decide on a cancel (cancels are allowed even when trading is halted)."""
         ...
 
+    def count_cancels(self, account_name: str, strategy: str, symbol: str, count: int, now_ns: int) -> None:
+        """Count ``count`` cancels a MassCancel sent (never refused) in the cancel-rate windows."""
+        ...
+
     def on_order_opened(self, order: Order) -> None:
         """Count ``order`` (just sent to the venue) as open exposure: leaves_qty at price."""
         ...

@@ -974,6 +974,35 @@ class RiskEngine:
             log.exception("risk check_cancel failed for order %s: cancel allowed", order.order_id)
             return None
 
+    def count_cancels(self, account_name: str, strategy: str, symbol: str, count: int, now_ns: int) -> None:
+        """Count ``count`` cancels sent without a check (a MassCancel's) in the cancel-rate windows; never refuse.
+
+        A MassCancel only reduces risk: it is never refused or cut short by the throttle, but its Cancels use up the
+        strategy's, account's and symbol's cancel budget as single Cancels would, so the Cancels and Replaces after
+        it are throttled as the limit says. Not counted while REDUCING or HALTED (as ``check_cancel``).
+        """
+        try:
+            limits = self._resolver.get(account_name, strategy, symbol)
+            if limits is None or count <= 0:
+                return  # the account left the file: its cancels are not throttled (``check_cancel``)
+            account = self._book.accounts.get(account_name)
+            account_state = account.runtime_state if account is not None else limits.trading_state
+            if max(limits.trading_state, account_state, self._firm_runtime_state) >= _REDUCING:
+                return
+            by_strategy, by_account, by_symbol = self._cancel_windows
+            for windows_of, key, limit in (
+                (by_strategy, strategy, limits.cancels_per_strategy),
+                (by_account, account_name, limits.cancels_per_account),
+                (by_symbol, symbol, limits.cancels_per_symbol),
+            ):
+                window = windows_of.get(key)
+                if window is None:
+                    window = windows_of[key] = SlidingWindow()
+                window.record_many(now_ns, limit, count)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("risk count_cancels failed for %d cancels of strategy %s: not counted", count, strategy)
+
     def on_order_opened(self, order: Order) -> None:
         """Count ``order`` as open exposure (idempotent: already counted when its check passed)."""
         try:

@@ -94,6 +94,35 @@ class SlidingWindow:
         if now_ns - times[head] >= ONE_SECOND_NS or end - head > self.capacity:
             self.forget(now_ns)
 
+    def record_many(self, now_ns: int, limit: int, count: int) -> None:
+        """Remember ``count`` events at ``now_ns`` under ``limit`` at once (a MassCancel's Cancels of one slice).
+
+        As ``count`` calls of ``record``: the times out of the window and beyond ``capacity`` are forgotten first (only
+        the ``capacity`` most recent can count), then at most ``capacity`` times of ``now_ns`` are written; O(``count``
+        + what is forgotten), each time forgotten once.
+        """
+        capacity = self.capacity = max(self.capacity, limit)
+        if count > capacity:  # noqa: PLR1730  (the capacity most recent are all a limit up to it reads)
+            count = capacity
+        if count <= 0:
+            return
+        times = self.times
+        head = self.head
+        end = self.end
+        over = end - head + count - capacity  # remembered times the new ones push beyond the capacity
+        while head < end and (over > 0 or now_ns - times[head] >= ONE_SECOND_NS):
+            times[head] = 0
+            head += 1
+            over -= 1
+        if head >= COMPACT_AT and head + head >= end:
+            del times[:head]
+            times += [0] * head
+            end -= head
+            head = 0
+        times[end : end + count] = [now_ns] * count  # (past the list's end: it grows by what is missing)
+        self.head = head
+        self.end = end + count
+
     def forget(self, now_ns: int) -> None:
         """Forget the oldest time beyond ``capacity``, then up to two out of the one-second window before ``now_ns``.
 

@@ -285,3 +285,30 @@ def test_record_when_fed_steadily_then_the_list_grows_a_few_times_only_and_keeps
         length = len(window.times)
     assert grew <= 10  # the doublings up to the working size (8, 16, ..., about 2,000), then none
     assert len(window.times) <= 3 * len(window) + COMPACT_AT + GROW
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=400 * MS), st.integers(min_value=0, max_value=90)),
+        min_size=1,
+        max_size=60,
+    ),
+    limit=st.integers(min_value=1, max_value=80),
+)
+def test_record_many_when_arbitrary_batches_then_allows_as_after_as_many_single_records(
+    steps: list[tuple[int, int]], limit: int
+) -> None:
+    """A MassCancel's slice is recorded at once (strat60): the window answers as if each were recorded alone."""
+    batched, single = SlidingWindow(), SlidingWindow()
+    now = 0
+    for gap, count in steps:
+        now += gap
+        batched.record_many(now, limit, count)
+        for _ in range(count):
+            single.record(now, limit)
+        for probe in (now, now + ONE_SECOND_NS // 2, now + ONE_SECOND_NS - 1, now + ONE_SECOND_NS):
+            for asked in (1, limit // 2 + 1, limit):
+                assert batched.allows(asked, probe) == single.allows(asked, probe)
+        assert len(batched) <= limit  # never more remembered than the highest limit reads
+        assert batched.in_window(now) == min(single.in_window(now), limit)
