@@ -160,6 +160,7 @@ from venues.boe.state import (
     corrections_snapshot,
     end_of_day_path,
     ended_over_gaps_path,
+    gaps_of_another_day,
     gaps_path,
     held_fills_path,
     load_corrections,
@@ -538,6 +539,9 @@ class BoeVenue(VenueAdapter):
         if self._owed and owed_day != self._day:
             self._carried_over(owed_day)
         self._corrections = load_corrections(config.state_dir, config.name, self._day)
+        gaps_day, gaps = gaps_of_another_day(config.state_dir, config.name, self._day)
+        if gaps:
+            self._unfilled_at_day_change(gaps_day, gaps)
         """``venue_seq`` of the Trade Cancel or Correct messages reported today (on file: a replay is dropped)."""
         self._owed_log = StateLog(owed_cancels_path(config.state_dir, config.name))
         self._corrections_log = StateLog(corrections_path(config.state_dir, config.name))
@@ -1556,6 +1560,10 @@ class BoeVenue(VenueAdapter):
             self._corrections = set()  # so does the numbering the busts reported were in
             self._ended_over_gaps = {}  # and the messages that ended orders above a gap (boe59)
             self._forget_end_numbers()
+            if self.sequence.gaps:  # yesterday's numbers mean nothing to Cboe today: said, no longer asked for
+                self._unfilled_at_day_change(previous, self.sequence.gaps)
+                self.sequence.gaps.clear()
+                self._gaps_unsaved = True
             if self._owed:  # a GTC order outlives the day at Cboe: the Cancels stay owed, sent after the login
                 for padded in self._owed:
                     self._owed[padded] = 0  # yesterday's SequenceNumbers mean nothing today
@@ -1567,6 +1575,28 @@ class BoeVenue(VenueAdapter):
         if self._session.state is BoeSessionState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
         self.flush(journaled=False)
+
+    def _unfilled_at_day_change(self, day: str, gaps: list[tuple[int, int, int]]) -> None:
+        """Say the sequence gaps trading day ``day`` ended with: never received, and never asked for again.
+
+        Cboe numbers every trading day afresh, so a gap of an earlier day cannot be replayed (rev60boe: it was dropped
+        without a line at the day change, and a restart on the next day dropped the gaps file's the same way).
+        """
+        for stream, first, last in gaps[:16]:
+            log.warning(
+                "venue %s: trading day %s ended with unit %d: %d..%d never received: not asked for on day %s (Cboe "
+                "numbers each trading day afresh); an Execution among them is missing here: reconcile with Cboe",
+                self.name,
+                day,
+                stream & _UNIT_MASK,
+                first,
+                last,
+                self._day,
+            )
+        if len(gaps) > 16:
+            log.warning(
+                "venue %s: ... and %d more gaps of trading day %s never received", self.name, len(gaps) - 16, day
+            )
 
     def _ask_for_gaps(self) -> None:
         """Log in from below each unit's oldest open gap: Cboe replays what it skipped (the rest are repeats)."""

@@ -541,6 +541,18 @@ def load_gaps(state_dir: str | Path, name: str, day: str) -> list[tuple[int, int
     return [] if gaps is None or gaps.day != day else list(gaps.gaps)
 
 
+def gaps_of_another_day(state_dir: str | Path, name: str, day: str) -> tuple[str, list[tuple[int, int, int]]]:
+    """Return the trading day and the gaps of venue ``name``'s gaps file if they are another day's than ``day``
+    (``("", [])``: none, today's, or a file that cannot be read: ``load_gaps`` says so where it matters)."""
+    try:
+        gaps = _read_state(gaps_path(state_dir, name), _gaps_decoder, "")
+    except BoeStateError:
+        return "", []
+    if gaps is None or gaps.day == day:
+        return "", []
+    return gaps.day, list(gaps.gaps)
+
+
 def save_gaps(state_dir: str | Path, name: str, day: str, gaps: list[tuple[int, int, int]]) -> None:
     """Write the sequence gaps venue ``name`` has open on ``day`` (atomically, fsynced); OSError if it cannot."""
     path = gaps_path(state_dir, name)
