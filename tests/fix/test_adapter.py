@@ -763,6 +763,20 @@ def test_resume_after_when_the_store_s_numbering_began_on_another_journal_then_k
     assert "not asked for again, as that would bring back other days' messages" in caplog.text
 
 
+def test_resume_after_when_the_store_recorded_only_the_venue_s_logon_then_nothing_asked_nor_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Number 1 of a numbering is the venue's Logon, which carries no event: a crash right after it lost nothing."""
+    journal = _journal(tmp_path)
+    rig = Rig()
+    rig.adapter.journal_opened(journal, True, False, True)
+    rig.store.set_next_target_seq(2)
+    rig.adapter.journal_opened(journal, False, False, False)
+    rig.adapter.resume_after(ResumePoint(str(rig.store.creation_time_ns), 0))
+    assert rig.store.next_target_seq == 2
+    assert "venues.fix" not in caplog.text
+
+
 def test_resume_after_when_the_journal_was_closed_cleanly_then_a_numbering_begun_on_it_is_kept(tmp_path: Path) -> None:
     journal = _journal(tmp_path)
     rig = _numbering_begun_on(journal)

@@ -868,14 +868,16 @@ class FixVenue(VenueAdapter):
         The journal may have lost the numbering's first messages (the day's first Accepted and fill under ``fsync:
         interval``, or those after a schedule's daily reset): the venue resends them from the numbering's first
         number when the store says that numbering began on this journal (``MessageStore.numbering_begun``, fixhw60;
-        before, never: an order PENDING_NEW for good, a fill missing from positions). A numbering the store began
+        before, never: an order PENDING_NEW for good, a fill missing from positions); not when the store recorded
+        only the venue's Logon (number 1, no event). A numbering the store began
         under another journal (kept across days), or a store that does not say, keeps its number: asking from 1
         would bring back other days' messages (logged at WARNING).
         """
         store = self.session.store
         held = store.next_target_seq
         journal, first = store.numbering_begun
-        if not self._tail_may_be_lost or held <= max(first, 1):
+        # a numbering from 1 opens with the venue's Logon, which carries no event: nothing of it lost below 3
+        if not self._tail_may_be_lost or held <= (2 if first <= 1 else first):
             return
         if not journal or journal != self._journal_id:
             log.warning(
