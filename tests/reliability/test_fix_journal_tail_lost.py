@@ -176,6 +176,15 @@ def _tear_last_record(journal: Path, *, flip: bool) -> None:
         os.truncate(journal, at)
 
 
+def _stopped(pid: int) -> bool:
+    """Return True once every thread of process ``pid`` is stopped (SIGSTOP acts on each as it next runs)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            states.append(Path(task, "stat").read_text().rpartition(")")[2].split()[0])
+    return bool(states) and all(state in ("T", "t") for state in states)
+
+
 async def _durable(journal: Path) -> None:
     """Wait until the journal's header names every record as durable (the syncer made them so)."""
     offset, length = _last_record(journal)
@@ -407,8 +416,10 @@ async def test_the_day_s_first_accepted_and_fill_lost_in_a_power_failure_then_th
         journal = gateway.journal()
         rig.sim.send_signal(signal.SIGSTOP)  # the venue answers once the order's own record is durable
         try:
+            wait_until(lambda: _stopped(rig.sim.pid), 15, "the venue stopped")
             handle = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, price_ticks=MARKETABLE)
-            await wait_for(lambda: bool(rig.gateway.status()["orders_open"]), 15, "the order sent")
+            await wait_for(lambda: bool(handle.events or gateway.status()["orders_open"]), 30, "the order sent")
+            assert not handle.events, (handle.events, gateway.log_text()[-3000:])  # nothing answers it yet
             await _durable(journal)
             syncer = rig.syncer()
             os.kill(syncer, signal.SIGSTOP)  # the venue's Accepted and fill are never made durable
