@@ -36,7 +36,7 @@ from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue, sessio
 from venues.fix.dialect import DialectError, load_dialect
 from venues.fix.fields import MsgType
 from venues.fix.session import SessionSchedule
-from venues.fix.store import MemoryStore
+from venues.fix.store import FileStore, MemoryStore, MessageStore
 
 from .helpers import WALL_OFFSET_NS, Recorder, VenuePeer, decode_all, make_order
 
@@ -65,11 +65,17 @@ class Wire:
 class Rig:
     """A FixVenue on a fake clock and wire, with a scripted venue."""
 
-    def __init__(self, dialect: str = "equities-fix42", config: FixVenueConfig | None = None, **kw: object) -> None:
+    def __init__(
+        self,
+        dialect: str = "equities-fix42",
+        config: FixVenueConfig | None = None,
+        store: MessageStore | None = None,
+        **kw: object,
+    ) -> None:
         self.clock = FakeClock()
         self.dialect = load_dialect(dialect)
         cfg = config or FixVenueConfig(name="FIXV", host="127.0.0.1", port=1, dialect=dialect, store=StoreKind.MEMORY)
-        self.store = MemoryStore()
+        self.store = store if store is not None else MemoryStore()
         self.venue_adapter = FixVenue(
             "FIXV",
             self.dialect,
@@ -668,8 +674,9 @@ def test_gap_fill_after_a_restart_over_numbers_never_received_then_those_counted
 
 
 def test_resume_after_when_the_journal_holds_no_message_of_the_numbering_then_a_store_ahead_is_kept() -> None:
-    """Nothing journaled of the numbering (named at the day's first connection or not): a store kept across days
-    numbers other days' messages too; asking from 1 would bring all of them back."""
+    """Nothing journaled of the numbering (named at the day's first connection or not), and the store does not say
+    it began on this journal: a store kept across days numbers other days' messages too; asking from 1 would bring
+    all of them back."""
     rig = Rig()
     rig.store.set_next_target_seq(9)
     rig.adapter.journal_opened("j", False, False, False)
@@ -677,6 +684,145 @@ def test_resume_after_when_the_journal_holds_no_message_of_the_numbering_then_a_
     assert rig.store.next_target_seq == 9
     rig.adapter.resume_after(ResumePoint(str(rig.store.creation_time_ns), 0))
     assert rig.store.next_target_seq == 9
+
+
+def _journal(tmp_path: Path, day: str = "20240501") -> str:
+    path = tmp_path / f"journal-{day}"
+    path.write_bytes(b"")
+    return str(path)
+
+
+def _numbering_begun_on(journal: str) -> Rig:
+    """The day's first start on ``journal`` (the store created with it), the venue's Logon, Accepted and fill and a
+    Heartbeat recorded by the store (8 expected), then a power failure under ``fsync: interval``."""
+    rig = Rig()
+    rig.adapter.journal_opened(journal, True, False, True)
+    rig.store.set_next_target_seq(9)
+    rig.adapter.journal_opened(journal, False, False, False)  # the restart's (the same store)
+    return rig
+
+
+def test_resume_after_when_the_journal_lost_the_first_messages_of_a_numbering_begun_on_it_then_asked_from_1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fixhw60: ``high_water`` 0, the store's numbering began on this journal: only its messages come back. Before:
+    kept at 9, the day's first Accepted and fill never asked for again."""
+    rig = _numbering_begun_on(_journal(tmp_path))
+    rig.adapter.resume_after(ResumePoint(str(rig.store.creation_time_ns), 0))
+    assert rig.store.next_target_seq == 1
+    assert "numbering, begun on this journal at MsgSeqNum 1; the store had recorded them up to 8" in caplog.text
+    rig.peer.next_seq = 9
+    rig.connect()
+    rig.wire.take()
+    rig.feed(rig.peer.logon())
+    (resend,) = [m for m in rig.wire.take() if m.msg_type == MsgType.RESEND_REQUEST]
+    assert (resend.get(b"7"), resend.get(b"16")) == (b"1", b"0")
+
+
+def test_resume_after_when_the_journal_names_nothing_of_the_venue_then_the_first_connection_asks_from_1(
+    tmp_path: Path,
+) -> None:
+    """The power failure took even the record naming the numbering: ``resume_after`` is not called at all."""
+    rig = _numbering_begun_on(_journal(tmp_path))
+    rig.peer.next_seq = 9
+    rig.connect()
+    assert rig.store.next_target_seq == 1
+    rig.wire.take()
+    rig.feed(rig.peer.logon())
+    (resend,) = [m for m in rig.wire.take() if m.msg_type == MsgType.RESEND_REQUEST]
+    assert resend.get(b"7") == b"1"
+
+
+def test_resume_after_when_the_store_was_reset_on_this_journal_since_its_last_numbering_then_asked_from_1(
+    tmp_path: Path,
+) -> None:
+    """A schedule's daily reset (or ResetSeqNumFlag) on this journal, then its first messages lost with the tail:
+    the journal's last numbering is the older one."""
+    journal = _journal(tmp_path)
+    rig = Rig()
+    rig.adapter.journal_opened(journal, True, False, True)
+    old = rig.store.creation_time_ns
+    rig.store.reset(old + 1)
+    rig.store.set_next_target_seq(5)
+    rig.adapter.journal_opened(journal, False, False, False)
+    rig.adapter.resume_after(ResumePoint(str(old), 40))
+    assert rig.store.next_target_seq == 1  # before: 5 (its numbers stand)
+
+
+def test_resume_after_when_the_store_s_numbering_began_on_another_journal_then_kept_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store kept across days: its numbering began on yesterday's journal; asking from 1 would bring them back."""
+    rig = Rig()
+    rig.adapter.journal_opened(_journal(tmp_path, "20240430"), True, False, True)
+    rig.store.set_next_target_seq(9)
+    rig.adapter.journal_opened(_journal(tmp_path), False, False, False)
+    rig.adapter.resume_after(ResumePoint(str(rig.store.creation_time_ns), 0))
+    assert rig.store.next_target_seq == 9
+    assert "which began on another journal" in caplog.text
+    assert "not asked for again, as that would bring back other days' messages" in caplog.text
+
+
+def test_resume_after_when_the_store_recorded_only_the_venue_s_logon_then_nothing_asked_nor_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Number 1 of a numbering is the venue's Logon, which carries no event: a crash right after it lost nothing."""
+    journal = _journal(tmp_path)
+    rig = Rig()
+    rig.adapter.journal_opened(journal, True, False, True)
+    rig.store.set_next_target_seq(2)
+    rig.adapter.journal_opened(journal, False, False, False)
+    rig.adapter.resume_after(ResumePoint(str(rig.store.creation_time_ns), 0))
+    assert rig.store.next_target_seq == 2
+    assert "venues.fix" not in caplog.text
+
+
+def test_resume_after_when_the_journal_was_closed_cleanly_then_a_numbering_begun_on_it_is_kept(tmp_path: Path) -> None:
+    journal = _journal(tmp_path)
+    rig = _numbering_begun_on(journal)
+    rig.adapter.journal_opened(journal, True, False, False)
+    rig.adapter.resume_after(ResumePoint(str(rig.store.creation_time_ns), 0))
+    assert rig.store.next_target_seq == 9
+
+
+@pytest.mark.parametrize("second", ["kill9", "clean"])
+def test_gap_fill_after_a_restart_stopped_before_its_logon_then_the_next_start_knows_the_range(
+    tmp_path: Path, second: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fixhw60 (rev59merge16): the range asked again is in the store; a start that never logged on leaves it there.
+    Before: the next start found the store at the journal's last + 1 and the range gone: ERROR "(3 never received
+    here)" and the open order counted unchecked (the critical alert)."""
+    path = tmp_path / "s.fixstore"
+    journal = _journal(tmp_path)
+    first = Rig(store=FileStore(path, creation_time_ns=5))
+    first.adapter.journal_opened(journal, True, False, True)
+    first.store.set_next_target_seq(9)  # the venue's 6..8 (Heartbeats) recorded after the journal's last, 5
+    first.store.close()
+    restart = Rig(store=FileStore(path))
+    restart.adapter.journal_opened(journal, False, False, False)
+    restart.adapter.resume_after(ResumePoint("", 5))
+    assert restart.store.next_target_seq == 6  # asked again; the venue is down: no logon
+    if second == "clean":
+        restart.store.close()
+    rig = Rig(store=FileStore(path))
+    rig.adapter.journal_opened(journal, second == "clean", False, False)
+    order = make_order(7)
+    mark_sent(order, "Q7")
+    apply_ack(order, "OID1")
+    rig.adapter.restore(order, "Q7")
+    rig.adapter.resume_after(ResumePoint("", 5))
+    rig.peer.next_seq = 9
+    rig.connect()
+    rig.feed(rig.peer.logon())
+    caplog.set_level(logging.INFO, logger="venues.fix.adapter")
+    caplog.clear()
+    rig.feed(rig.peer.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"10")], seq=6))
+    counters = rig.adapter.counters
+    assert (counters["gap_fills_with_open_orders"], counters["orders_unchecked_after_gap_fill"]) == (0, 0)
+    assert "the venue gap-filled MsgSeqNum 6..9, all received here (6..8 before the restart" in caplog.text
+    assert rig.store.asked_again == (0, 0)  # answered: forgotten, on file too
+    rig.store.close()
+    assert FileStore(path).asked_again == (0, 0)
 
 
 def test_resume_after_when_the_operator_skipped_messages_then_not_asked_for_below_the_skip() -> None:

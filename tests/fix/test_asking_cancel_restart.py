@@ -16,7 +16,6 @@ from pathlib import Path
 from model.order import Order, OrderState
 from model.venue_events import VenueCanceled, VenueCancelRejected, VenueRejected
 from venues.fix.fields import MsgType
-from venues.fix.store.memory import MemoryStore
 
 from .helpers import make_order
 from .test_adapter import Rig
@@ -32,7 +31,7 @@ def _asked_then_restarted(tmp_path: Path) -> tuple[Rig, Order, bytes, bytes]:
     first.feed(first.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"2"), (b"16", b"0")]))
     (asking,) = [m for m in first.wire.take() if m.msg_type == MsgType.ORDER_CANCEL_REQUEST]
     assert (asking.msg_type, asking.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, ref.encode())
-    store: MemoryStore = first.store
+    store = first.store
     rig = Rig(starts_file=starts)  # the restarted gateway: the same store, the order restored from the journal
     rig.venue_adapter.session.store = rig.store = store
     again = make_order(7)

@@ -147,7 +147,11 @@ def test_sequence_reset_when_new_seq_no_has_19_to_21_digits_then_taken_up_to_2_6
     if not taken:
         reason, ref_tag, text = _reject(rig.take())
         assert (reason, ref_tag) == (b"5", b"36")
-        assert text.endswith(b"above 9,223,372,036,854,775,807, the largest sequence number taken"), text
+        # fixhw60: before, "the largest sequence number taken" (that is 2**64-1)
+        assert text.endswith(
+            b"above 9,223,372,036,854,775,807, the largest NewSeqNo taken (the numbers counted on from it must fit "
+            b"the store's 64 bits)"
+        ), text
         assert rig.store.next_target_seq == expected + 1
         return
     assert rig.take() == []

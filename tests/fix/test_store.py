@@ -96,6 +96,29 @@ def test_lowered_by_operator_when_set_then_read_back_cleared_and_forgotten_by_a_
     assert store.lowered_by_operator == (0, 0)
 
 
+def test_asked_again_when_set_then_read_back_cleared_and_forgotten_by_a_reset(store: MessageStore) -> None:
+    assert store.asked_again == (0, 0)
+    store.set_asked_again(6, 9)
+    assert store.asked_again == (6, 9)
+    store.set_asked_again(0, 0)
+    assert store.asked_again == (0, 0)
+    store.set_asked_again(6, 12)
+    store.reset(77)  # another numbering: those numbers are not its
+    assert store.asked_again == (0, 0)
+
+
+def test_numbering_begun_when_running_on_a_journal_then_a_fresh_store_and_every_reset_note_it(
+    store: MessageStore,
+) -> None:
+    assert store.numbering_begun == ("", 0)
+    store.running_on("/j/journal-20240501 1:2")  # created at this start, nothing written yet: its numbering began
+    assert store.numbering_begun == ("/j/journal-20240501 1:2", 1)
+    store.running_on("/j/journal-20240502 1:3")  # a later journal: the numbering began before it
+    assert store.numbering_begun == ("/j/journal-20240501 1:2", 1)
+    store.reset(77)
+    assert store.numbering_begun == ("/j/journal-20240502 1:3", 1)
+
+
 def test_save_sent_when_same_number_saved_again_then_latest_wins(store: MessageStore) -> None:
     store.save_sent(1, b"first")
     store.save_sent(1, b"second")
@@ -373,3 +396,34 @@ os.kill(os.getpid(), 9)
     assert (store.next_sender_seq, store.next_target_seq, store.creation_time_ns) == (101, 42, 7)
     assert store.get_sent(99, 100) == [(99, b"message 99"), (100, b"message 100")]
     store.close()
+
+
+def test_numbering_begun_and_asked_again_when_reopened_then_read_back(tmp_path: Path) -> None:
+    """fixhw60: both survive a restart; a store written before them (or a renumbering made offline) says nothing."""
+    path = tmp_path / "s.fixstore"
+    store = FileStore(path, creation_time_ns=5)
+    store.running_on("/j/journal-a 1:2")
+    store.set_next_target_seq(9)
+    store.set_asked_again(6, 9)
+    store.close()
+    again = FileStore(path)
+    assert (again.numbering_begun, again.asked_again, again.creation_time_ns) == (("/j/journal-a 1:2", 1), (6, 9), 5)
+    again.running_on("/j/journal-b 1:3")
+    again.renumber_inbound(4, 6)  # the operator lowered the venue's number: a numbering begun at 4 on journal b
+    again.close()
+    third = FileStore(path)
+    assert (third.numbering_begun, third.asked_again) == (("/j/journal-b 1:3", 4), (0, 0))
+    third.renumber_inbound(2, 7)  # not told the journal (an offline tool): not known
+    third.close()
+    assert FileStore(path).numbering_begun == ("", 0)
+
+
+def test_running_on_when_the_store_was_created_at_this_start_then_a_refused_start_still_takes_it_back(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.fixstore"
+    store = FileStore(path, creation_time_ns=5)
+    store.running_on("/j/journal-a 1:2")
+    store.close()
+    assert store.remove_if_unused()
+    assert not path.exists()

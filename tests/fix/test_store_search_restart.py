@@ -130,7 +130,7 @@ def _restarted(tmp_path: Path, orders: int, asked: tuple[int, ...]) -> tuple[Rig
     store.close()
     rig = Rig("broker-fix44")
     store = _CountingStore(tmp_path / "FIX.4.4-GW-BRKR.fixstore")
-    rig.venue_adapter.session.store = rig.store = store  # type: ignore[assignment]
+    rig.venue_adapter.session.store = rig.store = store
     open_orders = []
     for order_id in asked:
         order = make_order(order_id, symbol="MSFT")

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,15 @@ from gateway.journal_read import MMAP_HEADER
 from gateway.protocol.messages import Canceled, CancelRejected, Executed, OrderEvent, Replaced
 from model.enums import Side
 from tests.e2e.support import e2e_limits
-from tests.reliability.support import Gateway, RecordingClient, spawn_listening, wait_for, wait_until
+from tests.reliability.support import (
+    GATEWAY,
+    Gateway,
+    RecordingClient,
+    _log_since,
+    spawn_listening,
+    wait_for,
+    wait_until,
+)
 
 RESTING = 2_290_000  # 229.00: below the simulator's AAPL reference, rests
 MARKETABLE = 2_301_500  # 230.15: fills at once
@@ -63,7 +72,9 @@ class Rig:
         options = ["--begin-string", begin, "--dialect", f"deploy/fix/dialects/{dialect}.yaml"]
         options += ["--reference-price", "AAPL=230.10", "--record", str(self.record)]
         options += ["--store-dir", str(workdir / "simstore")]
+        self.sim_options = options
         port, self.sim = spawn_listening(["sim", "fix"], options, workdir / "sim.log", "the FIX simulator")
+        self.port = port
         config: dict[str, Any] = {
             "gateway_id": "fixtail",
             "strategy_socket": "s.sock",
@@ -97,6 +108,25 @@ class Rig:
             self.gateway.kill9()
         self.sim.send_signal(signal.SIGTERM)
         self.sim.wait(15)
+
+    def venue_down(self) -> None:
+        """Stop the venue (its QuickFIX store stays): the gateway cannot connect until ``venue_up``."""
+        self.sim.send_signal(signal.SIGTERM)
+        self.sim.wait(15)
+
+    def venue_up(self) -> None:
+        """Start the venue again on the same port, from its store."""
+        log_path = self.workdir / "sim.log"
+        start = log_path.stat().st_size
+        with log_path.open("ab") as log:
+            self.sim = subprocess.Popen(
+                [*GATEWAY, "sim", "fix", "--listen", f"127.0.0.1:{self.port}", *self.sim_options],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        ready = f"listening on 127.0.0.1:{self.port} "
+        wait_until(lambda: ready in _log_since(log_path, start) or self.sim.poll() is not None, 30, "the venue again")
+        assert self.sim.poll() is None, _log_since(log_path, start)
 
     def venue_messages(self, direction: str, msg_type: str) -> list[dict[str, str]]:
         """The FIX messages the simulator received ("in") or sent ("out") of ``msg_type``, fields by tag."""
@@ -144,6 +174,23 @@ def _tear_last_record(journal: Path, *, flip: bool) -> None:
             fh.write(bytes([byte ^ 0x5A]))
     else:
         os.truncate(journal, at)
+
+
+def _stopped(pid: int) -> bool:
+    """Return True once every thread of process ``pid`` is stopped (SIGSTOP acts on each as it next runs)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            states.append(Path(task, "stat").read_text().rpartition(")")[2].split()[0])
+    return bool(states) and all(state in ("T", "t") for state in states)
+
+
+async def _durable(journal: Path) -> None:
+    """Wait until the journal's header names every record as durable (the syncer made them so)."""
+    offset, length = _last_record(journal)
+    await wait_for(
+        lambda: MMAP_HEADER.unpack_from(journal.read_bytes(), 0)[2] >= offset + 8 + length, 15, "the records durable"
+    )
 
 
 def _power_failure(journal: Path) -> None:
@@ -347,5 +394,118 @@ async def test_kill9_with_nothing_lost_then_the_gap_fill_over_the_venue_s_heartb
         assert f"the venue gap-filled MsgSeqNum {ack + 1}..{new_seq - 1}, all received here" in log_text
         assert gateway.status()["orders_open"] == 1
         await again.close()
+    finally:
+        rig.close()
+
+
+async def test_the_day_s_first_accepted_and_fill_lost_in_a_power_failure_then_the_venue_resends_them_from_1(
+    workdir: Path,
+) -> None:
+    """fixhw60 (rev59merge11 HIGH 2): the journal holds the order but none of the venue's messages of the store's
+    numbering (``high_water`` 0): the day's first Accepted and fill, lost in a power failure under ``fsync:
+    interval``. The store's numbering began on this very journal (the store was created at its start), so asking
+    from 1 brings back only this journal's messages. Before: no ResendRequest, the order PENDING_NEW for good and
+    the fill missing from positions (the strategy had its Executed)."""
+    rig = Rig(workdir, "interval")
+    syncer = 0
+    try:
+        gateway = rig.gateway
+        gateway.start()
+        client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="A")
+        await client.connect()
+        journal = gateway.journal()
+        rig.sim.send_signal(signal.SIGSTOP)  # the venue answers once the order's own record is durable
+        try:
+            wait_until(lambda: _stopped(rig.sim.pid), 15, "the venue stopped")
+            handle = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, price_ticks=MARKETABLE)
+            await wait_for(lambda: bool(handle.events or gateway.status()["orders_open"]), 30, "the order sent")
+            assert not handle.events, (handle.events, gateway.log_text()[-3000:])  # nothing answers it yet
+            await _durable(journal)
+            syncer = rig.syncer()
+            os.kill(syncer, signal.SIGSTOP)  # the venue's Accepted and fill are never made durable
+        finally:
+            rig.sim.send_signal(signal.SIGCONT)
+        await handle.wait_done(15)
+        assert any(isinstance(e, Executed) for e in handle.events)
+        traded = gateway.status()["risk"]["accounts"]["ACC1"]["traded_notional"]
+        assert traded != "0"
+        await _reports_committed(rig, 2)
+        await client.close()
+        gateway.kill9()
+        os.kill(syncer, signal.SIGKILL)
+        _power_failure(journal)
+
+        gateway.start()
+        again = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="B", last_seq=client.last_seq)
+        await again.connect()
+
+        def settled() -> bool:
+            status = gateway.status()
+            return bool(status["orders_open"] == 0 and status["risk"]["accounts"]["ACC1"]["traded_notional"] == traded)
+
+        # before: orders_open 1 and traded_notional 0 for good (nothing asked for again)
+        await wait_for(settled, 15, "the resent Accepted and fill applied")
+        assert gateway.status()["risk"]["accounts"]["ACC1"]["open_notional"] == "0"
+        (resend,) = rig.venue_messages("in", "2")
+        assert resend["7"] == "1"
+        assert "numbering, begun on this journal at MsgSeqNum 1" in gateway.log_text()
+        assert len(rig.venue_messages("in", "D")) == 1  # the order was not sent again
+        assert again.order_events() == []  # the strategy had its Accepted and Executed: not told twice
+        await again.close()
+    finally:
+        if syncer:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(syncer, signal.SIGKILL)
+        rig.sim.send_signal(signal.SIGCONT)
+        rig.close()
+
+
+@pytest.mark.parametrize("how", ["kill9", "clean"])
+async def test_a_stop_before_the_logon_of_the_restart_after_kill9_then_the_next_start_knows_the_range_asked_again(
+    workdir: Path, how: str
+) -> None:
+    """fixhw60 (rev59merge16 MEDIUM 1): the restart after a kill -9 asks for the venue's Heartbeats again (the
+    journal might have lost their events) but cannot log on (the venue is down) and is stopped again (kill -9 or
+    cleanly). The range it asked for again is in the FIX store, so the next start knows the venue's gap fill over
+    them hides nothing. Before: the range lived in memory only: ERROR "(3 never received here) with 1 order(s) open
+    ... reconcile" and the critical ``orders_unchecked_after_gap_fill``, with nothing lost."""
+    rig = Rig(workdir, "interval")
+    try:
+        gateway = rig.gateway
+        gateway.start()
+        client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="A")
+        await client.connect()
+        handle = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, price_ticks=RESTING)
+        await handle.wait_accepted(15)
+        ack = await _reports_committed(rig, 1)
+        await wait_for(
+            lambda: int(gateway.status()["venues"]["EQX"]["next_target_seq"]) > ack + 2, 15, "two Heartbeats stored"
+        )
+        await client.close()
+        gateway.kill9()
+        rig.venue_down()
+
+        gateway.start(wait_up=False)  # lowers the expected number, cannot connect
+        wait_until(lambda: gateway.status_or_none() is not None, 30, "the restart to listen")
+        assert "so the venue resends" in gateway.log_text()
+        if how == "kill9":
+            gateway.kill9()
+        else:
+            assert gateway.stop() == 0
+        rig.venue_up()
+
+        gateway.start()
+        await wait_for(lambda: bool(rig.venue_messages("out", "4")), 15, "the venue's gap fill")
+        new_seq = int(rig.venue_messages("out", "4")[-1]["36"])
+        await wait_for(
+            lambda: int(gateway.status()["venues"]["EQX"]["next_target_seq"]) >= new_seq, 15, "the gap fill taken"
+        )
+        venue = gateway.status()["venues"]["EQX"]
+        assert venue.get("gap_fills_with_open_orders", 0) == 0, venue
+        assert venue.get("orders_unchecked_after_gap_fill", 0) == 0, venue  # before: 1 (the critical alert)
+        log_text = gateway.log_text()
+        assert "never received here" not in log_text
+        assert "all received here" in log_text
+        assert gateway.status()["orders_open"] == 1
     finally:
         rig.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -482,7 +483,14 @@ class FixVenue(VenueAdapter):
         self._received_before: tuple[str, int, int] = ("", 0, 0)
         """(numbering, first, end) of the venue's numbers ``resume_after`` asked for again: received and processed
         here before the stop (the store had recorded them), so a gap fill over them hides nothing never seen: the
-        venue resends its business messages and gap-fills its admin ones (``on_gap_filled``, fixjournal59b)."""
+        venue resends its business messages and gap-fills its admin ones (``on_gap_filled``, fixjournal59b). Kept in
+        the store too (``MessageStore.asked_again``, fixhw60): a start stopped again before its Logon leaves the next
+        start knowing them."""
+        self._journal_id = ""
+        """The identity of the journal this start runs on (``journal_opened``): path, device and inode."""
+        self._resume_pending = False
+        """``journal_opened`` came and ``resume_after`` not (the journal names nothing of this venue): the first
+        connection looks whether the journal may have lost the first messages of the store's numbering."""
 
     # ---- VenueAdapter: orders ------------------------------------------------------------------
 
@@ -769,9 +777,28 @@ class FixVenue(VenueAdapter):
             tracked.pending = b""
 
     def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:
-        """Note whether the journal may have lost its tail (not closed cleanly, ``fsync`` not ``batch``)."""
-        del journal, empty
+        """Note whether the journal may have lost its tail (not closed cleanly, ``fsync`` not ``batch``), and tell the
+        store which journal the gateway runs on (``MessageStore.running_on``: where a numbering begins, fixhw60)."""
+        del empty
         self._tail_may_be_lost = not clean and not batch
+        self._resume_pending = True
+        try:
+            st = os.stat(journal)
+            self._journal_id = f"{Path(journal).resolve()} {st.st_dev}:{st.st_ino}"
+        except OSError:
+            self._journal_id = ""
+        if not self._journal_id:
+            return
+        try:
+            self.session.store.running_on(self._journal_id)
+        except OSError as exc:
+            log.warning(
+                "FIX %s: cannot note in the message store that its numbering began with the journal %s (%s): after "
+                "a power failure the journal's first messages of it are not asked for again",
+                self.name,
+                journal,
+                exc.strerror or exc,
+            )
 
     def resume_after(self, point: ResumePoint) -> None:
         """Before connecting after a restart: expect the first MsgSeqNum the journal does not hold.
@@ -787,15 +814,18 @@ class FixVenue(VenueAdapter):
         Y): every message the journal lacks is applied once, an execution the journal holds is
         told by its ExecID (fixjournal59; before, those messages were never asked for again: a
         replace pending for good, a fill missing). Not below the end of a skip the operator made
-        (``set-seq --next-target``) that is still to be asked about, and not when the journal holds
-        no message of the numbering (a store kept across days: its messages may be another day's,
-        and asking from 1 would bring back all of them). When ``point`` names another
-        numbering the store was reset or re-created since: its numbers stand, and the first logon
-        names the new epoch.
+        (``set-seq --next-target``) that is still to be asked about. When the journal holds no
+        message of the store's numbering (``high_water`` 0, or ``point`` names an older numbering:
+        the store was reset or re-created since), the venue is asked from the numbering's first
+        number only if that numbering began on this very journal (``_resume_from_numbering_start``,
+        fixhw60): a store kept across days would bring back other days' messages.
         """
         store = self.session.store
         epoch = self._epoch()
+        self._resume_pending = False
+        self._restore_asked_again(epoch)
         if point.epoch not in ("", epoch):
+            self._resume_from_numbering_start()
             return
         self.sequence.adopt(ResumePoint(epoch, point.high_water))  # an unnamed numbering is the store's
         expected = point.next_seq
@@ -809,7 +839,10 @@ class FixVenue(VenueAdapter):
             )
             store.set_next_target_seq(expected)
             return
-        if held == expected or not self._tail_may_be_lost or not point.high_water:
+        if held == expected or not self._tail_may_be_lost:
+            return
+        if not point.high_water:
+            self._resume_from_numbering_start()
             return
         skipped_end = store.skipped_by_operator[1]
         if skipped_end > expected:  # the operator skipped them: asked about at the logon, not asked for again
@@ -827,8 +860,86 @@ class FixVenue(VenueAdapter):
             expected,
             held - 1,
         )
+        self._resend_from(epoch, expected, held)
+
+    def _resume_from_numbering_start(self) -> None:
+        """After a stop that may have cut the journal's tail, with none of the store's numbering in the journal.
+
+        The journal may have lost the numbering's first messages (the day's first Accepted and fill under ``fsync:
+        interval``, or those after a schedule's daily reset): the venue resends them from the numbering's first
+        number when the store says that numbering began on this journal (``MessageStore.numbering_begun``, fixhw60;
+        before, never: an order PENDING_NEW for good, a fill missing from positions); not when the store recorded
+        only the venue's Logon (number 1, no event). A numbering the store began
+        under another journal (kept across days), or a store that does not say, keeps its number: asking from 1
+        would bring back other days' messages (logged at WARNING).
+        """
+        store = self.session.store
+        held = store.next_target_seq
+        journal, first = store.numbering_begun
+        # a numbering from 1 opens with the venue's Logon, which carries no event: nothing of it lost below 3
+        if not self._tail_may_be_lost or held <= (2 if first <= 1 else first):
+            return
+        if not journal or journal != self._journal_id:
+            log.warning(
+                "FIX %s: the journal was not closed cleanly and holds none of the venue's messages of the message "
+                "store's numbering (recorded up to MsgSeqNum %d), which began %s: not asked for again, as that would "
+                "bring back other days' messages; after a mere process crash nothing was lost, after a power failure "
+                "reconcile the open orders with the venue",
+                self.name,
+                held - 1,
+                f"on another journal ({journal})" if journal else "before this journal or on an unknown one",
+            )
+            return
+        expected = max(first, store.skipped_by_operator[1])
+        if held <= expected:
+            return
+        log.warning(
+            "FIX %s: the journal was not closed cleanly and holds none of the venue's messages of the message store's "
+            "numbering, begun on this journal at MsgSeqNum %d; the store had recorded them up to %d: expecting %d, so "
+            "the venue resends %d..%d (a power failure may have cut their events from the journal; each is applied "
+            "once)",
+            self.name,
+            first,
+            held - 1,
+            expected,
+            expected,
+            held - 1,
+        )
+        self._resend_from(self._epoch(), expected, held)
+
+    def _resend_from(self, epoch: str, expected: int, held: int) -> None:
+        """Expect ``expected`` again: the venue resends ``expected..held-1``; the range is on file before the number."""
+        store = self.session.store
+        _, low, end = self._received_before
+        if end:  # a range asked before and not yet answered: both
+            expected_low, held_end = min(low, expected), max(end, held)
+        else:
+            expected_low, held_end = expected, held
+        store.set_asked_again(expected_low, held_end)
         store.set_next_target_seq(expected)
-        self._received_before = (epoch, expected, held)
+        self._received_before = (epoch, expected_low, held_end)
+
+    def _restore_asked_again(self, epoch: str) -> None:
+        """Take the range an earlier start asked for again from the store, unless the venue answered for it since."""
+        store = self.session.store
+        low, end = store.asked_again
+        if not end:
+            return
+        if store.next_target_seq >= end:  # received again up to its end: answered
+            self._forget_asked_again()
+            return
+        self._received_before = (epoch, low, end)
+
+    def _forget_asked_again(self) -> None:
+        """The venue answered for the range asked again: forget it, on file too."""
+        self._received_before = ("", 0, 0)
+        store = self.session.store
+        if not store.asked_again[1]:
+            return
+        try:
+            store.set_asked_again(0, 0)
+        except OSError as exc:  # kept on file: the next start finds it answered (its end passed) and forgets it
+            log.warning("FIX %s: cannot clear the range asked again in the message store (%s)", self.name, exc)
 
     def order_id_floor(self) -> int:
         """Return the order id of the last NewOrderSingle in the store (0: none).
@@ -1086,6 +1197,10 @@ class FixVenue(VenueAdapter):
         self._check_day(now_ns)
         if self._first_connection:
             self._first_connection = False
+            if self._resume_pending:  # the journal names nothing of this venue: its first messages may be lost
+                self._resume_pending = False
+                self._restore_asked_again(self._epoch())
+                self._resume_from_numbering_start()
             self._answer_withdrawn()  # before the logon and the questions: the venue never had them
             self._questions_from_store()
         self._close_pending_polls = 0
@@ -1996,7 +2111,7 @@ class FixVenue(VenueAdapter):
         if before <= 0:
             return unseen
         if new_seq >= end:  # passed: the venue has answered for all of them
-            self._received_before = ("", 0, 0)
+            self._forget_asked_again()
         unseen -= before
         if unseen <= 0:
             log.info(

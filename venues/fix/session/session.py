@@ -210,10 +210,17 @@ def _field_text(raw: bytes) -> str:
     return clip(text[:_FIELD_LOGGED], _FIELD_LOGGED) + f"… ({len(raw):,} bytes)"
 
 
-def _too_large(name: str, value: bytes, limit: int = MAX_SEQ_NUMBER) -> str:
+_NEW_SEQ_NO_LIMIT: Final = "the largest NewSeqNo taken (the numbers counted on from it must fit the store's 64 bits)"
+"""What a NewSeqNo above ``MAX_NEXT_SEQ`` is refused for (fixhw60: before, "the largest sequence number taken",
+which is ``MAX_SEQ_NUMBER``)."""
+
+
+def _too_large(
+    name: str, value: bytes, limit: int = MAX_SEQ_NUMBER, why: str = "the largest sequence number taken"
+) -> str:
     """Return the Reject's text for a number field of ``value``, digits only but above ``limit`` (fixresend59b)."""
     what = f"{name} {value.decode()} is" if len(value) <= _FIELD_LOGGED else f"{name} has {len(value):,} digits:"
-    return f"{what} above {limit:,}, the largest sequence number taken"
+    return f"{what} above {limit:,}, {why}"
 
 
 def wall_text(wall_ns: int) -> str:
@@ -1551,7 +1558,10 @@ class FixSession:
         new_seq = small_number(value, MAX_NEXT_SEQ)  # -1: not digits, or above what the store counts on from
         if new_seq < 0:
             if value.isdigit():
-                reason, problem = SessionRejectReason.VALUE_INCORRECT, _too_large("NewSeqNo", value, MAX_NEXT_SEQ)
+                reason, problem = (
+                    SessionRejectReason.VALUE_INCORRECT,
+                    _too_large("NewSeqNo", value, MAX_NEXT_SEQ, _NEW_SEQ_NO_LIMIT),
+                )
             else:
                 reason, problem = SessionRejectReason.INCORRECT_DATA_FORMAT, "NewSeqNo missing or not a number"
             self.send_reject(message.seq, reason, problem, now_ns, ref_tag=36, ref_msg_type=MsgType.SEQUENCE_RESET)

@@ -117,6 +117,40 @@ class MessageStore(abc.ABC):
         raise OSError(f"{type(self).__name__} cannot record a restart of the venue's numbering")
 
     @property
+    def numbering_begun(self) -> tuple[str, int]:
+        """Return (journal, first): the gateway's journal when the venue's current numbering began, its first number.
+
+        ``journal`` names the journal the gateway ran on (``running_on``) when the store was created or reset, or an
+        operator renumbered the venue's messages (``renumber_inbound``), and ``first`` the first MsgSeqNum of that
+        numbering (1, or the operator's number); ("", 0): not known (a store written before fixhw60, or begun
+        without a journal). When it names the journal a restart runs on, every message of the numbering belongs to
+        that journal: asking for them all again brings back none of another day's (``FixVenue.resume_after``).
+        """
+        return ("", 0)
+
+    def running_on(self, journal: str) -> None:
+        """Note that the gateway runs on ``journal`` (its identity): a numbering begun from now on is noted under it.
+
+        A store created at this start, nothing written to it yet, notes it for its own numbering now. OSError (a
+        full disk) with nothing changed but the journal remembered for later numberings.
+        """
+        del journal
+
+    @property
+    def asked_again(self) -> tuple[int, int]:
+        """Return the venue's numbers a restart asked for again: (first, end), received before the stop; (0, 0) none.
+
+        ``FixVenue.resume_after`` lowers the expected number after a stop that may have cut the journal's tail; a
+        gap fill over those numbers hides nothing (fixjournal59b). Kept here (fixhw60: before, in memory only), so a
+        start stopped again before its Logon leaves the next start knowing them.
+        """
+        return (0, 0)
+
+    def set_asked_again(self, first: int, end: int) -> None:
+        """Persist ``asked_again`` as (first, end); (0, 0) once the venue answered for them."""
+        del first, end
+
+    @property
     @abc.abstractmethod
     def withdrawn(self) -> tuple[Withdrawn, ...]:
         """Return the requests withdrawn at a stop while the journal could not be written, in this numbering.
@@ -159,7 +193,7 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     def reset(self, creation_time_ns: int) -> None:
-        """Forget every message (and the ``*_by_operator`` marks, ``withdrawn``); numbers 1."""
+        """Forget every message (and the ``*_by_operator`` marks, ``withdrawn``, ``asked_again``); numbers 1."""
 
     def poll(self, now_ns: int) -> int:
         """Do deferred work, if a backend has any; return ns until the next call is wanted."""

@@ -13,7 +13,11 @@ ClOrdID; fixstop56b: fdatasynced whatever the fsync policy; an older gateway ign
 others renames the venue's numbering alone (``renumber_inbound``, fixlogon56: an operator lowered the expected
 number; an older gateway reads it too; the WITHDRAWN entries stay: our numbering is unchanged), preceded by LOWERED
 (value = the expected number before, payload = the lowered one as u64; value 0: the open orders and requests asked
-about, fixlogon56b; an older gateway ignores it).
+about, fixlogon56b; an older gateway ignores it). JOURNAL (value = the first MsgSeqNum of the venue's numbering,
+payload = the identity of the gateway's journal when that numbering began, UTF-8; fixhw60) follows the CREATED record
+of a creation, reset or renumbering made under a known journal; ASKED (value = the first of the venue's numbers a
+restart asked for again, payload = the end after them as u64; value 0: answered; fixhw60). An older gateway ignores
+both.
 Opening the file replays the records; a torn or corrupt tail (a crash in the middle of a copy) and the zeros of the
 preallocated part are cut off. A reset writes a fresh file next to the old one and renames
 it over, so the log only grows within one session day.
@@ -67,7 +71,9 @@ _KIND_SKIPPED: Final = 5
 _KIND_RAISED: Final = 6
 _KIND_WITHDRAWN: Final = 7
 _KIND_LOWERED: Final = 8
-_KIND_LAST: Final = _KIND_LOWERED
+_KIND_JOURNAL: Final = 9
+_KIND_ASKED: Final = 10
+_KIND_LAST: Final = _KIND_ASKED
 _SKIPPED_END: Final = struct.Struct("<Q")
 _WITHDRAWN: Final = struct.Struct("<QBBH")
 """One WITHDRAWN entry's head: MsgSeqNum, MsgType (one byte), flags, ClOrdID length; the ClOrdID follows."""
@@ -158,6 +164,10 @@ class FileStore(MessageStore):
         self._lowered = (0, 0)
         self._withdrawn: tuple[Withdrawn, ...] = ()
         self._created = creation_time_ns
+        self._journal = ""
+        """The journal the gateway runs on (``running_on``): a reset notes its numbering under it."""
+        self._begun = ("", 0)
+        self._asked = (0, 0)
         self._offsets = array.array("q")
         self._dirty = False
         self._sync_lock = threading.Lock()
@@ -249,8 +259,37 @@ class FileStore(MessageStore):
         restart's first logon finds too high or too low, never a message taken as a repeat."""
         self._append(_KIND_CREATED, creation_time_ns, b"")
         self._created = creation_time_ns
+        self._begun = ("", 0)
+        self._asked = (0, 0)
+        if self._journal:
+            self._append(_KIND_JOURNAL, next_target, self._journal.encode())
+            self._begun = (self._journal, next_target)
         self._append(_KIND_TARGET, next_target, b"")
         self._target = next_target
+
+    @property
+    def numbering_begun(self) -> tuple[str, int]:
+        return self._begun
+
+    def running_on(self, journal: str) -> None:
+        """Remember ``journal``; note it for the numbering of a file created at this start that took no record yet.
+
+        That record is part of the creation: ``remove_if_unused`` still takes back the file of a refused start.
+        """
+        self._journal = journal
+        if not journal or self._begun[0] or not self.created_here or self._end != self._fresh_end:
+            return
+        self._append(_KIND_JOURNAL, 1, journal.encode())
+        self._begun = (journal, 1)
+        self._fresh_end = self._end
+
+    @property
+    def asked_again(self) -> tuple[int, int]:
+        return self._asked
+
+    def set_asked_again(self, first: int, end: int) -> None:
+        self._append(_KIND_ASKED, first, _SKIPPED_END.pack(end if first else 0))
+        self._asked = (first, end) if first and end else (0, 0)
 
     @property
     def withdrawn(self) -> tuple[Withdrawn, ...]:
@@ -351,6 +390,8 @@ class FileStore(MessageStore):
             self._lowered = (0, 0)
             self._withdrawn = ()
             self._created = creation_time_ns
+            self._begun = (self._journal, 1) if self._journal else ("", 0)
+            self._asked = (0, 0)
             self._dirty = False
             self._fresh_end = -1  # a reset is the session's: never taken back (``remove_if_unused``)
             self._open()
@@ -468,6 +509,8 @@ class FileStore(MessageStore):
 
     def _rewrite(self, creation_time_ns: int) -> None:
         data = _record(_KIND_CREATED, creation_time_ns) + _record(_KIND_SENDER, 1) + _record(_KIND_TARGET, 1)
+        if self._journal:
+            data += _record(_KIND_JOURNAL, 1, self._journal.encode())
         write_file_atomically(self.path, data)
 
     def _load(self) -> None:
@@ -491,6 +534,13 @@ class FileStore(MessageStore):
                 self._target = value
             elif kind == _KIND_CREATED:
                 self._created = value
+                self._begun = ("", 0)  # a JOURNAL record after it names where this numbering began
+                self._asked = (0, 0)
+            elif kind == _KIND_JOURNAL:
+                self._begun = (data[pos + _RECORD.size : end].decode(errors="replace"), value)
+            elif kind == _KIND_ASKED:
+                asked_end = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
+                self._asked = (value, asked_end) if value and asked_end else (0, 0)
             elif kind == _KIND_SKIPPED:
                 skipped_end = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
                 self._skipped = (value, skipped_end) if value and skipped_end else (0, 0)

@@ -19,6 +19,9 @@ class MemoryStore(MessageStore):
         self._withdrawn: tuple[Withdrawn, ...] = ()
         self._created = creation_time_ns
         self._sent: dict[int, bytes] = {}
+        self._journal = ""
+        self._begun = ("", 0)
+        self._asked = (0, 0)
 
     @property
     def next_sender_seq(self) -> int:
@@ -66,6 +69,24 @@ class MemoryStore(MessageStore):
     def renumber_inbound(self, next_target: int, creation_time_ns: int) -> None:
         self._created = creation_time_ns
         self._target = next_target
+        self._begun = (self._journal, next_target) if self._journal else ("", 0)
+        self._asked = (0, 0)
+
+    @property
+    def numbering_begun(self) -> tuple[str, int]:
+        return self._begun
+
+    def running_on(self, journal: str) -> None:
+        self._journal = journal
+        if not self._sent and self._sender == 1 and self._target == 1 and not self._begun[0]:
+            self._begun = (journal, 1)
+
+    @property
+    def asked_again(self) -> tuple[int, int]:
+        return self._asked
+
+    def set_asked_again(self, first: int, end: int) -> None:
+        self._asked = (first, end) if first and end else (0, 0)
 
     @property
     def withdrawn(self) -> tuple[Withdrawn, ...]:
@@ -92,3 +113,5 @@ class MemoryStore(MessageStore):
         self._lowered = (0, 0)
         self._withdrawn = ()
         self._created = creation_time_ns
+        self._begun = (self._journal, 1) if self._journal else ("", 0)
+        self._asked = (0, 0)
