@@ -732,6 +732,33 @@ def _restored_trigger(rec: JTradingState) -> str:
     return "kill" if rec.state == "HALTED" else "admin"
 
 
+def _restored_triggers(records: list[JTradingState]) -> list[str]:
+    """The trigger of each journaled trading state re-applied at a start, in order (``_restored_trigger``).
+
+    A refused resume's re-statement (``RESUME_REFUSED``, right behind the ACTIVE record whose sync failed, with the
+    officer as ``who``) re-states what was in force before that ACTIVE: it keeps that state's trigger, as recovery
+    keeps its kill (``Recovered.kills``). rev60diff: a halt after an internal error came back as a kill.
+    """
+    triggers: list[str] = []
+    last: dict[str, str] = {}
+    """Scope -> the trigger of its latest record."""
+    before_active: dict[str, str | None] = {}
+    """Scope -> the trigger in force before its latest record, an ACTIVE one (None: no record before it)."""
+    for rec in records:
+        scope = rec.account
+        in_force = before_active.pop(scope, None)
+        if rec.state == "ACTIVE":
+            before_active[scope] = last.get(scope)
+            trigger = _restored_trigger(rec)
+        elif in_force is not None and rec.reason == RESUME_REFUSED:
+            trigger = in_force
+        else:
+            trigger = _restored_trigger(rec)
+        last[scope] = trigger
+        triggers.append(trigger)
+    return triggers
+
+
 def _not_asked_at_stop(order: Order, state: VenueState, journal_error: str, unwritten: bool = False) -> str:
     """Say why an order the stop did not cancel (its strategy's ``on_disconnect`` is ``keep``) is still open at exit.
 
@@ -1114,14 +1141,14 @@ class GatewayProcess:
         from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
 
         assert self.risk is not None
-        for rec in trading_states:
+        for rec, trigger in zip(trading_states, _restored_triggers(trading_states), strict=True):
             self._state_id = max(self._state_id, rec.state_id)
             self.risk.set_trading_state(
                 TradingState[rec.state],
                 rec.account or None,
                 rec.who,
                 rec.reason,
-                _restored_trigger(rec),
+                trigger,
                 restored=True,
                 state_id=rec.state_id,
             )
