@@ -18,6 +18,7 @@ Start-up order matters and is fixed here:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
@@ -859,6 +860,8 @@ class GatewayProcess:
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
+        self._risk_looks: concurrent.futures.ThreadPoolExecutor | None = None
+        """The file watch's thread: it reads and hashes a large limits file (``RiskEngine.look_in_thread``)."""
         """Files the watch saw change, waiting for a quiet tick before the reload."""
         self._risk_reload: asyncio.Task[Any] | None = None
         """The last reload asked for off the event loop (its files read in a worker thread), until it is done."""
@@ -1386,6 +1389,10 @@ class GatewayProcess:
         if any(st.open_orders for st in engine.strategies.values()):
             self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
         self._schedule(POLL_INTERVAL_S, self._poll)
+        if hasattr(self.risk, "look_in_thread"):  # a large file read and hashed off the loop (risk60)
+            looks = self._risk_looks = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="risk-look")
+            risk_any: Any = self.risk
+            risk_any.look_in_thread = looks.submit
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
         if self._watched_journal is not None:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
@@ -1879,8 +1886,8 @@ class GatewayProcess:
         fresh = [name for name in changed if name not in settling]  # may be half-written: wait a tick
         settled = [name for name in settling if name not in changed]
         settling.update(changed)
-        if settled and not fresh and "limits" not in changed:
-            self._start_risk_reload("file changed on disk", "file watch")
+        if settled and not fresh and "limits" not in changed and not getattr(self.risk, "looking", False):
+            self._start_risk_reload("file changed on disk", "file watch")  # not while a file is still read (risk60)
         self._keep_owed_copies()
 
     def _keep_owed_copies(self) -> None:
@@ -2686,6 +2693,8 @@ class GatewayProcess:
             reading.reader_control.stop()
         for timer in self._timers:
             timer.cancel()
+        if self._risk_looks is not None:
+            self._risk_looks.shutdown(wait=False)  # a read under way ends by itself (the file is not read again)
         for server in self._servers:
             server.close()
         config = self.config
