@@ -2643,7 +2643,8 @@ class RiskEngine:
     def close(self) -> None:
         """Close the audit log (and the files the watch holds open)."""
         for looking in self._looking.values():
-            concurrent.futures.wait([looking.digest])  # its thread reads the file: closed once it is done
+            if not looking.digest.cancel():  # its thread reads the file: closed once it is done
+                concurrent.futures.wait([looking.digest])
             os.close(looking.opened.fd)
         self._looking.clear()
         for fds in (self._judged_fd, self._observed_fd):

@@ -212,3 +212,13 @@ def test_written_in_place_with_its_modification_time_put_back_then_seen_by_its_c
     os.utime(limits, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert _looked(engine, counted) == []
     assert [n["sha256"] for n in engine.status()["not_applied"]] == [_sha(prefix)]  # seen, not applied
+
+
+def test_close_while_a_look_is_under_way_then_its_file_is_closed_without_waiting(tmp_path: Path) -> None:
+    engine, runner, limits = _engine(tmp_path)
+    replace_file(limits, _large(limits.read_text(), 2 * 1024 * 1024))
+    assert engine.changed_files() == [] and engine.looking
+    held = len(os.listdir("/proc/self/fd"))
+    engine.close()  # the read never ran (cancelled): nothing to wait for
+    assert engine.looks_pending() == [] and len(os.listdir("/proc/self/fd")) < held
+    assert runner.queued[0][1].cancelled()
