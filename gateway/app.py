@@ -18,6 +18,7 @@ Start-up order matters and is fixed here:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
@@ -732,6 +733,33 @@ def _restored_trigger(rec: JTradingState) -> str:
     return "kill" if rec.state == "HALTED" else "admin"
 
 
+def _restored_triggers(records: list[JTradingState]) -> list[str]:
+    """The trigger of each journaled trading state re-applied at a start, in order (``_restored_trigger``).
+
+    A refused resume's re-statement (``RESUME_REFUSED``, right behind the ACTIVE record whose sync failed, with the
+    officer as ``who``) re-states what was in force before that ACTIVE: it keeps that state's trigger, as recovery
+    keeps its kill (``Recovered.kills``). rev60diff: a halt after an internal error came back as a kill.
+    """
+    triggers: list[str] = []
+    last: dict[str, str] = {}
+    """Scope -> the trigger of its latest record."""
+    before_active: dict[str, str | None] = {}
+    """Scope -> the trigger in force before its latest record, an ACTIVE one (None: no record before it)."""
+    for rec in records:
+        scope = rec.account
+        in_force = before_active.pop(scope, None)
+        if rec.state == "ACTIVE":
+            before_active[scope] = last.get(scope)
+            trigger = _restored_trigger(rec)
+        elif in_force is not None and rec.reason == RESUME_REFUSED:
+            trigger = in_force
+        else:
+            trigger = _restored_trigger(rec)
+        last[scope] = trigger
+        triggers.append(trigger)
+    return triggers
+
+
 def _not_asked_at_stop(order: Order, state: VenueState, journal_error: str, unwritten: bool = False) -> str:
     """Say why an order the stop did not cancel (its strategy's ``on_disconnect`` is ``keep``) is still open at exit.
 
@@ -832,6 +860,8 @@ class GatewayProcess:
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
+        self._risk_looks: concurrent.futures.ThreadPoolExecutor | None = None
+        """The file watch's thread: it reads and hashes a large limits file (``RiskEngine.look_in_thread``)."""
         """Files the watch saw change, waiting for a quiet tick before the reload."""
         self._risk_reload: asyncio.Task[Any] | None = None
         """The last reload asked for off the event loop (its files read in a worker thread), until it is done."""
@@ -1114,14 +1144,14 @@ class GatewayProcess:
         from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
 
         assert self.risk is not None
-        for rec in trading_states:
+        for rec, trigger in zip(trading_states, _restored_triggers(trading_states), strict=True):
             self._state_id = max(self._state_id, rec.state_id)
             self.risk.set_trading_state(
                 TradingState[rec.state],
                 rec.account or None,
                 rec.who,
                 rec.reason,
-                _restored_trigger(rec),
+                trigger,
                 restored=True,
                 state_id=rec.state_id,
             )
@@ -1359,6 +1389,10 @@ class GatewayProcess:
         if any(st.open_orders for st in engine.strategies.values()):
             self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
         self._schedule(POLL_INTERVAL_S, self._poll)
+        if hasattr(self.risk, "look_in_thread"):  # a large file read and hashed off the loop (risk60)
+            looks = self._risk_looks = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="risk-look")
+            risk_any: Any = self.risk
+            risk_any.look_in_thread = looks.submit
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
         if self._watched_journal is not None:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
@@ -1852,8 +1886,8 @@ class GatewayProcess:
         fresh = [name for name in changed if name not in settling]  # may be half-written: wait a tick
         settled = [name for name in settling if name not in changed]
         settling.update(changed)
-        if settled and not fresh and "limits" not in changed:
-            self._start_risk_reload("file changed on disk", "file watch")
+        if settled and not fresh and "limits" not in changed and not getattr(self.risk, "looking", False):
+            self._start_risk_reload("file changed on disk", "file watch")  # not while a file is still read (risk60)
         self._keep_owed_copies()
 
     def _keep_owed_copies(self) -> None:
@@ -2659,6 +2693,8 @@ class GatewayProcess:
             reading.reader_control.stop()
         for timer in self._timers:
             timer.cancel()
+        if self._risk_looks is not None:
+            self._risk_looks.shutdown(wait=False)  # a read under way ends by itself (the file is not read again)
         for server in self._servers:
             server.close()
         config = self.config

@@ -15,7 +15,9 @@ audit log (``risk.audit``) before it takes effect.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
+import functools
 import hashlib
 import logging
 import os
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -61,10 +63,22 @@ from risk.engine_views import PositionView as PositionView  # noqa: PLC0414 - re
 from risk.engine_views import ReloadResult as ReloadResult  # noqa: PLC0414 - re-exported
 from risk.engine_views import Verdict as Verdict  # noqa: PLC0414 - re-exported
 from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
-from risk.filewatch import RenameWatch, Signature, Version, file_id, look, shared_watch, stat_signature
+from risk.filewatch import (
+    INLINE_BYTES,
+    Opened,
+    RenameWatch,
+    Signature,
+    Version,
+    file_digest,
+    file_id,
+    finish,
+    open_version,
+    shared_watch,
+    stat_signature,
+)
 from risk.inforce import HeldBack, InForceCopy, birth_ns
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
-from risk.loader import Parsed, Problem, read_bounded
+from risk.loader import MAX_FILE_BYTES, Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reader import TIMEOUT_S as READER_TIMEOUT_S
 from risk.reader import ReaderControl, ReaderFailedError, read_in_child
@@ -153,6 +167,17 @@ def _file_hash(path: Path | None) -> str | None:
         return hashlib.sha256(read_bounded(path)).hexdigest()
     except OSError:
         return None
+
+
+class _Looking(NamedTuple):
+    """A look at a large file under way in a worker thread (``RiskEngine.look_in_thread``)."""
+
+    opened: Opened
+    digest: concurrent.futures.Future[str | None]
+
+
+LookInThread = Callable[[Callable[[], "str | None"]], "concurrent.futures.Future[str | None]"]
+"""Runs a file's read and hash in a worker thread; the watch takes its result at a later look."""
 
 
 StatusRaw = tuple[
@@ -349,6 +374,9 @@ class PendingReload:
         the new limits name the same file (one replaced during the read is then seen as the replacement it is)."""
         self.previous: LimitsFile | None = None
         """The limits in force when the reload began: ``read`` diffs the new ones against them."""
+        self.hashes: dict[Path, str | None] = {}
+        """A refused read: the hash of each file it judges (the limits file, the reference-price file in force),
+        taken in ``read``'s thread right after the read, so that the loop does not read them (risk60)."""
         self.changes: list[Change] = []
         self.limits: LimitsFile | None = None
         self.problems: list[Problem] = []
@@ -407,6 +435,11 @@ class PendingReload:
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
             log.exception("risk reload crashed")
             self.problems = [Problem(str(self.path), 0, 0, "", f"internal error while reading: {exc!r}")]
+        if self.limits is None and not self.reader_failed:  # refused: what the watch then counts as judged
+            in_force_reference = self.previous.reference_path if self.previous is not None else None
+            for judged in (self.path, in_force_reference):
+                if judged is not None:
+                    self.hashes[judged] = _file_hash(judged)
 
 
 class PendingSwitch:
@@ -501,6 +534,11 @@ class RiskEngine:
         """Per watched file: the file its path resolved to at the last look (a change: a symlink swapped)."""
         self._renames: RenameWatch | None = None
         """Inotify on the watched files' directories (the process's one, from the first judged file)."""
+        self.look_in_thread: LookInThread | None = None
+        """Where the watch reads and hashes a file larger than ``INLINE_BYTES`` (the gateway: a worker thread), so
+        that a look never reads more than that where it runs (the event loop); None: in the calling thread."""
+        self._looking: dict[Path, _Looking] = {}
+        """Per watched file: its look under way in ``look_in_thread`` (decided at the first look after it ends)."""
         self._judged_ino: dict[Path, int | None] = {}
         """Per watched file: its file id (device, inode) when a load or reload last read it (None: missing).
         The same id with other content means the file was modified in place, which the watch never applies."""
@@ -1400,6 +1438,12 @@ class RiskEngine:
         A watch reload held back (the limits file modified in place) reads nothing: its result is set.
         """
         path = self._file.path
+        if trigger == WATCH_TRIGGER and self._looks_under_way():
+            message = "reload NOT started: a watched file changed again and is being read; the file watch decides next"
+            log.info("risk %s", message)
+            pending = PendingReload(trigger, who, path, self._wall_now(), self._known, None, None)
+            pending.result = ReloadResult(False, trigger, who, "", self._file.sha256, [], [], [], message)
+            return pending
         if trigger == WATCH_TRIGGER and self._watch_blocked():
             message = (
                 f"reload NOT applied: {', '.join(v['file'] for k, v in self._in_place.items() if k != 'positions')} "
@@ -1473,9 +1517,11 @@ class RiskEngine:
         if not pending.reader_failed:
             self._retry = None  # a verdict (applied or refused): nothing to read again
         if limits is None:
-            sha256 = self._judged(path, signature, keep is None)
+            sha256 = self._judged(path, signature, keep is None, pending.hashes)
             stopped = pending.reader_control.stopped and pending.reader is not None
-            step.result, step.record = self._refuse(trigger, who, pending.problems, sha256, stopped=stopped)
+            step.result, step.record = self._refuse(
+                trigger, who, pending.problems, sha256, stopped=stopped, hashes=pending.hashes
+            )
             step.record_ns = self._wall_clock()
             return step
         previous = self._file
@@ -1690,20 +1736,38 @@ class RiskEngine:
         retry.due_ns = None  # the next failure sets it again
         return True
 
-    def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
-        """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
-        digest = _file_hash(path)
+    def _judged(
+        self,
+        path: Path,
+        signature: Signature | None,
+        reference_too: bool = True,
+        hashes: dict[Path, str | None] | None = None,
+    ) -> str:
+        """Record the refused content as seen (the file watch must not refuse it again); return its hash.
+
+        ``hashes``: the files' hashes the reload's thread took (``PendingReload.hashes``); a file not in it is hashed
+        here."""
+        hashes = hashes or {}
+        digest = hashes[path] if path in hashes else _file_hash(path)
         now = _file_signature(path)
         if signature is not None and (now is None or now[2] != signature[2]):
             digest = None  # replaced since the read began: what is there now was not judged ("" in the audit)
         self._judge(path, signature, digest)
         reference = self._file.reference_path
         if reference is not None and reference_too:
-            self._judge(reference, _file_signature(reference), _file_hash(reference))
+            ref_digest = hashes[reference] if reference in hashes else _file_hash(reference)
+            self._judge(reference, _file_signature(reference), ref_digest)
         return digest or ""
 
     def _refuse(
-        self, trigger: str, who: str, problems: list[Problem], sha256: str, *, stopped: bool = False
+        self,
+        trigger: str,
+        who: str,
+        problems: list[Problem],
+        sha256: str,
+        *,
+        stopped: bool = False,
+        hashes: dict[Path, str | None] | None = None,
     ) -> tuple[ReloadResult, dict[str, Any]]:
         """Log a refused reload and note it (status, metrics); return its outcome and its audit record (unwritten).
 
@@ -1727,7 +1791,9 @@ class RiskEngine:
             "sha256": sha256,
             "in_force_sha256": self._file.sha256,
             "reference_file": str(reference) if reference is not None else None,
-            "reference_sha256": _file_hash(reference) if reference is not None else None,
+            "reference_sha256": (hashes[reference] if hashes and reference in hashes else _file_hash(reference))
+            if reference is not None
+            else None,
             "in_force_reference_sha256": self._file.reference_sha256 or None,
             "errors": [str(p) for p in problems],
         }
@@ -1814,7 +1880,10 @@ class RiskEngine:
         holds back every watch reload until it is replaced or an explicit reload (``gateway risk reload``,
         SIGHUP) reads the files as they are; a reference-price file modified in place holds back only itself
         (a replaced limits file is applied with the reference prices in force).
-        Cheap: a ``stat`` per file; the file is opened and hashed only when size, mtime or file moved.
+        Cheap: a ``stat`` per file; the file is opened and hashed only when its file id, size, mtime or ctime
+        changed, and one larger than ``INLINE_BYTES`` is read and hashed in ``look_in_thread`` when set (decided at
+        the first call after that ends; a file larger than the gateway reads is not read at all: its reload is
+        refused for its size).
         """
         if self._late:
             self.flush_late_audit()  # the audit log may be writable again
@@ -1823,11 +1892,18 @@ class RiskEngine:
         changed: list[str] = []
         for name, path, in_force in self._watched():
             seen = self._observed.get(path)
-            if seen is not None and _file_signature(path) == seen[0]:
+            looking = self._looking.get(path)
+            if looking is not None:
+                if not looking.digest.done():
+                    continue  # still read in its thread
+                del self._looking[path]
+                version = self._looked(path, looking)
+            elif seen is not None and _file_signature(path) == seen[0]:
                 continue  # nothing moved since the last look (a missing file is reported once)
-            version = look(path, self._renames)
+            else:
+                version = self._look(path)
             if version is None:
-                continue  # replaced or written while read: look again next time
+                continue  # replaced or written while read (or being read in a thread): look again next time
             signature, digest = version.signature, version.digest
             seen_real = self._observed_real.get(path)
             self._remember(path, version)  # held open from now on: its file id is not reused
@@ -1849,13 +1925,51 @@ class RiskEngine:
         if self._retry_due() and "limits" not in changed:
             changed.append("limits")  # read again: the reader process gave no verdict on it (``_reader_failed``)
         self._forget_note()
-        if "limits" in self._in_place:
+        if "limits" in self._in_place or self._looking:  # held back, or another look to decide first
             self._held.update(changed)
             return []
         if self._held:
             changed = [name for name, _, _ in self._watched() if name in changed or name in self._held]
             self._held.clear()
         return changed
+
+    def _look(self, path: Path) -> Version | None:
+        """Look at ``path`` now, or start reading it in ``look_in_thread`` (None then, as for a path that moved)."""
+        opened = open_version(path, self._renames)
+        if not isinstance(opened, Opened):
+            return opened
+        size = opened.st.st_size
+        if self.look_in_thread is not None and INLINE_BYTES < size <= MAX_FILE_BYTES:
+            try:
+                digest = self.look_in_thread(functools.partial(file_digest, opened.fd, size))
+            except RuntimeError:  # no thread to read in (the gateway is stopping): look again later
+                os.close(opened.fd)
+                return None
+            self._looking[path] = _Looking(opened, digest)
+            return None
+        try:
+            return finish(path, opened, file_digest(opened.fd, size), self._renames)
+        except OSError:
+            os.close(opened.fd)
+            return None
+
+    def _looked(self, path: Path, looking: _Looking) -> Version | None:
+        """Return the version a look read in its thread (None, closed, if the read failed or the path moved)."""
+        try:
+            digest = looking.digest.result()
+        except Exception:  # an I/O error while reading: look again next time
+            os.close(looking.opened.fd)
+            return None
+        return finish(path, looking.opened, digest, self._renames)
+
+    @property
+    def looking(self) -> bool:
+        """Return True while a look is under way in ``look_in_thread`` (the watch starts no reload meanwhile)."""
+        return bool(self._looking)
+
+    def looks_pending(self) -> list[concurrent.futures.Future[str | None]]:
+        """Return the reads of the looks under way in ``look_in_thread`` (a test waits for them)."""
+        return [looking.digest for looking in self._looking.values()]
 
     def _remember(self, path: Path, version: Version) -> None:
         """Make ``version`` the watch's last look at ``path``; it stays open until the next one."""
@@ -1898,6 +2012,19 @@ class RiskEngine:
         for held_fd in (old, self._observed_fd.pop(path, None)):  # closed once the new one is open
             if held_fd is not None:
                 os.close(held_fd)
+
+    def _looks_under_way(self) -> bool:
+        """Look again just before a watch reload: True (put it off) while a file is still read in its thread.
+
+        Such a file changed again since the watch decided: modified in place (maybe half-written), it must not be
+        read by the reload; the watch decides at its next look, and the reload comes after (``_held``).
+        """
+        self._held.update(self.changed_files())
+        if not self._looking:
+            return False
+        self._held.update(name for name, path, _ in self._watched() if path in self._looking)
+        self._held.add("limits")  # the reload put off: again once the look is decided (a reload reads both files)
+        return True
 
     def _watch_blocked(self) -> bool:
         """Look again just before a watch reload: True (hold it back) while the limits file is modified in place."""
@@ -2544,6 +2671,11 @@ class RiskEngine:
 
     def close(self) -> None:
         """Close the audit log (and the files the watch holds open)."""
+        for looking in self._looking.values():
+            if not looking.digest.cancel():  # its thread reads the file: closed once it is done
+                concurrent.futures.wait([looking.digest])
+            os.close(looking.opened.fd)
+        self._looking.clear()
         for fds in (self._judged_fd, self._observed_fd):
             for fd in fds.values():
                 os.close(fd)

@@ -25,12 +25,23 @@ import logging
 import os
 import stat
 import struct
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from risk.loader import MAX_FILE_BYTES
 
-Signature = tuple[int, int, int]
-"""(modification time ns, size, file id): what a cheap ``stat`` says about the file at a path."""
+Signature = tuple[int, int, int, int]
+"""(modification time ns, size, file id, change time ns): what a cheap ``stat`` says about the file at a path.
+
+The change time makes a write that puts the modification time back (``touch -r``, ``cp -p`` over the file, ``rsync``
+writing in place) a change all the same."""
+
+INLINE_BYTES: Final = 65536
+"""The most the watch reads of a file where it looks (the event loop) when given a thread to read in
+(``look_in_thread``): a larger file is read and hashed there, and decided at the watch's next look (risk60: a
+31 MB file `mv`-ed in held the loop ~100 ms)."""
+
+_CHUNK = 1 << 20
+"""Bytes per read when hashing (the GIL is free during each read and each hash update)."""
 
 log = logging.getLogger("risk")
 
@@ -57,7 +68,7 @@ def file_id(st: os.stat_result) -> int:
 
 def signature_of(st: os.stat_result) -> Signature:
     """Return the signature of a ``stat`` result."""
-    return (st.st_mtime_ns, st.st_size, file_id(st))
+    return (st.st_mtime_ns, st.st_size, file_id(st), st.st_ctime_ns)
 
 
 def stat_signature(path: str | os.PathLike[str] | None) -> Signature | None:
@@ -202,11 +213,19 @@ class Version(NamedTuple):
 MISSING = Version(None, None, False, None, None)
 
 
-def look(path: str | os.PathLike[str], renames: RenameWatch | None) -> Version | None:
-    """Open the file at ``path`` and return its version (opened, hashed, kept open); None if it moved meanwhile.
+class Opened(NamedTuple):
+    """A regular file opened to be looked at (``open_version``): not yet read; the caller owns ``fd``."""
 
-    The caller owns ``fd`` (close it when the version is forgotten). None: the path changed while it was
-    read, look again later.
+    fd: int
+    st: os.stat_result
+    real: str
+
+
+def open_version(path: str | os.PathLike[str], renames: RenameWatch | None) -> Version | Opened | None:
+    """Open the file at ``path`` without reading it: ``Opened`` for a regular file (``file_digest`` then ``finish``).
+
+    A missing file is ``MISSING``, anything but a regular file a ``Version`` (not held open: a FIFO's writer would
+    take it for a reader); None: the path changed meanwhile, look again later.
     """
     real = os.path.realpath(path)
     if renames is not None:
@@ -217,22 +236,48 @@ def look(path: str | os.PathLike[str], renames: RenameWatch | None) -> Version |
         return MISSING if stat_signature(path) is None else None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):  # not held open (a FIFO's writer would take it for a reader)
-            os.close(fd)
-            renamed = st.st_ctime_ns > st.st_mtime_ns
-            return Version(signature_of(st), None, renamed, real, None)
-        chunks = []
-        size = 0
-        while size <= MAX_FILE_BYTES:
-            chunk = os.pread(fd, 65536, size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        digest = hashlib.sha256(b"".join(chunks)).hexdigest() if size <= MAX_FILE_BYTES else None
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return Version(signature_of(st), None, st.st_ctime_ns > st.st_mtime_ns, real, None)
+    return Opened(fd, st, real)
+
+
+def file_digest(fd: int, size: int) -> str | None:
+    """Return the sha256 of the file ``fd`` read up to one byte past ``size``; None, unread, if ``size`` is too large.
+
+    A file larger than the gateway reads (``MAX_FILE_BYTES``) is refused by its size, never read. Any thread: it
+    reads with ``pread`` (no shared offset). A file that grew or shrank meanwhile gives another hash, and
+    ``finish`` sees it changed.
+    """
+    if size > MAX_FILE_BYTES:
+        return None
+    digest = hashlib.sha256()
+    offset = 0
+    while offset <= size:
+        chunk = os.pread(fd, min(_CHUNK, size + 1 - offset), offset)
+        if not chunk:
+            break
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def finish(
+    path: str | os.PathLike[str], opened: Opened, digest: str | None, renames: RenameWatch | None
+) -> Version | None:
+    """Return the version ``opened`` was, hashed as ``digest``; None (closed) if the path moved or it was written.
+
+    Called where the watch runs, after the read: every rename event up to now is read first, so the last one on
+    the name is the latest.
+    """
+    fd, st, real = opened
+    signature = signature_of(st)
+    try:
         if renames is not None:
-            renames.drain()  # every event up to now: the last one on the name is the latest
-        signature = signature_of(st)
+            renames.drain()
         if (
             stat_signature(path) != signature
             or signature_of(os.fstat(fd)) != signature
@@ -245,3 +290,21 @@ def look(path: str | os.PathLike[str], renames: RenameWatch | None) -> Version |
         return None
     renamed = st.st_ctime_ns > st.st_mtime_ns or (renames is not None and renames.renamed_to(real))
     return Version(signature, digest, renamed, real, fd)
+
+
+def look(path: str | os.PathLike[str], renames: RenameWatch | None) -> Version | None:
+    """Open the file at ``path`` and return its version (opened, hashed, kept open); None if it moved meanwhile.
+
+    The caller owns ``fd`` (close it when the version is forgotten). None: the path changed while it was
+    read, look again later. Reads the whole file in the calling thread (``open_version``, ``file_digest`` and
+    ``finish`` apart: the watch reads a large file in a worker thread).
+    """
+    opened = open_version(path, renames)
+    if not isinstance(opened, Opened):
+        return opened
+    try:
+        digest = file_digest(opened.fd, opened.st.st_size)
+    except OSError:
+        os.close(opened.fd)
+        return None
+    return finish(path, opened, digest, renames)

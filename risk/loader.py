@@ -156,7 +156,7 @@ class Parsed(Generic[T]):
         """The valid part of the content (invalid values left out), for checks that span fields."""
         self.raw = b""
         """The bytes read (``parse_file``; empty if the file could not be read)."""
-        self.signature: tuple[int, int, int] | None = None
+        self.signature: tuple[int, int, int, int] | None = None
         """The file's signature (``risk.filewatch.stat_signature``) taken just before it was read, where the
         caller took one (the reference-price file: what the file watch then counts as seen)."""
 
@@ -681,14 +681,18 @@ def read_bounded(path: Path) -> bytes:
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
     except OSError:
         os.close(fd)
         raise
+    mode = st.st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
         kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "a device or socket"
         raise OSError(f"not a regular file ({kind})")
+    if st.st_size > MAX_FILE_BYTES:  # by its size, unread (risk60: 32 MiB of a 60 MB file were read to refuse it)
+        os.close(fd)
+        raise OSError(f"file is larger than {MAX_FILE_BYTES} bytes")
     with os.fdopen(fd, "rb") as handle:
         raw = handle.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:

@@ -94,23 +94,23 @@ class ReferenceAnswer(msgspec.Struct, array_like=True, frozen=True):
     """True: the kept reference prices (``ReadRequest.keep``) are used as they are."""
     value: Sliced
     display: Sliced
-    signature: tuple[int, int, int, int] | None = None
-    """The file's signature taken just before the child read it (``Parsed.signature``): mtime ns, size, and the
-    file id's high and low 64 bits (MessagePack integers stop at 64 bits)."""
+    signature: tuple[int, int, int, int, int] | None = None
+    """The file's signature taken just before the child read it (``Parsed.signature``): mtime ns, size, the file id's
+    high and low 64 bits (MessagePack integers stop at 64 bits), and ctime ns."""
 
 
-def _split(signature: tuple[int, int, int] | None) -> tuple[int, int, int, int] | None:
+def _split(signature: tuple[int, int, int, int] | None) -> tuple[int, int, int, int, int] | None:
     if signature is None:
         return None
-    mtime_ns, size, file_id = signature
-    return (mtime_ns, size, file_id >> 64, file_id & 0xFFFF_FFFF_FFFF_FFFF)
+    mtime_ns, size, file_id, ctime_ns = signature
+    return (mtime_ns, size, file_id >> 64, file_id & 0xFFFF_FFFF_FFFF_FFFF, ctime_ns)
 
 
-def _joined(signature: tuple[int, int, int, int] | None) -> tuple[int, int, int] | None:
+def _joined(signature: tuple[int, int, int, int, int] | None) -> tuple[int, int, int, int] | None:
     if signature is None:
         return None
-    mtime_ns, size, high, low = signature
-    return (mtime_ns, size, (high << 64) | low)
+    mtime_ns, size, high, low, ctime_ns = signature
+    return (mtime_ns, size, (high << 64) | low, ctime_ns)
 
 
 class ReadAnswer(msgspec.Struct, array_like=True, frozen=True):

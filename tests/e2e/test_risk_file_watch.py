@@ -5,6 +5,7 @@ applied; the audit log follows rotation (``mv``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from gateway.admin import admin_request
 from gateway.client import BlockingGatewayClient
 from gateway.protocol.messages import OrderAccepted
 from model.enums import Side
+from risk.filewatch import INLINE_BYTES
 from tests.e2e.support import short_tmp
 from tests.e2e.test_processes import GATEWAY, _cli, _venue_state, wait_until, write_config
 from tests.reliability.support import spawn_listening
@@ -151,3 +153,48 @@ def test_watch_when_limits_file_written_in_place_with_pauses_then_never_applied_
         assert gateway.wait(15) == 0
     warned = [line for line in log.read_text(errors="replace").splitlines() if "modified in place" in line]
     assert len(warned) == 1 and "WARNING" in warned[0], warned
+
+
+@pytest.mark.slow
+def test_watch_when_a_large_limits_file_is_replaced_then_read_in_its_thread_and_applied(ouch_simulator: int) -> None:
+    """risk60: a file over ``INLINE_BYTES`` is read and hashed in the gateway's ``risk-look`` thread, not on the loop;
+    the replacement is applied by the watch all the same, and one written in place after it is not (its sha256
+    audited)."""
+    workdir = short_tmp()
+    config = write_config(workdir, ouch_simulator)
+    limits = workdir / "limits.yaml"
+    audit = workdir / "audit.jsonl"
+    pad = ("# " + "p" * 200 + "\n") * 5000  # ~1 MB of comments: the same limits
+    assert len(pad) > INLINE_BYTES
+    whole = limits.read_text()
+    log = workdir / "gateway.log"
+    with log.open("wb") as out:
+        gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stdout=out, stderr=out)
+    try:
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
+        edited = whole.replace("max_qty: 10000", "max_qty: 9000", 1) + pad
+        assert edited != whole + pad
+        copy = workdir / "limits.yaml.new"
+        copy.write_text(edited)
+        copied = copy.stat()
+        os.utime(copy, ns=(copied.st_atime_ns, copied.st_mtime_ns - 1_000_000_000))
+        os.replace(copy, limits)
+
+        def events() -> list[dict[str, Any]]:
+            return [json.loads(line) for line in audit.read_text().splitlines()]
+
+        wait_until(lambda: any(r["event"] == "reload" for r in events()), 30, "the file-watch reload of the large file")
+        reload = [r for r in events() if r["event"] == "reload"][-1]
+        assert (reload["who"], reload["sha256"]) == ("file watch", hashlib.sha256(edited.encode()).hexdigest())
+        assert [c["field"] for c in reload["changes"]] == ["defaults.max_qty"]
+
+        in_place = edited.replace("max_qty: 9000", "max_qty: 9900", 1)
+        limits.write_text(in_place)  # `cp` over it
+        wait_until(lambda: any(r["event"] == "not_applied" for r in events()), 30, "the not_applied record")
+        note = [r for r in events() if r["event"] == "not_applied"][-1]
+        assert note["sha256"] == hashlib.sha256(in_place.encode()).hexdigest()
+        risk = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]
+        assert risk["sha256"] == reload["sha256"]  # not applied
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(15) == 0

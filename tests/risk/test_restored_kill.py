@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.app import GatewayProcess
+from gateway.app import INTERNAL_ERROR_WHO, GatewayProcess
+from gateway.journal import JTradingState
+from gateway.recovery import RESUME_REFUSED
 from model.clock import FakeClock
 from risk import codes
 from risk.audit import read_audit_log
-from risk.engine import RiskEngine
+from risk.engine import RESTORED, RiskEngine
 from risk.model import TradingState
 from tests.e2e.support import e2e_limits, gateway_config, short_tmp
 from tests.risk.support import make_engine, order, px, submit
@@ -94,3 +96,33 @@ def test_held_by_names_the_file_and_the_firm_halt_each_only_while_it_holds(tmp_p
     engine.set_trading_state(TradingState.ACTIVE, None, "ops", "done")
     assert engine.held_by("ACC1") == ["file"]
     assert engine.held_by("ACC2") == []
+
+
+def test_restart_when_a_refused_resume_restated_a_halt_after_an_internal_error_then_it_stays_internal_error() -> None:
+    """rev60diff: the officer's refused ``gateway resume --account`` re-states the halt (HALTED, the officer as who,
+    ``resume refused``) behind the ACTIVE record whose sync failed; the start restored it as a kill switch."""
+    workdir = short_tmp()
+    clock = FakeClock()
+    first = _started(workdir, clock)
+    journal = first.journal
+    assert journal is not None
+    journal.append(JTradingState("ACC1", "HALTED", INTERNAL_ERROR_WHO, "INTERNAL_ERROR: drill", 1))
+    journal.append(JTradingState("ACC1", "ACTIVE", "alice", "", 2))  # on disk, its sync failed
+    journal.append(JTradingState("ACC1", "HALTED", "alice", RESUME_REFUSED, 3))  # app.resume's re-statement
+    journal.append(JTradingState("ACC2", "HALTED", "bob", "runaway", 4))  # a kill, then a refused resume of it
+    journal.append(JTradingState("ACC2", "ACTIVE", "bob", "", 5))
+    journal.append(JTradingState("ACC2", "HALTED", "bob", RESUME_REFUSED, 6))
+    first._close_journal()
+    second = _started(workdir, clock)
+    try:
+        risk = second.risk
+        assert isinstance(risk, RiskEngine)
+        assert second.accounts_halted() == [["ACC1", "HALTED", "internal_error"], ["ACC2", "HALTED", "kill"]]
+        account = risk.status()["accounts"]["ACC1"]
+        assert (account["runtime_trigger"], account["runtime_by"]) == ("internal_error", "alice")
+        records = [r for r in read_audit_log(workdir / "audit.jsonl") if r["event"] == "trading_state"]
+        restated = [(r["account"], r["trigger"]) for r in records if r["reason"] == RESUME_REFUSED]
+        assert sorted(restated) == [("ACC1", "internal_error"), ("ACC2", "kill")]
+        assert all(r["who"].endswith(RESTORED) for r in records if r["reason"] == RESUME_REFUSED)
+    finally:
+        second._close_journal()
