@@ -148,3 +148,20 @@ def test_refusal_text_read_when_long_then_its_two_ends_only() -> None:
         == "a" * size + "\n" + (b" MsgSeqNum too low " + b"z" * size)[-size:].decode()
     )
     assert seq_too_low_refusal(fix_session.refusal_text_read(long), 2) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Unexpected MsgSeqNum: received 5 but expected 20", 20),
+        ("Unexpected sequence number: got 5, expected 20", 20),
+        ("Logon rejected: MsgSeqNumTooLow", 0),
+        ("Reject reason: SeqNumTooLow", 0),
+        ("MsgSeqNumTooLow expected 20 received 5", 20),
+        ("SeqTooLow", 0),
+    ],
+)
+def test_seq_too_low_refusal_when_bounded_then_read_as_the_unbounded_patterns_did(text: str, expected: int) -> None:
+    """rev60merge4: a first bounding took "Unexpected"'s expect up to the received number and never gave "TooLow"
+    back to the too-low words: these were retried, the gateway creeping up to the venue's number unnoticed."""
+    assert seq_too_low_refusal(text, 5) == expected
