@@ -107,3 +107,41 @@ def test_crash_when_the_journal_holds_both_modifies_then_nothing_is_replayed_nor
     engine, _rig, _strat = _power_failure_restart(link, engine, journal, sizes[2])  # nothing lost: nothing replayed
     order = next(o for o in engine.orders.values() if o.cl_ord_id == "A")
     assert (order.qty, order.leaves_qty) == (200, 200) and not link.venue.counters.get("lost_modifies")
+
+
+def test_modify_lost_and_still_inside_cboe_when_the_cancel_names_the_old_clordid_then_sent_again_not_ended(
+    tmp_path: Path,
+) -> None:
+    """The Modify reached Cboe but was not processed before the crash; the journal lost it. The Cancel after the
+    restart names the ClOrdID the journal knows; Cboe applies the Modify first (Order Modified, applied here), then
+    refuses the Cancel ``O``: no order by that ClOrdID, yet the order works at Cboe by the Modify's. The old code
+    ended the order ``Canceled BOE_NOT_AT_CBOE`` ("not working at Cboe") with 200 shares working there."""
+    link = _link(tmp_path)
+    journal = tmp_path / "journal"
+    engine, rig = gateway_over(link, journal)
+    link.connect()
+    strat = rig.connect("S1")
+    rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))
+    _pump(link, engine)
+    durable = journal.stat().st_size
+    link.core.hold = True  # Cboe received the Modify, has not processed it yet
+    rig.send(strat, Replace("A", 200, RESTING - 100))
+    _pump(link, engine)
+    engine, rig, strat = _power_failure_restart(link, engine, journal, durable)
+    order = next(o for o in engine.orders.values() if o.cl_ord_id == "A")
+    assert (order.state, order.qty) == (OrderState.LIVE, 100)
+    old = split_ref(order.venue_ref)[0]
+    rig.send(strat, Cancel("A"))  # names the old ClOrdID, behind the Modify inside Cboe
+    _pump(link, engine)
+    assert link.core.release_held(link.connection) == 2  # Order Modified, then Cancel Rejected O (the old ClOrdID)
+    _pump(link, engine)
+    assert order.state is OrderState.CANCELED and link.core.exchange.orders == {}
+    # the old code: ("Canceled", 100, 0, "BOE_NOT_AT_CBOE") with 200 shares working at Cboe
+    assert _events(strat)[-2:] == [("Replaced", 200, 200), ("Canceled", 200, 0, "USER_REQUESTED")]
+    assert link.venue.counters["ended_not_at_cboe"] == 0
+    cancels = [r for r in link.core.exchange.records if r.type == "Cancel Order"]
+    assert [(r.orig_cl_ord_id, r.outcome[:15]) for r in cancels] == [
+        (old, "cancel-rejected"),
+        (split_ref(order.venue_ref)[0], "cancelled"),
+    ]
+    assert link.core.exchange.violations == []

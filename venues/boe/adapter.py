@@ -2428,8 +2428,12 @@ class BoeVenue(VenueAdapter):
             and not tracked.pending
             and not tracked.copies & _CANCEL_COPY
         ):  # Cboe has no order by the ClOrdID it works this one under: it is not working there (rev55chaos)
-            self._not_at_cboe(tracked, seq, answer[1])
-            return
+            if _pad(decoded.cl_ord_id) != tracked.working:  # ... unless a Modified renamed it since (boepf60)
+                if self._cancel_again(tracked, seq, decoded.cl_ord_id):
+                    return
+            else:
+                self._not_at_cboe(tracked, seq, answer[1])
+                return
         if tracked.copies & _CANCEL_COPY and tracked.order.state in _CANCELING:  # wait for the other answer
             held = tracked.held_cancel
             if held is None:
@@ -2442,6 +2446,36 @@ class BoeVenue(VenueAdapter):
         code, text = _reason(*answer)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
 
+    def _cancel_again(self, tracked: _Tracked, seq: int, named: str) -> bool:
+        """Cboe refused ``O`` a Cancel naming ``named``, a ClOrdID the order no longer goes by: send it again.
+
+        An Order Modified that came after the Cancel went out (a Modify whose record the journal lost with its tail,
+        which Cboe processed after the restart, before the Cancel: ``_lost_modify``) gave the order its ClOrdID; the
+        refusal says nothing about the order, which works at Cboe under it. The Cancel goes out again naming it
+        (a Cancel cannot cancel twice; the order stays pending cancel); its answer settles the strategy's Cancel.
+        Return False (the refusal answers the Cancel) if the session cannot send now (a replay under way).
+        Before boepf60 the order ended ``Canceled BOE_NOT_AT_CBOE`` ("not working at Cboe") while it worked there.
+        """
+        if not self._session.ready:
+            return False
+        order = tracked.order
+        try:
+            self._pack_cancel(tracked)
+        except Exception:  # the packer could not write it (it packed this ClOrdID before): the refusal answers
+            log.exception("venue %s: order %d: the Cancel could not be sent again", self.name, order.order_id)
+            return False
+        log.warning(
+            "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d), which "
+            "the order no longer goes by (an Order Modified since gave it %s): the Cancel is sent again naming that",
+            self.name,
+            order.order_id,
+            named,
+            seq,
+            _unpad(tracked.working),
+        )
+        self._ignore("stale-cancel-reject", seq, f"order {order.order_id}: {named}")
+        return True
+
     def _not_at_cboe(self, tracked: _Tracked, seq: int, cboe_text: str) -> None:
         """Cboe refused the Cancel of an acknowledged order ``O``: it has no order by that ClOrdID. End it here.
 
@@ -2449,9 +2483,10 @@ class BoeVenue(VenueAdapter):
         (Cboe lost its book, e.g. restarted, or ended it with no message that reached the gateway). A Cancel
         crossing a fill is answered ``J`` (too late), and the fill that ended the order comes first on its unit,
         so this is only for an order still open here with no Modify in flight (a Modify could have given it
-        another ClOrdID) and no copy in doubt (``_RENUMBERED_COPY`` rules). Everything open is canceled
-        (``BOE_NOT_AT_CBOE``), which answers the strategy's Cancel; a fill Cboe reports later is a late fill. A
-        Modify of the order reported refused at the in-doubt deadline (``lapsed``) may have given Cboe the order
+        another ClOrdID), no copy in doubt (``_RENUMBERED_COPY`` rules), and a Cancel that named the ClOrdID the
+        order goes by now (one an Order Modified renamed since is sent again: ``_cancel_again``). Everything open
+        is canceled (``BOE_NOT_AT_CBOE``), which answers the strategy's Cancel; a fill Cboe reports later is a late
+        fill. A Modify of the order reported refused at the in-doubt deadline (``lapsed``) may have given Cboe the order
         under that ClOrdID: a Cancel of it is owed (``_owe_cancel``), so nothing works there untracked.
         """
         order = tracked.order
