@@ -23,6 +23,7 @@ from gateway.recovery import recover
 from model.enums import Side
 from model.order import OrderState
 from tests.boe.harness import DAY_NS, Link, gateway_over
+from tests.boe.test_late_answers import _wait_in_doubt_timeout
 from tests.boe.test_modify_up_crossed_by_fill import RESTING, UNIT, _events, _link, _pump
 from tests.boe.test_zero_leaves_restart import _restart
 from tests.harness import MemoryLink, Rig
@@ -145,3 +146,36 @@ def test_modify_lost_and_still_inside_cboe_when_the_cancel_names_the_old_clordid
         (split_ref(order.venue_ref)[0], "cancelled"),
     ]
     assert link.core.exchange.violations == []
+
+
+def test_modify_reported_refused_at_the_deadline_when_cboe_applies_it_ahead_of_the_cancel_then_cancel_sent_again(
+    tmp_path: Path,
+) -> None:
+    """The same crossing without a restart: a Modify re-sent in doubt is reported refused at the deadline (its
+    original still inside Cboe); the strategy's Cancel names the old ClOrdID; Cboe applies the Modify (a late Order
+    Modified, applied) and refuses the Cancel ``O``. The old code ended the order ``BOE_NOT_AT_CBOE``."""
+    link = _link(tmp_path)
+    engine, rig = gateway_over(link, tmp_path / "journal")
+    link.connect()
+    strat = rig.connect("S1")
+    rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))
+    _pump(link, engine)
+    order = engine.strategies["S1"].orders["A"]
+    link.core.hold = True
+    rig.send(strat, Replace("A", 150, RESTING - 100))
+    _pump(link, engine)
+    link.core.duplicates_first = True
+    link.disconnect(lose_unsent=False)
+    link.connect()  # the copy is refused D at once; the original is still held inside Cboe
+    _pump(link, engine)
+    _wait_in_doubt_timeout(link)
+    engine.flush()
+    assert (order.state, order.qty) == (OrderState.LIVE, 100)
+    rig.send(strat, Cancel("A"))  # names the old ClOrdID, behind the Modify inside Cboe
+    _pump(link, engine)
+    assert link.core.release_held(link.connection) == 2  # the late Order Modified, then Cancel Rejected O
+    _pump(link, engine)
+    # the old code: ("Canceled", 100, 0, "BOE_NOT_AT_CBOE") with 150 shares working at Cboe
+    assert _events(strat)[-2:] == [("Replaced", 150, 150), ("Canceled", 150, 0, "USER_REQUESTED")]
+    assert order.state is OrderState.CANCELED and link.core.exchange.orders == {}
+    assert link.venue.ignored["stale-cancel-reject"] == 1 and link.venue.counters["ended_not_at_cboe"] == 0
