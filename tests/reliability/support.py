@@ -630,8 +630,8 @@ class BoeGateway(Gateway):
         wait_until(up, timeout_s, "the gateway to start with its BOE venue UP")
 
 
-def write_boe_config(workdir: Path, port: int) -> Path:
-    """Write a gateway.yaml for one BOE venue on ``port``."""
+def write_boe_config(workdir: Path, port: int, *, fsync: str = "none") -> Path:
+    """Write a gateway.yaml for one BOE venue on ``port`` (the journal's ``fsync``: ``none`` unless told)."""
     strategies: dict[str, Any] = {"S1": {"accounts": ["ACC1"], "on_disconnect": "keep"}}
     config: dict[str, Any] = {
         "gateway_id": "rel",
@@ -639,7 +639,7 @@ def write_boe_config(workdir: Path, port: int) -> Path:
         "admin_socket": "a.sock",
         "risk_limits": str(e2e_limits(workdir, strategies)),
         "risk_audit_log": "audit.jsonl",
-        "journal": {"directory": "journal", "fsync": "none"},
+        "journal": {"directory": "journal", "fsync": fsync},
         "strategies": strategies,
         "venues": [
             {

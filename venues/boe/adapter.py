@@ -484,6 +484,10 @@ class BoeVenue(VenueAdapter):
         sent at a clean stop, else the last reserved)."""
         self._journal = ""
         """The journal this process runs on (``journal_opened``; "": none, or not told)."""
+        self._journal_cut = False
+        """The journal may have lost its tail (``journal_opened``: the last stop was not clean and ``fsync`` is not
+        ``batch``): an Order Modified of an earlier process's Modify above the ClOrdID an order is known by may be
+        the answer to a Modify the journal lost (``_lost_modify``), not a repeat."""
         self._core_skips = False
         """The core starts new ids ``ORDER_ID_MARGIN`` past the floors it is given (``journal_opened``: the last stop
         on the journal was not clean and ``fsync`` is not ``batch``; ``gateway.recovery.first_order_id``)."""
@@ -629,6 +633,7 @@ class BoeVenue(VenueAdapter):
             "in_doubt": 0,
             "probes": 0,
             "late_answers": 0,
+            "lost_modifies": 0,
             "dropped_events": 0,
             "protocol_errors": 0,
             "sequence_gaps": 0,
@@ -990,7 +995,7 @@ class BoeVenue(VenueAdapter):
         moved away or replaced), and the line says so instead of blaming a power failure (rev55boe s12).
         """
         self._journal = journal
-        self._core_skips = not clean and not batch
+        self._core_skips = self._journal_cut = not clean and not batch
         if not clean and not batch:
             self._lost_cause = _CUT_CAUSE
             return
@@ -2296,6 +2301,8 @@ class BoeVenue(VenueAdapter):
         if tracked.pending != padded:  # not the Modify in flight: a repeat of one applied (or superseded) earlier
             if padded == tracked.lapsed and not tracked.done:
                 self._late_modified(tracked, decoded, padded, seq)
+            elif self._journal_cut and not tracked.done and self._lost_modify(tracked.working, padded):
+                self._late_modified(tracked, decoded, padded, seq, lost=True)  # ... unless the journal lost it
             else:
                 self._ignore("repeated-modified", seq, decoded)
             return
@@ -2421,8 +2428,12 @@ class BoeVenue(VenueAdapter):
             and not tracked.pending
             and not tracked.copies & _CANCEL_COPY
         ):  # Cboe has no order by the ClOrdID it works this one under: it is not working there (rev55chaos)
-            self._not_at_cboe(tracked, seq, answer[1])
-            return
+            if _pad(decoded.cl_ord_id) != tracked.working:  # ... unless a Modified renamed it since (boepf60)
+                if self._cancel_again(tracked, seq, decoded.cl_ord_id):
+                    return
+            else:
+                self._not_at_cboe(tracked, seq, answer[1])
+                return
         if tracked.copies & _CANCEL_COPY and tracked.order.state in _CANCELING:  # wait for the other answer
             held = tracked.held_cancel
             if held is None:
@@ -2435,6 +2446,36 @@ class BoeVenue(VenueAdapter):
         code, text = _reason(*answer)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
 
+    def _cancel_again(self, tracked: _Tracked, seq: int, named: str) -> bool:
+        """Cboe refused ``O`` a Cancel naming ``named``, a ClOrdID the order no longer goes by: send it again.
+
+        An Order Modified that came after the Cancel went out (a Modify whose record the journal lost with its tail,
+        which Cboe processed after the restart, before the Cancel: ``_lost_modify``) gave the order its ClOrdID; the
+        refusal says nothing about the order, which works at Cboe under it. The Cancel goes out again naming it
+        (a Cancel cannot cancel twice; the order stays pending cancel); its answer settles the strategy's Cancel.
+        Return False (the refusal answers the Cancel) if the session cannot send now (a replay under way).
+        Before boepf60 the order ended ``Canceled BOE_NOT_AT_CBOE`` ("not working at Cboe") while it worked there.
+        """
+        if not self._session.ready:
+            return False
+        order = tracked.order
+        try:
+            self._pack_cancel(tracked)
+        except Exception:  # the packer could not write it (it packed this ClOrdID before): the refusal answers
+            log.exception("venue %s: order %d: the Cancel could not be sent again", self.name, order.order_id)
+            return False
+        log.warning(
+            "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d), which "
+            "the order no longer goes by (an Order Modified since gave it %s): the Cancel is sent again naming that",
+            self.name,
+            order.order_id,
+            named,
+            seq,
+            _unpad(tracked.working),
+        )
+        self._ignore("stale-cancel-reject", seq, f"order {order.order_id}: {named}")
+        return True
+
     def _not_at_cboe(self, tracked: _Tracked, seq: int, cboe_text: str) -> None:
         """Cboe refused the Cancel of an acknowledged order ``O``: it has no order by that ClOrdID. End it here.
 
@@ -2442,9 +2483,10 @@ class BoeVenue(VenueAdapter):
         (Cboe lost its book, e.g. restarted, or ended it with no message that reached the gateway). A Cancel
         crossing a fill is answered ``J`` (too late), and the fill that ended the order comes first on its unit,
         so this is only for an order still open here with no Modify in flight (a Modify could have given it
-        another ClOrdID) and no copy in doubt (``_RENUMBERED_COPY`` rules). Everything open is canceled
-        (``BOE_NOT_AT_CBOE``), which answers the strategy's Cancel; a fill Cboe reports later is a late fill. A
-        Modify of the order reported refused at the in-doubt deadline (``lapsed``) may have given Cboe the order
+        another ClOrdID), no copy in doubt (``_RENUMBERED_COPY`` rules), and a Cancel that named the ClOrdID the
+        order goes by now (one an Order Modified renamed since is sent again: ``_cancel_again``). Everything open
+        is canceled (``BOE_NOT_AT_CBOE``), which answers the strategy's Cancel; a fill Cboe reports later is a late
+        fill. A Modify of the order reported refused at the in-doubt deadline (``lapsed``) may have given Cboe the order
         under that ClOrdID: a Cancel of it is owed (``_owe_cancel``), so nothing works there untracked.
         """
         order = tracked.order
@@ -2811,7 +2853,9 @@ class BoeVenue(VenueAdapter):
         log.error("venue %s: order %d: %s", self.name, tracked.order.order_id, text)
         self.event_sink(VenueCanceled(0, tracked.order.order_id, 0, "BOE_ANSWER_LOST", text))
 
-    def _late_modified(self, tracked: _Tracked, decoded: OrderModified, padded: bytes, seq: int) -> None:
+    def _late_modified(
+        self, tracked: _Tracked, decoded: OrderModified, padded: bytes, seq: int, *, lost: bool = False
+    ) -> None:
         """Cboe applied a Modify reported refused at the deadline: the order is known by its ClOrdID and takes its size.
 
         Cboe's word wins: an open order with no other Modify in flight takes the new quantity, price and open
@@ -2820,31 +2864,51 @@ class BoeVenue(VenueAdapter):
         and the order is canceled at Cboe (``BOE_ANSWER_LATE``), so nothing works there that the gateway does not
         track. LeavesQty 0 (an execution crossed the Modify: Cboe applied it and has nothing open) needs nothing
         sent: ``_late_modified_finished``.
+
+        ``lost``: the same for the Order Modified of a Modify the journal lost with its tail (``_lost_modify``, after
+        a stop that was not clean: a power failure cut the Modify and its answer, Cboe replays the answer). Its
+        quantity and price are Cboe's (a field Cboe did not return: the order's own; the Modify's SequenceNumber is
+        not known: ``@0``); the strategy gets Replaced (it may have had one before the power failure), the event
+        is journaled with the new ClOrdID, so later Cancels name the ClOrdID Cboe knows the order by (boepf60;
+        before, it was dropped as a repeat: the Cancel named the old ClOrdID, Cboe refused it ``O`` and the order
+        ended ``BOE_NOT_AT_CBOE`` while it worked at Cboe).
         """
-        self.counters["late_answers"] += 1
+        self.counters["lost_modifies" if lost else "late_answers"] += 1
         order = tracked.order
         tracked.working = padded
         tracked.lapsed = b""
         fields = decoded.optional
-        price = fields.price if fields.price is not None else tracked.lapsed_price or order.price
-        total = fields.order_qty if fields.order_qty is not None else tracked.lapsed_qty
-        leaves = fields.leaves_qty if fields.leaves_qty is not None else total - order.cum_qty
+        if lost:
+            price = fields.price if fields.price is not None else order.price
+            if fields.order_qty is not None:
+                total = fields.order_qty
+            elif fields.leaves_qty is not None:
+                total = order.cum_qty + fields.leaves_qty
+            else:  # neither returned (return_fields): the order keeps its size, under the new ClOrdID
+                total = order.qty
+            leaves = fields.leaves_qty if fields.leaves_qty is not None else total - order.cum_qty
+            what = f"whose Modify {decoded.cl_ord_id} the journal lost with its tail (a stop that was not clean)"
+        else:
+            price = fields.price if fields.price is not None else tracked.lapsed_price or order.price
+            total = fields.order_qty if fields.order_qty is not None else tracked.lapsed_qty
+            leaves = fields.leaves_qty if fields.leaves_qty is not None else total - order.cum_qty
+            what = "whose Modify was reported refused"
         if leaves <= 0:  # Cboe holds nothing open of it: a Cancel would only be refused (rev58boe)
-            self._late_modified_finished(tracked, seq, total, price)
+            self._late_modified_finished(tracked, seq, total, price, lost=lost)
             return
         applicable = order.is_open and order.state not in _REPLACING and leaves <= _CARRIED_QTY
         if applicable and 0 <= price <= _CARRIED_PRICE:
             log.error(
-                "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: applied "
-                "(quantity %d, price %d, %d open)",
+                "venue %s: Order Modified (venue_seq %d) for order %d, %s: applied (quantity %d, price %d, %d open)",
                 self.name,
                 seq,
                 order.order_id,
+                what,
                 order.cum_qty + leaves,
                 price,
                 leaves,
             )
-            ref = f"{decoded.cl_ord_id}@{tracked.lapsed_seq}"
+            ref = f"{decoded.cl_ord_id}@{0 if lost else tracked.lapsed_seq}"
             self.event_sink(
                 VenueReplaced(
                     seq,
@@ -2858,11 +2922,11 @@ class BoeVenue(VenueAdapter):
             )
             return
         log.error(
-            "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: the order %s; "
-            "canceling it at Cboe",
+            "venue %s: Order Modified (venue_seq %d) for order %d, %s: the order %s; canceling it at Cboe",
             self.name,
             seq,
             order.order_id,
+            what,
             "has ended here" if order.is_terminal else "cannot take it now",
         )
         if order.is_terminal:  # the core counts it out of place (an ended order does not reopen)
@@ -2872,7 +2936,36 @@ class BoeVenue(VenueAdapter):
         tracked.late = True
         self._owe_cancel(padded)
 
-    def _late_modified_finished(self, tracked: _Tracked, seq: int, total: int, price: int) -> None:
+    def _lost_modify(self, working: bytes, padded: bytes) -> bool:
+        """Return True if ``padded`` is the ClOrdID of a Modify an earlier process sent after the one ``working`` names.
+
+        Only after a stop that was not clean (``_journal_cut``) and for an order not done: the journal may have lost
+        that Modify and its Order Modified with its tail, and Cboe replays the answer (docs/reliability.md 2.5 step
+        3). An earlier process's Modify (start below this process's) numbered above the ClOrdID the order is known
+        by (its New Order's, or an earlier Modify's: a later start, or the same start and a higher ``n``) was sent
+        after it; a repeat names the working ClOrdID or one below it. Never on the path of an Order Modified in
+        flight (only for one that is not the ``pending`` one).
+        """
+        mine = self._modify_number(_unpad(padded))
+        known = self._modify_number(_unpad(working))
+        return mine is not None and known is not None and 0 < mine[0] < self._start and mine > known
+
+    def _modify_number(self, cl_ord_id: str) -> tuple[int, int] | None:
+        """Return (start, n) of today's Modify ClOrdID (``...<order id>.<start>.<n>``), (0, 0) of a New Order's ClOrdID,
+        None of one that is neither."""
+        if not cl_ord_id.startswith(self._base):
+            return None
+        _digits, dot, suffix = cl_ord_id[len(self._base) :].partition(".")
+        if not dot:
+            return (0, 0)
+        start, dot, n = suffix.partition(".")
+        if not dot or not _is_base36(start) or not _is_base36(n):
+            return None
+        return (int(start, 36), int(n, 36))
+
+    def _late_modified_finished(
+        self, tracked: _Tracked, seq: int, total: int, price: int, *, lost: bool = False
+    ) -> None:
         """A late Order Modified (``_late_modified``) with LeavesQty 0: Cboe applied the Modify and has nothing open.
 
         As on the live path (an Order Modified with LeavesQty 0 ends the order, ``NOTHING_LEFT``), nothing goes to
@@ -2882,8 +2975,9 @@ class BoeVenue(VenueAdapter):
         Before boe58 each was canceled at Cboe: Cboe refused it (``J``) and an open order stayed open here all day.
         """
         order = tracked.order
+        how = "a Modify the journal lost with its tail" if lost else "its Modify reported refused"
         what = (
-            f"Cboe applied its Modify reported refused (quantity {total}, price {price}) after all, with nothing left "
+            f"Cboe applied {how} (quantity {total}, price {price}){'' if lost else ' after all'}, with nothing left "
             "open (LeavesQty 0): the order is over at Cboe, nothing sent to it"
         )
         if order.is_terminal:
