@@ -5,7 +5,8 @@ The kill's Cancel of such an order is held behind the Replace (PENDING_REPLACE_H
 per order (docs/reliability.md 2.1). Before, the order table had no drop from PENDING_REPLACE_HELD_CANCEL: the
 ``JCancelRefused`` was journaled, then the drop raised (CRITICAL INTERNAL ERROR, the account halted), the record was
 journaled again at every poll (the journal grew without bound), and the next start refused the journal
-(``JournalCorruptError``). Journals written so are read: each repeat after the first drop changes nothing. The
+(``JournalCorruptError``). Journals written so are read: each repeat after the first drop changes nothing. At a
+venue that resumes after its end (a FIX schedule) the kill's Cancel waits behind the Replace and goes once. The
 harness venue and a file journal; the fake clock; nothing waits.
 """
 
@@ -32,7 +33,7 @@ from gateway.recovery import Recovered, recover
 from gateway.venue_apply import apply_venue_event
 from model.order import IllegalTransition, Order, OrderState, apply_cancel_rejected, mark_sent, request_cancel
 from model.venue_events import VenueState
-from tests.harness import MemoryLink, Rig, journal_of_kind
+from tests.harness import MemoryLink, Rig, ScriptedVenue, journal_of_kind
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -198,3 +199,42 @@ def test_replay_reading_when_a_drop_repeats_then_the_order_is_as_the_first_drop_
     request_cancel(order)  # a Cancel in flight: a drop there is no repeat of anything
     with pytest.raises(IllegalTransition):
         follow_order_record(order, JCancelRefused(order_id))
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["live", "restart-before-up"])
+def test_kill_at_a_venue_that_resumes_after_its_end_then_the_cancel_waits_and_goes_once_after_the_replace(
+    tmp_path: Path, restart: bool
+) -> None:
+    # a FIX venue with a schedule resumes at its next window: the kill's Cancel is held behind the Replace (not
+    # refused), paid (Engine._kill_sent), and sent once when the venue is UP and the Replace answered
+    path = tmp_path / "j"
+    rig = Rig(journal=journal_of_kind("file", path), venues=[ScriptedVenue("V1", resumes_after_end=True)])
+    s1 = rig.connect("S1")
+    rig.new_order(s1, "a1")
+    order = rig.order("S1", "a1")
+    rig.venue.accept(order.order_id, 1_000_000)
+    rig.send(s1, Replace("a1", 150, 1_000_100))
+    rig.venue.set_state(VenueState.ENDED)
+    rig.engine.flush()
+    _kill_and_poll(rig, polls=1)
+    assert order.state is OrderState.PENDING_REPLACE_HELD_CANCEL and order.order_id in rig.engine._kill_sent
+    if restart:
+        rig.engine.journal.close()
+        journal = journal_of_kind("file", path)
+        scan = JournalScan()
+        recovered = recover(journal.records(scan), scan)
+        journal.cut_torn_tail(scan)
+        seq = rig.venue.seq
+        rig = Rig(journal=journal, venues=[ScriptedVenue("V1", resumes_after_end=True)])
+        rig.venue.seq = seq + 100
+        rig.venue.set_state(VenueState.ENDED)
+        rig.engine.adopt(recovered)
+        assert not recovered.kill_owed and recovered.kill_sent == {order.order_id}
+        assert rig.engine.cancel_owed(list(recovered.kill_owed.values())) == 0
+        order = rig.engine.orders[order.order_id]
+    rig.venue.set_state(VenueState.UP)  # the next window
+    rig.engine.flush()
+    assert not _cancels(rig)  # still behind the Replace
+    rig.venue.replaced(order.order_id, 150, 1_000_100)
+    rig.engine.flush()
+    assert order.state is OrderState.PENDING_CANCEL and order.own_cancel and _cancels(rig) == 1
