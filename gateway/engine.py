@@ -213,6 +213,7 @@ _SEND: Final = OrderInput.SEND
 _REQUEST_CANCEL: Final = OrderInput.REQUEST_CANCEL
 _HOLD: Final = OrderInput.HOLD_CANCEL
 _RELEASE: Final = OrderInput.RELEASE_CANCEL
+_DROP: Final = OrderInput.DROP_HELD_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
 _NOT_APPLIED: Final = "not applied: reconcile with the venue"
@@ -1299,12 +1300,15 @@ class Engine:
     def _drop_held_and_answer(self, order: Order, code: str, text: str, reply: bool) -> bool:
         """Drop ``order``'s held Cancel and, if ``reply``, answer its strategy ``CancelRejected`` ``code``.
 
-        The ``JCancelRefused`` is journaled first, then the held state dropped: if the journal raises, the order is
-        as the journal has it (held), and calling this again (``_settle_owed``) finishes the job, the answer given
-        once. False, nothing done: no answer is owed any more (the Cancel is in flight after all, or the order
-        ended: the venue's events answer it).
+        The drop is checked against the order table first (nothing journaled if it is illegal: a record no restart
+        could apply, ended60), the ``JCancelRefused`` is journaled, then the held state dropped: if the journal
+        raises, the order is as the journal has it (held), and calling this again (``_settle_owed``) finishes the
+        job, the answer given once. False, nothing done: no answer is owed any more (the Cancel is in flight after
+        all, or the order ended: the venue's events answer it).
         """
         if order.state in HELD_CANCEL_STATES:
+            if not can(order, _DROP):  # never journal a drop the table refuses: a restart could not read it (ended60)
+                raise IllegalTransition(order, _DROP)
             self.journal.append(JCancelRefused(order.order_id))
             drop_held_cancel(order)  # (no longer the gateway's own, either)
             self._unsettle(order)

@@ -61,7 +61,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -126,6 +126,7 @@ from model.fsync import FsyncPolicy
 from model.order import (
     Order,
     OrderInput,
+    OrderState,
     can,
     cancel_input,
     drop_held_cancel,
@@ -195,6 +196,14 @@ __all__ = [  # the journal's one import point: these modules' names are re-expor
 log = logging.getLogger(__name__)
 
 
+REPEATED_DROP_STATES: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.LIVE})
+"""Where a ``JCancelRefused`` that repeats a drop already applied finds its order (ended60). Versions before ended60
+journaled the drop of a kill's Cancel held behind a Replace at a venue whose session had ENDED, then failed to apply
+it (no drop from PENDING_REPLACE_HELD_CANCEL), and journaled it again at each poll: the first one drops the held
+Cancel (the Replace stays in flight), the repeats find it PENDING_REPLACE (or LIVE once the Replace was answered)
+and change nothing. ``gateway.recovery`` accepts one only right after another drop of the same order."""
+
+
 def follow_order_record(order: Order, rec: object) -> None:
     """Make on ``order`` the transition a journaled order record says happened; other records change nothing.
 
@@ -221,7 +230,8 @@ def follow_order_record(order: Order, rec: object) -> None:
             hold_cancel(order)
         order.own_cancel = rec.own  # without ``own`` for a cancel held or sent: a strategy's Cancel joined it
     elif kind is JCancelRefused:
-        drop_held_cancel(order)
+        if order.state not in REPEATED_DROP_STATES:  # (a repeat changes nothing; nothing held: IllegalTransition)
+            drop_held_cancel(order)
     elif kind is JOrderRefused:
         refuse(order)
 

@@ -21,6 +21,7 @@ request cut off with its batch was never processed, and the strategy sends it ag
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from gateway.journal import (
+    REPEATED_DROP_STATES,
     JCancelQueued,
     JCancelRefused,
     JOrderCreated,
@@ -88,6 +90,9 @@ docs/performance.md), longer than the window a power failure can cut from the jo
 
 _FILLED = OrderState.FILLED
 _RELEASE = OrderInput.RELEASE_CANCEL
+_DROP = OrderInput.DROP_HELD_CANCEL
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,6 +141,10 @@ class Recovered:
     """(strategy id, event) that a journaled venue event produced but whose own records were cut off."""
     unknown_venue_events: int = 0
     """Journaled venue events for an order of another venue (counted, not applied)."""
+    repeated_drops: dict[int, int] = field(default_factory=dict)
+    """Order id -> the ``JCancelRefused`` records that repeat its held Cancel's drop (read as one, nothing more):
+    written at each poll by versions before ended60, after a kill's Cancel held behind a Replace at a venue whose
+    session had ENDED (``gateway.journal.REPEATED_DROP_STATES``)."""
     order_marks: JournalMarks = field(default_factory=JournalMarks)
     """Every ``MARK_EVERY``-th order id: a journal position at or before its creation (``gateway.replay``)."""
     position: int = 0
@@ -245,6 +254,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     owed = out.kill_owed
     sent = out.kill_sent
     kills = out.kills
+    dropped: set[int] = set()
+    """Orders whose last Cancel record is a ``JCancelRefused``: another one right after it repeats it (ended60)."""
+    repeats = out.repeated_drops
     resumed: dict[str, bool] = {}
     """Scope -> whether a kill was in force before its last trading-state record, an ACTIVE (``RESUME_REFUSED``)."""
     lows: dict[str, int] = {}
@@ -351,6 +363,14 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             pays = False
             if owed and rec.order_id in owed and isinstance(rec, (JSentCancel, JCancelQueued)) and rec.own:
                 pays = order.state not in (HELD_CANCEL_STATES if kind is JSentCancel else CANCEL_WANTED_STATES)
+            if kind is JCancelRefused:
+                if order.state not in HELD_CANCEL_STATES:  # only a repeat of the drop just read (ended60)
+                    if rec.order_id not in dropped or order.state not in REPEATED_DROP_STATES:
+                        raise IllegalTransition(order, _DROP)
+                    repeats[rec.order_id] = repeats.get(rec.order_id, 0) + 1
+                dropped.add(rec.order_id)
+            elif dropped and kind is not JSentReplace:  # a Cancel queued or sent again: a drop may follow once more
+                dropped.discard(rec.order_id)
             follow_order_record(order, rec)
             if pays:
                 del owed[rec.order_id]
@@ -416,6 +436,16 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     sent.intersection_update(open_orders)
     out.never_sent = list(unanswered.values())
     out.cut_off = [(st.strategy_id, event) for st, event in expected]
+    if repeats:
+        log.warning(
+            "the journal repeats the drop of a held Cancel (JCancelRefused) for %d order(s) (%s), %d repeat(s) in "
+            "all: written at each poll by a version before ended60 that could not drop a kill's Cancel held behind "
+            "a Replace at a venue whose session had ended; each read as one drop, the order as it was with its "
+            "Replace in flight (or answered since); nothing is owed for them",
+            len(repeats),
+            ", ".join(str(order_id) for order_id in sorted(repeats)[:10]) + (" ..." if len(repeats) > 10 else ""),
+            sum(repeats.values()),
+        )
     return out
 
 

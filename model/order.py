@@ -24,6 +24,7 @@ The table (``docs/architecture.md`` renders it from ``TRANSITIONS``; a test chec
     LIVE --request replace--> PENDING_REPLACE --replaced--> LIVE (or CANCELED: nothing left)
                                   \\--hold cancel--> PENDING_REPLACE_HELD_CANCEL --replaced /
                                       cancel/replace rejected--> LIVE_HELD_CANCEL --release--> PENDING_CANCEL
+    Every held state --drop held cancel--> the same state without the held cancel (PENDING_NEW, PENDING_REPLACE, LIVE)
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class OrderInput(enum.IntEnum):
     RELEASE_CANCEL = 13
     """A held cancel went to the venue."""
     DROP_HELD_CANCEL = 14
-    """A held cancel could not be sent (the venue adapter refused it)."""
+    """A held cancel could not be sent (the venue adapter refused it, or the venue's session ENDED): legal from every
+    held state, back to that state without the held cancel."""
     REQUEST_REPLACE = 15
     """A replace went to the venue."""
 
@@ -159,6 +161,9 @@ def _rows() -> dict[tuple[OrderState, OrderInput], OrderState]:
         (_S.PENDING_REPLACE, _I.HOLD_CANCEL): _S.PENDING_REPLACE_HELD_CANCEL,
         (_S.PENDING_REPLACE_HELD_CANCEL, _I.REPLACED): _S.LIVE_HELD_CANCEL,
         (_S.PENDING_REPLACE_HELD_CANCEL, _I.CANCEL_REJECT): _S.LIVE_HELD_CANCEL,
+        # a held cancel refused while the replace is still in flight (a kill at a venue whose session ENDED): the
+        # replace stays in flight (ended60: there was no way back, the drop raised and nothing could journal it)
+        (_S.PENDING_REPLACE_HELD_CANCEL, _I.DROP_HELD_CANCEL): _S.PENDING_REPLACE,
         (_S.LIVE_HELD_CANCEL, _I.RELEASE_CANCEL): _S.PENDING_CANCEL,
         (_S.LIVE_HELD_CANCEL, _I.DROP_HELD_CANCEL): _S.LIVE,
     }
@@ -598,7 +603,8 @@ def release_cancel(order: Order, venue_ref: str = "") -> None:
 
 
 def drop_held_cancel(order: Order) -> None:
-    """The held cancel could not be sent (the venue adapter refused it); the order is as before."""
+    """The held cancel could not be sent (the venue adapter refused it, or its venue's session ENDED); the order is as
+    before the hold (a replace in flight stays in flight)."""
     request(order, _DROP_HELD_CANCEL)
     order.own_cancel = False
 

@@ -81,6 +81,7 @@ EXPECTED: dict[tuple[OrderState, OrderInput], OrderState] = {
     (S.PENDING_REPLACE_HELD_CANCEL, In.REPLACED): S.LIVE_HELD_CANCEL,
     (S.PENDING_REPLACE_HELD_CANCEL, In.REPLACED_TO_NOTHING): S.CANCELED,
     (S.PENDING_REPLACE_HELD_CANCEL, In.CANCEL_REJECT): S.LIVE_HELD_CANCEL,
+    (S.PENDING_REPLACE_HELD_CANCEL, In.DROP_HELD_CANCEL): S.PENDING_REPLACE,
     (S.LIVE_HELD_CANCEL, In.PARTIAL_FILL): S.LIVE_HELD_CANCEL,
     (S.LIVE_HELD_CANCEL, In.RELEASE_CANCEL): S.PENDING_CANCEL,
     (S.LIVE_HELD_CANCEL, In.DROP_HELD_CANCEL): S.LIVE,
@@ -144,6 +145,16 @@ def test_every_pair_when_fired_then_moves_as_the_table_says_or_is_refused_and_or
 @pytest.mark.parametrize("state", sorted(TERMINAL_STATES), ids=lambda s: s.name)
 def test_terminal_state_when_anything_arrives_then_nothing_moves_it(state: OrderState) -> None:
     assert all(next_state(state, event) is None for event in OrderInput)
+
+
+@pytest.mark.parametrize("state", sorted(HELD_CANCEL_STATES), ids=lambda s: s.name)
+def test_held_cancel_when_dropped_then_every_held_state_goes_back_to_itself_without_it(state: OrderState) -> None:
+    # ended60: a kill at a venue whose session ENDED holds its Cancel behind a Replace in flight, then drops it at
+    # once; PENDING_REPLACE_HELD_CANCEL had no drop (IllegalTransition, and the journal kept a drop it could not read)
+    order = _order(state)
+    request(order, In.DROP_HELD_CANCEL)
+    assert not order.cancel_held
+    assert next_state(order.state, In.HOLD_CANCEL) is state  # the hold it came from
 
 
 def test_inputs_when_partitioned_then_venue_inputs_and_requests_cover_the_enum_once() -> None:
