@@ -2718,9 +2718,14 @@ class Engine:
                 # the duplicate's answer, the original order untouched (an INVALID_FIELD OrderRejected by that id would
                 # read as the original's end), naming the broken field too: also that a request without a readable
                 # req_seq takes no place in the sequence (protocol doc 4.5; rev60strat LOW 3)
+                # After the error budget ran out (TOO_MANY_ERRORS) the code stays too, for the same reason (a client
+                # takes any other refusal by a used id for the original's end), the text naming the budget and then
+                # the request's own text: its field rule, or that it was not carried out (rev60merge3 LOW 2)
                 text = _duplicate_text(req.cl_ord_id)
                 if req.code == "INVALID_FIELD":
                     text += f"; the request breaks a field rule too: {req.text}"
+                else:
+                    text += f"; read after the error budget ran out (TOO_MANY_ERRORS): {req.text}"
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
                 self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", text))
                 return
