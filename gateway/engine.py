@@ -111,6 +111,7 @@ from gateway.venue_apply import (
     venue_order_id_only,
 )
 from model.clock import NowNs
+from model.denials import Denial
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ExactlyOnce
 from model.order import (
@@ -254,6 +255,14 @@ _PACK_FRAME: Final = PACK_FRAME
 def _duplicate_text(cl_ord_id: str) -> str:
     """The text of ``DUPLICATE_CL_ORD_ID`` (a valid NewOrder's and a malformed one's alike)."""
     return f"cl_ord_id {cl_ord_id!r} was already used by this strategy"
+
+
+def _mass_cancel_rate_text(denial: str) -> str:
+    """The text of a filtered MassCancel refused by the cancel-rate limit (docs/strategy-protocol.md 6.1)."""
+    return (
+        f"{denial}; a MassCancel with a filter counts as one Cancel: nothing canceled. A MassCancel without filters "
+        "cancels every open order of yours and is never refused"
+    )
 
 
 def _session_ended_text(venue: str) -> str:
@@ -2713,9 +2722,14 @@ class Engine:
                 # the duplicate's answer, the original order untouched (an INVALID_FIELD OrderRejected by that id would
                 # read as the original's end), naming the broken field too: also that a request without a readable
                 # req_seq takes no place in the sequence (protocol doc 4.5; rev60strat LOW 3)
+                # After the error budget ran out (TOO_MANY_ERRORS) the code stays too, for the same reason (a client
+                # takes any other refusal by a used id for the original's end), the text naming the budget and then
+                # the request's own text: its field rule, or that it was not carried out (rev60merge3 LOW 2)
                 text = _duplicate_text(req.cl_ord_id)
                 if req.code == "INVALID_FIELD":
                     text += f"; the request breaks a field rule too: {req.text}"
+                else:
+                    text += f"; read after the error budget ran out (TOO_MANY_ERRORS): {req.text}"
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
                 self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", text))
                 return
@@ -3194,8 +3208,10 @@ class Engine:
         # orders already canceling (or of none) costs a look per group, not a walk of every open order each.
         groups = st.order_groups()
         account, venue, symbol = msg.account, msg.venue, msg.symbol
+        filtered = bool(account or venue or symbol)
         count = 0
         walk: list[OrderGroup] = []
+        keys: list[tuple[str, str]] = []  # (account, symbol) of the groups a filtered one acts on: checked first
         for (g_account, g_venue, g_symbol), group in groups.items():
             if (
                 (not account or g_account == account)
@@ -3205,6 +3221,15 @@ class Engine:
                 count += len(group.orders)
                 if group.todo:
                     walk.append(group)
+                    if filtered:
+                        keys.append((g_account, g_symbol))
+        if keys:  # a filtered MassCancel is checked as one Cancel: refused as a whole while a window is full (strat60b)
+            denial = self._mass_cancel_denial(st.strategy_id, keys)
+            if denial is not None:
+                answer = MassCancelRejected(msg.request_id, denial.code, _mass_cancel_rate_text(denial.text))
+                self._answer_mass_cancel(st, answer)
+                self._journal_mass_cancel_answer(st, answer)
+                return
         answer = MassCancelAck(msg.request_id, count)
         req_seq, self._req_seq = self._req_seq, 0  # the cancels do not carry the number: the answer does
         matching = [order for group in walk for order in group.todo.values()]
@@ -3238,6 +3263,26 @@ class Engine:
         self._count_mass_cancels(st.strategy_id, sent)
         self._req_seq = req_seq
         self._journal_mass_cancel_answer(st, answer)
+
+    def _mass_cancel_denial(self, strategy_id: str, keys: list[tuple[str, str]]) -> Denial | None:
+        """Check a filtered MassCancel as one Cancel against each (account, symbol) it acts on; the first refusal.
+
+        A MassCancel without filters is the flatten and is never checked; one with a filter (account, venue or
+        symbol) could otherwise send a Cancel per request past ``cancels_per_s`` (rev60merge3 MEDIUM 1: 300
+        one-order MassCancels all passed a limit of 100). Its Cancels are then counted as any MassCancel's
+        (``_count_mass_cancels``). Nothing is refused while REDUCING or HALTED (``RiskGate.check_cancels``).
+        """
+        now = self.clock()
+        risk = self.risk
+        seen: set[tuple[str, str]] = set()
+        for key in keys:
+            if key in seen:  # the same account and symbol at another venue
+                continue
+            seen.add(key)
+            denial = risk.check_cancels(key[0], strategy_id, key[1], now)
+            if denial is not None:
+                return denial
+        return None
 
     def _count_mass_cancels(self, strategy_id: str, sent: dict[tuple[str, str], int]) -> None:
         """Count a MassCancel's Cancels (of one slice, by account and symbol) in the cancel rate; never refused.

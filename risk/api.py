@@ -36,6 +36,13 @@ class RiskGate(Protocol):
         """Decide on a cancel (cancels are allowed even when trading is halted)."""
         ...
 
+    def check_cancels(self, account_name: str, strategy: str, symbol: str, now_ns: int) -> Denial | None:
+        """Decide on a filtered MassCancel's Cancels of that account's and symbol's orders as on one Cancel's.
+
+        Nothing is counted (``count_cancels`` counts what it then sends); never raises.
+        """
+        ...
+
     def count_cancels(self, account_name: str, strategy: str, symbol: str, count: int, now_ns: int) -> None:
         """Count ``count`` cancels a MassCancel sent (never refused) in the cancel-rate windows."""
         ...

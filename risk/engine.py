@@ -1012,6 +1012,26 @@ class RiskEngine:
             log.exception("risk check_cancel failed for order %s: cancel allowed", order.order_id)
             return None
 
+    def check_cancels(self, account_name: str, strategy: str, symbol: str, now_ns: int) -> Denial | None:
+        """Decide on a filtered MassCancel's Cancels of ``account_name``'s ``symbol`` orders as on one Cancel's.
+
+        Only the cancel-rate throttle may refuse (never when REDUCING/HALTED), as ``check_cancel``; nothing is counted
+        here: what the MassCancel then sends is (``count_cancels``). An unfiltered MassCancel (the flatten) is never
+        checked (docs/risk-officer-guide.md 7). Never raises: a fault allows the cancels (they only reduce risk).
+        """
+        try:
+            limits = self._resolver.get(account_name, strategy, symbol)
+            if limits is None:
+                return None  # the account left the file: letting its orders be canceled only reduces risk
+            request = self._prepare(account_name, strategy, symbol, _BUY, _LIMIT, 0, 0, 0, limits, now_ns, CANCEL)
+            return check_cancel_rate(request, None)
+        except Exception:
+            self.internal_errors += 1
+            log.exception(
+                "risk check_cancels failed for strategy %s (%s, %s): cancels allowed", strategy, account_name, symbol
+            )
+            return None
+
     def count_cancels(self, account_name: str, strategy: str, symbol: str, count: int, now_ns: int) -> None:
         """Count ``count`` cancels sent without a check (a MassCancel's) in the cancel-rate windows; never refuse.
 

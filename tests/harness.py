@@ -219,6 +219,9 @@ class LimitRisk:
     def check_cancel(self, order: Order, now_ns: int) -> Denial | None:
         return None
 
+    def check_cancels(self, account_name: str, strategy: str, symbol: str, now_ns: int) -> Denial | None:
+        return None
+
     def count_cancels(self, account_name: str, strategy: str, symbol: str, count: int, now_ns: int) -> None:
         pass
 

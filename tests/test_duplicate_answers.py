@@ -61,3 +61,30 @@ def test_new_order_reusing_an_id_without_a_req_seq_then_duplicate_whose_text_say
     assert rig.engine.strategies["S1"].last_req_seq == 3
     rig.send(link, NewOrder("b", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=4))
     assert rig.order("S1", "b").state is OrderState.PENDING_NEW  # the sequence went on with no gap
+
+
+def test_new_orders_reusing_an_id_past_the_error_budget_then_duplicate_naming_the_budget_and_the_rule() -> None:
+    """rev60merge3 LOW 2: past the error budget, a malformed NewOrder reusing an id got the duplicate's text alone.
+
+    Its answer now names the budget (``TOO_MANY_ERRORS``, 7.2) and then the field rule (or, for a valid one, that it
+    was not carried out). The code stays ``DUPLICATE_CL_ORD_ID``: any other refusal by a used id reads as the
+    original order's end (6.1; the SDK's handle takes it so), and the original is untouched.
+    """
+    rig = Rig()
+    link = self_numbered_link(rig, "S1")
+    rig.engine.link_data(link, _new("a", 1), rig.clock())
+    rig.venue.accept(rig.order("S1", "a").order_id, 1_000_000)
+    rig.engine.flush()
+    link.received()
+    budget = link.session.max_errors
+    rig.engine.link_data(link, _new("a", 0) * (budget + 5) + _new("a", 2), rig.clock())
+    answers = [m for m in link.received() if isinstance(m, OrderRejected)]
+    assert [a.code for a in answers] == ["DUPLICATE_CL_ORD_ID"] * (budget + 6)
+    rule = f"{USED}; the request breaks a field rule too: `req_seq` is missing or 0"
+    assert all(a.text.startswith(rule) and a.text.endswith(NO_PLACE) for a in answers[: budget + 1])
+    spent = f"{USED}; read after the error budget ran out (TOO_MANY_ERRORS): "
+    for late in answers[budget + 1 : budget + 5]:  # before: the duplicate's text alone
+        assert late.text.startswith(f"{spent}`req_seq` is missing or 0"), late.text
+        assert late.text.endswith(NO_PLACE)
+    assert answers[-1].text == f"{spent}not carried out: the session is closing after too many protocol errors"
+    assert rig.order("S1", "a").state is OrderState.LIVE  # the original order untouched

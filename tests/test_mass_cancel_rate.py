@@ -19,7 +19,15 @@ import pytest
 from gateway.engine import MASS_CANCEL_WALK_SLICE, Engine
 from gateway.entitlements import Entitlements, StrategyEntitlement
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import Cancel, CancelRejected, MassCancel, MassCancelAck, NewOrder, Replace
+from gateway.protocol.messages import (
+    Cancel,
+    CancelRejected,
+    MassCancel,
+    MassCancelAck,
+    MassCancelRejected,
+    NewOrder,
+    Replace,
+)
 from model.enums import Side
 from model.order import OrderState
 from risk.engine import RiskEngine
@@ -175,3 +183,101 @@ def test_mass_cancel_while_halted_then_not_counted_as_a_single_cancel_is_not(tmp
     assert _send(rig, s1, Cancel("x")) == [] and _send(rig, s1, Cancel("y")) == []
     assert _cancels(rig) == [*ids, *spare]
     assert all(rig.engine.orders[i].state is OrderState.PENDING_CANCEL for i in [*ids, *spare])
+
+
+# ---- a filtered MassCancel is checked as one Cancel (strat60b) ------------------------------------------------------
+# rev60merge3 MEDIUM 1: a MassCancel filtered to one symbol is a single Cancel that was never throttled: 300
+# MassCancels of one order each all passed a limit of 100 a second, and a re-quote loop (NewOrder, then a MassCancel
+# of its symbol) held 1,899 cancels a second. The flatten (a MassCancel without filters) is still never refused.
+
+FLATTEN = "A MassCancel without filters cancels every open order of yours and is never refused"
+
+
+def _refused(events: list[Any], code: str) -> bool:
+    (answer,) = events
+    return (
+        isinstance(answer, MassCancelRejected)
+        and answer.code == code
+        and "nothing canceled" in answer.text
+        and answer.text.endswith(FLATTEN)
+    )
+
+
+def test_filtered_mass_cancel_while_the_strategy_window_is_full_then_refused_whole_and_the_flatten_still_goes(
+    tmp_path: Path,
+) -> None:
+    rig, _ = _rig(tmp_path, {"per_strategy": 3})
+    s1 = self_numbered_link(rig, "S1")
+    ids = _rest(rig, s1, ["a", "b", "c", "d", "e"])
+    spare = _rest(rig, s1, ["x"], symbol="MSFT")
+    for name in ("a", "b", "c"):
+        assert _send(rig, s1, Cancel(name)) == []
+    assert _codes(_send(rig, s1, Cancel("d"))) == ["CANCEL_RATE_STRATEGY"]
+    got = _send(rig, s1, MassCancel(symbol="AAPL", request_id="M1"))
+    assert _refused(got, "CANCEL_RATE_STRATEGY"), got  # before: MassCancelAck("M1", 5), d and e canceled
+    assert _send(rig, s1, MassCancel(account="ACC1", venue="V1", request_id="M2"))[0].code == "CANCEL_RATE_STRATEGY"
+    assert _cancels(rig) == ids[:3]  # nothing of either canceled
+    # one that has nothing to cancel is answered as before (no Cancel to throttle)
+    assert _send(rig, s1, MassCancel(symbol="TSLA", request_id="M3")) == [MassCancelAck("M3", 0)]
+    # the flatten: never refused
+    assert _send(rig, s1, MassCancel(request_id="M4")) == [MassCancelAck("M4", 6)]
+    assert _cancels(rig) == [*ids, *spare]
+
+
+def test_requote_loop_of_new_order_and_one_order_mass_cancel_then_throttled_at_the_limit(tmp_path: Path) -> None:
+    rig, _ = _rig(tmp_path, {"per_strategy": 5})
+    s1 = self_numbered_link(rig, "S1")
+    answers = []
+    for n in range(8):
+        _rest(rig, s1, [f"q{n}"])
+        answers.append(_send(rig, s1, MassCancel(symbol="AAPL", request_id=f"M{n}")))
+    assert [type(got[0]) for got in answers[:5]] == [MassCancelAck] * 5
+    assert all(_refused(got, "CANCEL_RATE_STRATEGY") for got in answers[5:]), answers[5:]  # before: all 8 passed
+    assert len(_cancels(rig)) == 5
+    rig.clock.advance(ONE_SECOND_NS)  # a second later, room again: the 3 left in one
+    assert _send(rig, s1, MassCancel(symbol="AAPL", request_id="N")) == [MassCancelAck("N", 8)]  # 5 canceling
+    assert len(_cancels(rig)) == 8
+
+
+def test_filtered_mass_cancel_while_another_strategy_filled_the_account_window_then_refused(tmp_path: Path) -> None:
+    rig, _ = _rig(tmp_path, {"per_account": 2})
+    s1 = self_numbered_link(rig, "S1")
+    s2 = self_numbered_link(rig, "S2")
+    mine = _rest(rig, s1, ["a", "b"])
+    theirs = _rest(rig, s2, ["x", "y"])
+    acc2 = _rest(rig, s1, ["m", "n"], account="ACC2", symbol="MSFT")
+    assert _send(rig, s2, Cancel("x")) == [] and _send(rig, s2, Cancel("y")) == []  # ACC1's 2 used up by S2
+    assert _refused(_send(rig, s1, MassCancel(account="ACC1", request_id="M1")), "CANCEL_RATE_ACCOUNT")
+    assert _cancels(rig) == theirs
+    # ACC2's window has room: a MassCancel of ACC2 passes
+    assert _send(rig, s1, MassCancel(account="ACC2", request_id="M2")) == [MassCancelAck("M2", 2)]
+    assert _cancels(rig) == [*theirs, *acc2]
+    rig.clock.advance(ONE_SECOND_NS)
+    assert _send(rig, s1, MassCancel(account="ACC1", request_id="M3")) == [MassCancelAck("M3", 2)]
+    assert _cancels(rig) == [*theirs, *acc2, *mine]
+
+
+def test_venue_filtered_mass_cancel_with_one_symbol_window_full_then_refused_whole(tmp_path: Path) -> None:
+    rig, _ = _rig(tmp_path, {"per_symbol": 2})
+    s1 = self_numbered_link(rig, "S1")
+    s2 = self_numbered_link(rig, "S2")
+    theirs = _rest(rig, s2, ["x", "y"], account="ACC2")
+    (aapl,) = _rest(rig, s1, ["a"])
+    (msft,) = _rest(rig, s1, ["m"], symbol="MSFT")
+    assert _send(rig, s2, Cancel("x")) == [] and _send(rig, s2, Cancel("y")) == []  # AAPL's 2, firm-wide
+    got = _send(rig, s1, MassCancel(venue="V1", request_id="M1"))
+    assert _refused(got, "CANCEL_RATE_SYMBOL"), got
+    assert _cancels(rig) == theirs  # as a whole: its MSFT order not canceled either
+    assert _send(rig, s1, MassCancel(symbol="MSFT", request_id="M2")) == [MassCancelAck("M2", 1)]
+    assert _send(rig, s1, MassCancel(request_id="M3")) == [MassCancelAck("M3", 2)]  # the flatten
+    assert _cancels(rig) == [*theirs, msft, aapl]
+
+
+def test_filtered_mass_cancel_while_halted_or_reducing_then_never_refused(tmp_path: Path) -> None:
+    rig, risk = _rig(tmp_path, {"per_strategy": 1})
+    s1 = self_numbered_link(rig, "S1")
+    ids = _rest(rig, s1, ["a", "b", "c"])
+    assert _send(rig, s1, Cancel("a")) == []  # the window is full
+    risk.halt(who="test")  # the throttle is not applied while HALTED (as for a single Cancel)
+    assert _send(rig, s1, MassCancel(symbol="AAPL", request_id="M1")) == [MassCancelAck("M1", 3)]
+    assert _cancels(rig) == ids
