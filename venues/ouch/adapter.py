@@ -253,6 +253,7 @@ _NOT_RESENT_IN_DOUBT_TEXT: Final = (
     "have ignored it and would ignore it again; cancel the order instead"
 )
 _EXECUTED: Final = ord("E")
+_REPLACED: Final = ord("U")
 _ENTER_TYPE: Final = ord("O")
 _REJECTED_TYPE: Final = ord("J")
 _REPLACED_TYPE: Final = ord("U")
@@ -356,8 +357,8 @@ _CL_ORD_ID_AT: Final = {ord("A"): 48, ord("U"): 52, ord("J"): 15, ord("B"): 22}
 """Outbound type -> offset of its ClOrdID (Accepted, Replaced: the replacement's, Rejected, Broken Trade)."""
 
 
-def _not_its_replace(chain: _Chain, message: OuchRejected) -> bool:
-    """Whether a Rejected carries a ClOrdID other than the one the order's Replaces carry (its own).
+def _not_its_replace(chain: _Chain, message: OuchRejected | OrderReplaced) -> bool:
+    """Whether a Rejected (or Replaced) carries a ClOrdID other than the one the order's Replaces carry (its own).
 
     OUCH 5.0: a Rejected carries the ClOrdID of the request it refuses, and this gateway's Replace carries the
     order's ClOrdID (``_pack_replace``). Another host's Enter refused under a waiting Replace's number (the venue's
@@ -432,6 +433,11 @@ class OuchVenue(VenueAdapter):
         """Logged in and done with the replay: requests go on the wire (else they wait in ``_inflight``)."""
         self._replaying = False
         """Logged in with requests unanswered, reading the replay (until the first Server Heartbeat)."""
+        self._tail_lost = False
+        """The journal may have lost its tail (``journal_opened``: not stopped cleanly, ``fsync`` not ``batch``): a
+        Replace of this gateway may have left with its record lost (``_lost_replace``)."""
+        self._lost_replace_urn = 0
+        """The new UserRefNum of the Replaced ``_lost_replace`` applies (0: none): ``_replaced_after_reject``'s text."""
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
         self._held_since_ns = 0
@@ -664,6 +670,7 @@ class OuchVenue(VenueAdapter):
             "refetch_given_up": 0,
             "accepted_mismatch": 0,
             "replaced_after_reject": 0,
+            "replaced_journal_lost": 0,
             "replayed_after_renumbering": 0,
             "internal_errors": 0,
             "earlier_traffic": 0,
@@ -2507,7 +2514,7 @@ class OuchVenue(VenueAdapter):
                 return True
         order_id = self._ended_order(urn)
         if not order_id:
-            return False
+            return kind == _REPLACED and self._lost_replace(seq, decoded)
         if kind == _ACCEPTED_TYPE and self._forgotten_replace_accepted(seq, urn, order_id):
             return False  # another host's Enter under a Replace's number: counted unknown, its ClOrdID noted
         if kind in _SHOWS_LIVE and self._adopt_forgotten(seq, urn, order_id, kind):
@@ -2559,6 +2566,51 @@ class OuchVenue(VenueAdapter):
                 order_id,
             )
         self._after_end(seq, letter, urn, order_id)
+        return True
+
+    def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:
+        """Note whether the journal may have lost its tail: a stop that was not clean under ``interval``/``none``."""
+        self._tail_lost = not clean and not batch and not empty
+
+    def _lost_replace(self, seq: int, message: OrderReplaced) -> bool:
+        """Apply a Replaced of a Replace of this gateway whose records the journal lost; False: not such a one.
+
+        After a power failure cut the journal's tail (``journal_opened``) the venue replays what the journal lacks: a
+        Replace sent and answered in the lost part comes back as a Replaced whose OrigUserRefNum is the number an
+        open order is known by here and whose UserRefNum no record names. It is this gateway's when its ClOrdID is
+        the order's (every Replace carries it: ``_pack_replace``; another host's order has its own), its number is
+        one the UserRefNum store handed out and above every number the order is known by, and the order has no
+        Replace of its own waiting. Applied as the venue's word (``_on_replaced``): the order takes the new number,
+        quantity and price, journaled with the event (``VenueReplaced.late_ref``), the strategy gets ``Replaced``,
+        and later Cancels name the live number (rev60chaos HIGH 1: before, the Replaced was counted unknown, the
+        order kept its old number, and every Cancel of it, the kill switch's too, named a number the venue ignores:
+        never answered, the order working at the venue). Counted ``replaced_journal_lost``, WARNING.
+        """
+        if not self._tail_lost:
+            return False
+        urn = message.user_ref_num
+        chain = self._refs.get(message.orig_user_ref_num)
+        if (
+            chain is None
+            or chain.done
+            or chain.pending
+            or chain.order.pending_qty
+            or urn in self._foreign_refs
+            or urn > self._store.last_issued
+            or urn <= max(chain.cancel_targets())
+            or message.orig_user_ref_num not in chain.cancel_targets()
+            or _not_its_replace(chain, message)
+        ):
+            return False
+        self._refs[urn] = chain
+        self._replace_refs.add(urn)
+        self._store.ensure_above(urn)
+        self.counters["replaced_journal_lost"] += 1
+        self._lost_replace_urn = urn
+        try:
+            self._on_replaced(seq, chain, message)
+        finally:
+            self._lost_replace_urn = 0
         return True
 
     def _open_chain_below(self, order_id: int, urn: int) -> _Chain | None:
@@ -4115,15 +4167,21 @@ class OuchVenue(VenueAdapter):
         """
         order = chain.order
         self.counters["replaced_after_reject"] += 1
-        if doubted:
+        if message.user_ref_num == self._lost_replace_urn and not doubted:
+            what = "a replace whose records the journal lost with its tail (a power failure: not stopped cleanly)"
+            told = "the order takes the new number and terms and the strategy is told"
+            after = "from the venue's replay of what the journal lacks"
+        elif doubted:
             what = "a replace answered in doubt (CancelRejected OUCH_IN_DOUBT: its outcome was unknown)"
             told = "the doubt is settled: the order takes the new terms and the strategy is told"
+            after = "Replaced after its CancelRejected"
         else:
             what = "a replace the gateway had reported refused"
             told = "the strategy is told"
+            after = "Replaced after its CancelRejected"
         log.warning(
             "venue %s: Order Replaced at sequence %d: UserRefNum %d replaced %d for order %d, %s: the venue applied "
-            "it, %d shares open at %s%s; %s (Replaced after its CancelRejected)",
+            "it, %d shares open at %s%s; %s (%s)",
             self.name,
             seq,
             message.user_ref_num,
@@ -4134,6 +4192,7 @@ class OuchVenue(VenueAdapter):
             price_text(message.price),
             " and canceled it (state D)" if dead else "",
             told,
+            after,
         )
         if dead:
             self.event_sink(VenueCanceled(seq, order.order_id, 0, "DEAD", _DEAD_TEXT))
