@@ -437,6 +437,12 @@ class OuchVenue(VenueAdapter):
         """The journal may have lost its tail (``journal_opened``: not stopped cleanly, ``fsync`` not ``batch``): a
         Replace of this gateway may have left with its record lost (``_lost_replace``)."""
         self._lost_replace_urn = 0
+        self._cancels_seen: dict[int, bytes | bytearray] = {}
+        """The Cancels waiting at the last look (``_sweep_cancels``: key -> the packet kept, its identity)."""
+        self._cancels_seen_ns = 0
+        """When ``_cancels_seen`` was taken (0: not since the login or the end of a hold)."""
+        self._cancels_reported: set[int] = set()
+        """Keys of Cancels logged unanswered (``_sweep_cancels``): once each while they wait."""
         """The new UserRefNum of the Replaced ``_lost_replace`` applies (0: none): ``_replaced_after_reject``'s text."""
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
@@ -677,6 +683,7 @@ class OuchVenue(VenueAdapter):
             "ref_other_host": 0,
             "answer_timeouts": 0,
             "outcome_unknown": 0,
+            "cancels_unanswered": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -1470,6 +1477,7 @@ class OuchVenue(VenueAdapter):
             "user_ref_num_store_failures": self._store.write_failures,
             "answer_timeouts": counters["answer_timeouts"],
             "outcome_unknown": counters["outcome_unknown"],
+            "cancels_unanswered": counters["cancels_unanswered"],
             "earlier_traffic": counters["earlier_traffic"],
         }
 
@@ -1653,6 +1661,7 @@ class OuchVenue(VenueAdapter):
         hold began (from ``hold_output(False)``): a login's mark taken since then is moved to now (ouch55).
         """
         self._sweep_paused = False
+        self._cancels_seen_ns = 0  # the Cancels held meanwhile leave now: timed from the next look
         doubts = self._doubt_cancels
         for urn in doubts:
             doubts[urn] = now_ns
@@ -1687,6 +1696,8 @@ class OuchVenue(VenueAdapter):
         marks = self._issued_marks
         issued = self._store.last_issued
         inflight = self._inflight
+        if now_ns - self._cancels_seen_ns >= self._answer_timeout_ns:
+            self._sweep_cancels(now_ns)
         if not inflight:  # nothing waits: what is sent from now on is numbered above ``issued``
             marks.clear()
             marks.append((now_ns, issued))
@@ -1762,6 +1773,53 @@ class OuchVenue(VenueAdapter):
                 ms,
                 replaced[:20],
             )
+
+    def _sweep_cancels(self, now_ns: int) -> None:
+        """Log (ERROR, once each) the Cancels waiting, the same packet, since the last look ``answer_timeout_ms`` ago.
+
+        OUCH 5.0 answers a Cancel of an order it works (Canceled, or fills of the rest) and silently ignores one naming
+        a UserRefNum it does not work: a Cancel unanswered that long while the session stayed up most likely named a
+        number the order is no longer known by at the venue (a Replace this gateway has no record of), or the venue
+        lost it. Nothing is made up (the order may be working): the Cancel keeps waiting, the order stays open
+        (``PENDING_CANCEL``), the kill switch's Cancel included; the ERROR names the orders and UserRefNums for the
+        venue desk, counted ``cancels_unanswered`` (``gateway_venue_cancels_unanswered_total``; rev60chaos HIGH 1:
+        before, no word at all). A Cancel of an order answered in doubt is left to ``_sweep_doubts``. Cost: one walk
+        of the requests waiting per ``answer_timeout_ms``, nothing per order.
+        """
+        seen = self._cancels_seen
+        reported = self._cancels_reported
+        waiting: dict[int, bytes | bytearray] = {}
+        overdue: list[tuple[int, int]] = []
+        for key, packet in self._inflight.items():
+            if key < _CANCEL_KEY:
+                continue
+            waiting[key] = packet
+            if key in reported or seen.get(key) is not packet or not self._cancels_seen_ns:
+                continue
+            urn = key & (_CANCEL_KEY - 1)
+            chain = self._refs.get(urn)
+            if chain is None or chain.done or urn in self._doubt_cancels or chain.unconfirmed:
+                continue
+            reported.add(key)
+            overdue.append((urn, chain.order.order_id))
+        self._cancels_reported = reported & waiting.keys()
+        self._cancels_seen = waiting
+        self._cancels_seen_ns = now_ns or 1
+        if not overdue:
+            return
+        self.counters["cancels_unanswered"] += len(overdue)
+        log.error(
+            "venue %s: %d cancels had no answer (Canceled, fills, Cancel Reject) within %d ms while the session stayed "
+            "up (answer_timeout_ms): the venue ignores a Cancel of a UserRefNum it does not work, so each order may "
+            "still work at the venue under a number the gateway does not know, or the venue lost the Cancel; the "
+            "orders stay open here, their Cancel waiting: have the venue desk cancel them and reconcile. UserRefNums "
+            "%s, orders %s",
+            self.name,
+            len(overdue),
+            self._answer_timeout_ns // MS,
+            [urn for urn, _ in overdue[:20]],
+            [order_id for _, order_id in overdue[:20]],
+        )
 
     def _sweep_doubts(self, now_ns: int) -> None:
         """End each order whose Enter timed out if the venue said nothing of it ``answer_timeout_ms`` after its Cancel.
@@ -4623,6 +4681,7 @@ class OuchVenue(VenueAdapter):
         self._issued_marks.clear()
         self._issued_marks.append((now, self._store.last_issued))
         self._swept_upto = 0
+        self._cancels_seen_ns = 0  # Cancels sent again from here: timed from the next look
         # a login while the engine holds this venue's bytes (the journal failing): what goes out from here (the
         # Cancels of orders in doubt, requests sent again) leaves at the hold's end, and is timed from then
         # (``hold_output(False)``: ``_resume_sweep``). Before ouch55 this cleared the pause, and a hold released before
