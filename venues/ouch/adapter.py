@@ -253,7 +253,6 @@ _NOT_RESENT_IN_DOUBT_TEXT: Final = (
     "have ignored it and would ignore it again; cancel the order instead"
 )
 _EXECUTED: Final = ord("E")
-_REPLACED: Final = ord("U")
 _ENTER_TYPE: Final = ord("O")
 _REJECTED_TYPE: Final = ord("J")
 _REPLACED_TYPE: Final = ord("U")
@@ -437,13 +436,13 @@ class OuchVenue(VenueAdapter):
         """The journal may have lost its tail (``journal_opened``: not stopped cleanly, ``fsync`` not ``batch``): a
         Replace of this gateway may have left with its record lost (``_lost_replace``)."""
         self._lost_replace_urn = 0
-        self._cancels_seen: dict[int, bytes | bytearray] = {}
+        """The new UserRefNum of the Replaced ``_lost_replace`` applies (0: none): ``_replaced_after_reject``'s text."""
+        self._cancels_seen: dict[int, bytearray] = {}
         """The Cancels waiting at the last look (``_sweep_cancels``: key -> the packet kept, its identity)."""
         self._cancels_seen_ns = 0
         """When ``_cancels_seen`` was taken (0: not since the login or the end of a hold)."""
         self._cancels_reported: set[int] = set()
         """Keys of Cancels logged unanswered (``_sweep_cancels``): once each while they wait."""
-        """The new UserRefNum of the Replaced ``_lost_replace`` applies (0: none): ``_replaced_after_reject``'s text."""
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
         self._held_since_ns = 0
@@ -1788,7 +1787,7 @@ class OuchVenue(VenueAdapter):
         """
         seen = self._cancels_seen
         reported = self._cancels_reported
-        waiting: dict[int, bytes | bytearray] = {}
+        waiting: dict[int, bytearray] = {}
         overdue: list[tuple[int, int]] = []
         for key, packet in self._inflight.items():
             if key < _CANCEL_KEY:
@@ -2572,7 +2571,7 @@ class OuchVenue(VenueAdapter):
                 return True
         order_id = self._ended_order(urn)
         if not order_id:
-            return kind == _REPLACED and self._lost_replace(seq, decoded)
+            return kind == _REPLACED_TYPE and self._lost_replace(seq, decoded)
         if kind == _ACCEPTED_TYPE and self._forgotten_replace_accepted(seq, urn, order_id):
             return False  # another host's Enter under a Replace's number: counted unknown, its ClOrdID noted
         if kind in _SHOWS_LIVE and self._adopt_forgotten(seq, urn, order_id, kind):
