@@ -385,6 +385,12 @@ VENUE_SESSION_COUNTERS: Final = {
         "answer_timeout_ms after their Cancel either: ended Canceled OUCH_OUTCOME_UNKNOWN (reconcile with the "
         "venue desk)",
     ),
+    "cancels_unanswered": (
+        "venue_cancels_unanswered",
+        "OUCH Cancels with no answer (Canceled, fills, Cancel Reject) within answer_timeout_ms while the session "
+        "stayed up, each counted once: the venue ignores a Cancel of a UserRefNum it does not work, so the order may "
+        "still work there; it stays open here (have the venue desk cancel it and reconcile)",
+    ),
     "earlier_traffic": (
         "venue_earlier_traffic",
         "OUCH messages of the day's earlier traffic (another host's orders, seen by a gateway with no record of the "

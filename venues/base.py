@@ -58,6 +58,7 @@ SESSION_COUNTERS = (
     "user_ref_num_store_failures",
     "answer_timeouts",
     "outcome_unknown",
+    "cancels_unanswered",
     "earlier_traffic",
     "executions_held",
     "executions_held_over_cap",
@@ -67,7 +68,8 @@ SESSION_COUNTERS = (
 lost (replay gaps, packets given up, gaps forgotten), broken or unreadable input, packets read but not applied,
 messages applied out of order or reported again after a restart, logins the venue never answered, and (OUCH) failed
 writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile), Enters and Replaces unanswered past
-``answer_timeout_ms``, orders ended outcome unknown (``OUCH_OUTCOME_UNKNOWN``) after that, and messages of the day's
+``answer_timeout_ms``, orders ended outcome unknown (``OUCH_OUTCOME_UNKNOWN``) after that, Cancels unanswered that long
+(logged once each; the order kept open), and messages of the day's
 earlier traffic (another host's, seen by a gateway with no record of the day: not applied), and (BOE) executions held
 because the journal could not be read back for their orders, and those not held past the cap (not applied), and (FIX)
 the venue's Logons refused as numbered below the MsgSeqNum expected from it (fixlogon56)."""

@@ -356,8 +356,8 @@ _CL_ORD_ID_AT: Final = {ord("A"): 48, ord("U"): 52, ord("J"): 15, ord("B"): 22}
 """Outbound type -> offset of its ClOrdID (Accepted, Replaced: the replacement's, Rejected, Broken Trade)."""
 
 
-def _not_its_replace(chain: _Chain, message: OuchRejected) -> bool:
-    """Whether a Rejected carries a ClOrdID other than the one the order's Replaces carry (its own).
+def _not_its_replace(chain: _Chain, message: OuchRejected | OrderReplaced) -> bool:
+    """Whether a Rejected (or Replaced) carries a ClOrdID other than the one the order's Replaces carry (its own).
 
     OUCH 5.0: a Rejected carries the ClOrdID of the request it refuses, and this gateway's Replace carries the
     order's ClOrdID (``_pack_replace``). Another host's Enter refused under a waiting Replace's number (the venue's
@@ -432,6 +432,17 @@ class OuchVenue(VenueAdapter):
         """Logged in and done with the replay: requests go on the wire (else they wait in ``_inflight``)."""
         self._replaying = False
         """Logged in with requests unanswered, reading the replay (until the first Server Heartbeat)."""
+        self._tail_lost = False
+        """The journal may have lost its tail (``journal_opened``: not stopped cleanly, ``fsync`` not ``batch``): a
+        Replace of this gateway may have left with its record lost (``_lost_replace``)."""
+        self._lost_replace_urn = 0
+        """The new UserRefNum of the Replaced ``_lost_replace`` applies (0: none): ``_replaced_after_reject``'s text."""
+        self._cancels_seen: dict[int, bytearray] = {}
+        """The Cancels waiting at the last look (``_sweep_cancels``: key -> the packet kept, its identity)."""
+        self._cancels_seen_ns = 0
+        """When ``_cancels_seen`` was taken (0: not since the login or the end of a hold)."""
+        self._cancels_reported: set[int] = set()
+        """Keys of Cancels logged unanswered (``_sweep_cancels``): once each while they wait."""
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
         self._held_since_ns = 0
@@ -664,12 +675,14 @@ class OuchVenue(VenueAdapter):
             "refetch_given_up": 0,
             "accepted_mismatch": 0,
             "replaced_after_reject": 0,
+            "replaced_journal_lost": 0,
             "replayed_after_renumbering": 0,
             "internal_errors": 0,
             "earlier_traffic": 0,
             "ref_other_host": 0,
             "answer_timeouts": 0,
             "outcome_unknown": 0,
+            "cancels_unanswered": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -1463,6 +1476,7 @@ class OuchVenue(VenueAdapter):
             "user_ref_num_store_failures": self._store.write_failures,
             "answer_timeouts": counters["answer_timeouts"],
             "outcome_unknown": counters["outcome_unknown"],
+            "cancels_unanswered": counters["cancels_unanswered"],
             "earlier_traffic": counters["earlier_traffic"],
         }
 
@@ -1646,6 +1660,7 @@ class OuchVenue(VenueAdapter):
         hold began (from ``hold_output(False)``): a login's mark taken since then is moved to now (ouch55).
         """
         self._sweep_paused = False
+        self._cancels_seen_ns = 0  # the Cancels held meanwhile leave now: timed from the next look
         doubts = self._doubt_cancels
         for urn in doubts:
             doubts[urn] = now_ns
@@ -1680,6 +1695,8 @@ class OuchVenue(VenueAdapter):
         marks = self._issued_marks
         issued = self._store.last_issued
         inflight = self._inflight
+        if now_ns - self._cancels_seen_ns >= self._answer_timeout_ns:
+            self._sweep_cancels(now_ns)
         if not inflight:  # nothing waits: what is sent from now on is numbered above ``issued``
             marks.clear()
             marks.append((now_ns, issued))
@@ -1755,6 +1772,53 @@ class OuchVenue(VenueAdapter):
                 ms,
                 replaced[:20],
             )
+
+    def _sweep_cancels(self, now_ns: int) -> None:
+        """Log (ERROR, once each) the Cancels waiting, the same packet, since the last look ``answer_timeout_ms`` ago.
+
+        OUCH 5.0 answers a Cancel of an order it works (Canceled, or fills of the rest) and silently ignores one naming
+        a UserRefNum it does not work: a Cancel unanswered that long while the session stayed up most likely named a
+        number the order is no longer known by at the venue (a Replace this gateway has no record of), or the venue
+        lost it. Nothing is made up (the order may be working): the Cancel keeps waiting, the order stays open
+        (``PENDING_CANCEL``), the kill switch's Cancel included; the ERROR names the orders and UserRefNums for the
+        venue desk, counted ``cancels_unanswered`` (``gateway_venue_cancels_unanswered_total``; rev60chaos HIGH 1:
+        before, no word at all). A Cancel of an order answered in doubt is left to ``_sweep_doubts``. Cost: one walk
+        of the requests waiting per ``answer_timeout_ms``, nothing per order.
+        """
+        seen = self._cancels_seen
+        reported = self._cancels_reported
+        waiting: dict[int, bytearray] = {}
+        overdue: list[tuple[int, int]] = []
+        for key, packet in self._inflight.items():
+            if key < _CANCEL_KEY:
+                continue
+            waiting[key] = packet
+            if key in reported or seen.get(key) is not packet or not self._cancels_seen_ns:
+                continue
+            urn = key & (_CANCEL_KEY - 1)
+            chain = self._refs.get(urn)
+            if chain is None or chain.done or urn in self._doubt_cancels or chain.unconfirmed:
+                continue
+            reported.add(key)
+            overdue.append((urn, chain.order.order_id))
+        self._cancels_reported = reported & waiting.keys()
+        self._cancels_seen = waiting
+        self._cancels_seen_ns = now_ns or 1
+        if not overdue:
+            return
+        self.counters["cancels_unanswered"] += len(overdue)
+        log.error(
+            "venue %s: %d cancels had no answer (Canceled, fills, Cancel Reject) within %d ms while the session stayed "
+            "up (answer_timeout_ms): the venue ignores a Cancel of a UserRefNum it does not work, so each order may "
+            "still work at the venue under a number the gateway does not know, or the venue lost the Cancel; the "
+            "orders stay open here, their Cancel waiting: have the venue desk cancel them and reconcile. UserRefNums "
+            "%s, orders %s",
+            self.name,
+            len(overdue),
+            self._answer_timeout_ns // MS,
+            [urn for urn, _ in overdue[:20]],
+            [order_id for _, order_id in overdue[:20]],
+        )
 
     def _sweep_doubts(self, now_ns: int) -> None:
         """End each order whose Enter timed out if the venue said nothing of it ``answer_timeout_ms`` after its Cancel.
@@ -2507,7 +2571,7 @@ class OuchVenue(VenueAdapter):
                 return True
         order_id = self._ended_order(urn)
         if not order_id:
-            return False
+            return kind == _REPLACED_TYPE and self._lost_replace(seq, decoded)
         if kind == _ACCEPTED_TYPE and self._forgotten_replace_accepted(seq, urn, order_id):
             return False  # another host's Enter under a Replace's number: counted unknown, its ClOrdID noted
         if kind in _SHOWS_LIVE and self._adopt_forgotten(seq, urn, order_id, kind):
@@ -2559,6 +2623,51 @@ class OuchVenue(VenueAdapter):
                 order_id,
             )
         self._after_end(seq, letter, urn, order_id)
+        return True
+
+    def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:
+        """Note whether the journal may have lost its tail: a stop that was not clean under ``interval``/``none``."""
+        self._tail_lost = not clean and not batch and not empty
+
+    def _lost_replace(self, seq: int, message: OrderReplaced) -> bool:
+        """Apply a Replaced of a Replace of this gateway whose records the journal lost; False: not such a one.
+
+        After a power failure cut the journal's tail (``journal_opened``) the venue replays what the journal lacks: a
+        Replace sent and answered in the lost part comes back as a Replaced whose OrigUserRefNum is the number an
+        open order is known by here and whose UserRefNum no record names. It is this gateway's when its ClOrdID is
+        the order's (every Replace carries it: ``_pack_replace``; another host's order has its own), its number is
+        one the UserRefNum store handed out and above every number the order is known by, and the order has no
+        Replace of its own waiting. Applied as the venue's word (``_on_replaced``): the order takes the new number,
+        quantity and price, journaled with the event (``VenueReplaced.late_ref``), the strategy gets ``Replaced``,
+        and later Cancels name the live number (rev60chaos HIGH 1: before, the Replaced was counted unknown, the
+        order kept its old number, and every Cancel of it, the kill switch's too, named a number the venue ignores:
+        never answered, the order working at the venue). Counted ``replaced_journal_lost``, WARNING.
+        """
+        if not self._tail_lost:
+            return False
+        urn = message.user_ref_num
+        chain = self._refs.get(message.orig_user_ref_num)
+        if (
+            chain is None
+            or chain.done
+            or chain.pending
+            or chain.order.pending_qty
+            or urn in self._foreign_refs
+            or urn > self._store.last_issued
+            or urn <= max(chain.cancel_targets())
+            or message.orig_user_ref_num not in chain.cancel_targets()
+            or _not_its_replace(chain, message)
+        ):
+            return False
+        self._refs[urn] = chain
+        self._replace_refs.add(urn)
+        self._store.ensure_above(urn)
+        self.counters["replaced_journal_lost"] += 1
+        self._lost_replace_urn = urn
+        try:
+            self._on_replaced(seq, chain, message)
+        finally:
+            self._lost_replace_urn = 0
         return True
 
     def _open_chain_below(self, order_id: int, urn: int) -> _Chain | None:
@@ -4115,15 +4224,21 @@ class OuchVenue(VenueAdapter):
         """
         order = chain.order
         self.counters["replaced_after_reject"] += 1
-        if doubted:
+        if message.user_ref_num == self._lost_replace_urn and not doubted:
+            what = "a replace whose records the journal lost with its tail (a power failure: not stopped cleanly)"
+            told = "the order takes the new number and terms and the strategy is told"
+            after = "from the venue's replay of what the journal lacks"
+        elif doubted:
             what = "a replace answered in doubt (CancelRejected OUCH_IN_DOUBT: its outcome was unknown)"
             told = "the doubt is settled: the order takes the new terms and the strategy is told"
+            after = "Replaced after its CancelRejected"
         else:
             what = "a replace the gateway had reported refused"
             told = "the strategy is told"
+            after = "Replaced after its CancelRejected"
         log.warning(
             "venue %s: Order Replaced at sequence %d: UserRefNum %d replaced %d for order %d, %s: the venue applied "
-            "it, %d shares open at %s%s; %s (Replaced after its CancelRejected)",
+            "it, %d shares open at %s%s; %s (%s)",
             self.name,
             seq,
             message.user_ref_num,
@@ -4134,6 +4249,7 @@ class OuchVenue(VenueAdapter):
             price_text(message.price),
             " and canceled it (state D)" if dead else "",
             told,
+            after,
         )
         if dead:
             self.event_sink(VenueCanceled(seq, order.order_id, 0, "DEAD", _DEAD_TEXT))
@@ -4564,6 +4680,7 @@ class OuchVenue(VenueAdapter):
         self._issued_marks.clear()
         self._issued_marks.append((now, self._store.last_issued))
         self._swept_upto = 0
+        self._cancels_seen_ns = 0  # Cancels sent again from here: timed from the next look
         # a login while the engine holds this venue's bytes (the journal failing): what goes out from here (the
         # Cancels of orders in doubt, requests sent again) leaves at the hold's end, and is timed from then
         # (``hold_output(False)``: ``_resume_sweep``). Before ouch55 this cleared the pause, and a hold released before
