@@ -3223,11 +3223,16 @@ class Engine:
                     walk.append(group)
                     if filtered:
                         keys.append((g_account, g_symbol))
-        if keys:  # a filtered MassCancel is checked as one Cancel: refused as a whole while a window is full (strat60b)
+        link = st.link
+        if keys and link is not None and link.session.protocol_version >= 2:
+            # a filtered MassCancel is checked as one Cancel against the strategy's own window: refused as a whole
+            # while it is full (strat60b; lead60: only the strategy's window, and never in version 1, which has no
+            # answer to tell the strategy with)
             denial = self._mass_cancel_denial(st.strategy_id, keys)
             if denial is not None:
                 answer = MassCancelRejected(msg.request_id, denial.code, _mass_cancel_rate_text(denial.text))
                 self._answer_mass_cancel(st, answer)
+                self._count_reject(self.cancel_rejects, RISK, denial.code)
                 self._journal_mass_cancel_answer(st, answer)
                 return
         answer = MassCancelAck(msg.request_id, count)
@@ -3235,7 +3240,6 @@ class Engine:
         matching = [order for group in walk for order in group.todo.values()]
         matching.sort(key=_ORDER_ID)  # in the order the orders were sent, as a walk of ``open_orders`` had them
         why = f"strategy {st.strategy_id}'s MassCancel {msg.request_id!r}"
-        link = st.link
         if (
             len(matching) > MASS_CANCEL_WALK_SLICE
             and self.replay_scheduler is not None
@@ -3265,7 +3269,8 @@ class Engine:
         self._journal_mass_cancel_answer(st, answer)
 
     def _mass_cancel_denial(self, strategy_id: str, keys: list[tuple[str, str]]) -> Denial | None:
-        """Check a filtered MassCancel as one Cancel against each (account, symbol) it acts on; the first refusal.
+        """Check a filtered MassCancel as one Cancel against the strategy's window under each (account, symbol)'s
+        limits it acts on; the first refusal.
 
         A MassCancel without filters is the flatten and is never checked; one with a filter (account, venue or
         symbol) could otherwise send a Cancel per request past ``cancels_per_s`` (rev60merge3 MEDIUM 1: 300

@@ -664,6 +664,24 @@ def check_cancel_rate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     return _rate_result(r, out, "cancel_rate", rates, True)
 
 
+_NO_LIMIT: Final = 1 << 62
+"""A rate no window reaches: the account's and the symbol's in ``check_strategy_cancel_rate``."""
+
+
+def check_strategy_cancel_rate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
+    """The strategy's own cancels and replaces per second (not while REDUCING or HALTED), for a filtered MassCancel.
+
+    Only the strategy's window decides (lead60, rev60merge8): the account's and the symbol's windows are shared with
+    other strategies, whose Cancels must not refuse this strategy's MassCancel of orders within every limit.
+    """
+    if r.state >= _REDUCING:
+        if out is not None:
+            out.append(("cancel_rate", "not applied while REDUCING or HALTED"))
+        return None
+    rates = (r.limits.cancels_per_strategy, _NO_LIMIT, _NO_LIMIT)
+    return _rate_result(r, out, "cancel_rate", rates, True)
+
+
 NEW_ORDER_CHAIN: Final[tuple[Check, ...]] = (
     check_state,
     check_shape,

@@ -52,6 +52,7 @@ from risk.checks import (
     check_cancel_rate,
     check_duplicate,
     check_order_rate,
+    check_strategy_cancel_rate,
     money,
     passes_new,
 )
@@ -1013,9 +1014,10 @@ class RiskEngine:
             return None
 
     def check_cancels(self, account_name: str, strategy: str, symbol: str, now_ns: int) -> Denial | None:
-        """Decide on a filtered MassCancel's Cancels of ``account_name``'s ``symbol`` orders as on one Cancel's.
+        """Decide on a filtered MassCancel's Cancels of ``account_name``'s ``symbol`` orders by the strategy's window.
 
-        Only the cancel-rate throttle may refuse (never when REDUCING/HALTED), as ``check_cancel``; nothing is counted
+        Only the strategy's own cancel-rate window may refuse (never when REDUCING/HALTED; the account's and the
+        symbol's, shared with other strategies, do not: rev60merge8), as ``check_cancel`` would; nothing is counted
         here: what the MassCancel then sends is (``count_cancels``). An unfiltered MassCancel (the flatten) is never
         checked (docs/risk-officer-guide.md 7). Never raises: a fault allows the cancels (they only reduce risk).
         """
@@ -1024,7 +1026,7 @@ class RiskEngine:
             if limits is None:
                 return None  # the account left the file: letting its orders be canceled only reduces risk
             request = self._prepare(account_name, strategy, symbol, _BUY, _LIMIT, 0, 0, 0, limits, now_ns, CANCEL)
-            return check_cancel_rate(request, None)
+            return check_strategy_cancel_rate(request, None)
         except Exception:
             self.internal_errors += 1
             log.exception(
