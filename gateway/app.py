@@ -416,10 +416,10 @@ def _joined_who(whos: list[str]) -> str:
     return "; ".join(named)
 
 
-StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...]]]
-"""A status provider in two parts: (sections that change rarely, the same object until they do; live sections,
-or a tagged tuple of plain numbers the reader words: ``gateway.snapshot.word_live_sections``)."""
-_NO_SECTIONS: dict[str, Any] = {}
+StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...] | msgspec.Raw] | dict[str, Any]]
+"""A status provider for the snapshot: the plain provider itself (its dict: live sections), or one in two parts:
+(sections that change rarely, the same object until they do; live sections, a tagged tuple of plain numbers the
+reader words: ``gateway.snapshot.word_live_sections``, or sections published encoded: ``PublishedSections``)."""
 _VENUE_COUNTER_METRICS: Final = {
     "broken_trades": "venue_broken_trades_total",
     "fills_unknown": "venue_fills_unknown_total",
@@ -467,11 +467,6 @@ def _kill_command(kill: _PendingKill) -> str:
 
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
 """OUCH: background UserRefNum writes that kept orders waiting past the store's limit (orders refused meanwhile)."""
-
-
-def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return a plain provider's sections as live ones."""
-    return _NO_SECTIONS, provider()
 
 
 INTERNAL_ERROR_WHO: Final = HALT_OF_OWN_WHO
@@ -1314,7 +1309,8 @@ class GatewayProcess:
             [(setting, path) for setting, path in writable_directories(config) if "socket" not in setting]
         )
         self._disks.check()
-        self.add_status_provider(self._disk_status)
+        self.add_status_provider(self._disk_status, self._disks.published.parts)  # published at each sample
+        self.add_status_provider(self._short_growth_status)
         self.add_metrics_provider(self._disk_metrics)
         self._servers.append(
             await start_strategy_server(
@@ -1422,10 +1418,11 @@ class GatewayProcess:
         """Add sections to ``gateway status`` (the provider's dict is merged at the top level).
 
         ``parts``: the same sections as (what changes rarely: the same object until it changes, live
-        counters), for the status snapshot: the first part is encoded once per change, not per request.
+        counters), for the status snapshot: the first part is encoded once per change, not per request; or
+        ``PublishedSections.parts`` for sections their owner publishes when they change (none built per request).
         """
         self._status_providers.append(provider)
-        self._status_parts.append(parts if parts is not None else functools.partial(_no_fixed_part, provider))
+        self._status_parts.append(parts if parts is not None else provider)  # a dict: live sections (one call)
 
     def add_metrics_provider(self, provider: Callable[[], dict[str, float]]) -> None:
         """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""
@@ -1626,7 +1623,12 @@ class GatewayProcess:
 
     def _disk_status(self) -> dict[str, Any]:
         """Return the ``disks`` section of ``gateway status``: each written directory's free space (ops55)."""
-        return {"disks": self._disks.status(), "disk_short_growths": self._short_growths()}
+        return {"disks": self._disks.status()}
+
+    def _short_growth_status(self) -> dict[str, Any]:
+        """Return ``gateway status``'s ``disk_short_growths``: the files' short growths (ops55), counted where they
+        grow, so read per request (the ``disks`` rows before it are published at each sample)."""
+        return {"disk_short_growths": self._short_growths()}
 
     def _disk_metrics(self) -> dict[str, float]:
         """Return the least free space of the written directories (none: not one could be read), how many could not
