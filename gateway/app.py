@@ -107,6 +107,7 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from gateway.state_lock import StateLocks, lock_state_directories
+from gateway.status_published import PublishedSections
 from gateway.trading_day import day_problem, journal_day
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
@@ -801,6 +802,8 @@ class GatewayProcess:
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self._watched_journal: MmapJournal | FileJournal | None = None
+        self._journal_file_published = PublishedSections()
+        """The ``journal_file`` status section as of the last journal file check (the only place it changes)."""
         self._disks = DiskWatch([])
         """The free space of the directories written (``start``; ``gateway_disk_free_bytes``)."""
         self._descriptors: DescriptorWatch | None = None
@@ -998,7 +1001,8 @@ class GatewayProcess:
         self.journal = self.engine.journal = journal
         if isinstance(journal, MmapJournal | FileJournal):
             self._watched_journal = journal
-            self.add_status_provider(self._journal_file_status)
+            self._journal_file_published.publish(self._journal_file_status())
+            self.add_status_provider(self._journal_file_status, self._journal_file_published.parts)
             self.add_metrics_provider(self._journal_file_metrics)
         completed = self.engine.adopt(recovered)
         batch = FsyncPolicy(config.journal.fsync) is FsyncPolicy.BATCH
@@ -1680,8 +1684,16 @@ class GatewayProcess:
     def _check_journal_file(self) -> None:
         """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d).
 
-        The lock file and the open marker are checked (and put back) too, and the journal's sync progress.
+        The lock file and the open marker are checked (and put back) too, and the journal's sync progress. What the
+        ``journal_file`` status section shows changes only here: it is published after each check (stat60).
         """
+        try:
+            self._check_journal_file_now()
+        finally:
+            if self._watched_journal is not None:
+                self._journal_file_published.publish(self._journal_file_status())
+
+    def _check_journal_file_now(self) -> None:
         journal, engine = self._watched_journal, self.engine
         assert journal is not None and engine is not None
         if journal.closing():
