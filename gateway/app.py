@@ -108,6 +108,7 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from gateway.state_lock import StateLocks, lock_state_directories
+from gateway.status_published import PublishedSections
 from gateway.trading_day import day_problem, journal_day
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
@@ -417,10 +418,10 @@ def _joined_who(whos: list[str]) -> str:
     return "; ".join(named)
 
 
-StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...]]]
-"""A status provider in two parts: (sections that change rarely, the same object until they do; live sections,
-or a tagged tuple of plain numbers the reader words: ``gateway.snapshot.word_live_sections``)."""
-_NO_SECTIONS: dict[str, Any] = {}
+StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...] | msgspec.Raw] | dict[str, Any]]
+"""A status provider for the snapshot: the plain provider itself (its dict: live sections), or one in two parts:
+(sections that change rarely, the same object until they do; live sections, a tagged tuple of plain numbers the
+reader words: ``gateway.snapshot.word_live_sections``, or sections published encoded: ``PublishedSections``)."""
 _VENUE_COUNTER_METRICS: Final = {
     "broken_trades": "venue_broken_trades_total",
     "fills_unknown": "venue_fills_unknown_total",
@@ -468,11 +469,6 @@ def _kill_command(kill: _PendingKill) -> str:
 
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
 """OUCH: background UserRefNum writes that kept orders waiting past the store's limit (orders refused meanwhile)."""
-
-
-def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return a plain provider's sections as live ones."""
-    return _NO_SECTIONS, provider()
 
 
 INTERNAL_ERROR_WHO: Final = HALT_OF_OWN_WHO
@@ -834,6 +830,8 @@ class GatewayProcess:
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self._watched_journal: MmapJournal | FileJournal | None = None
+        self._journal_file_published = PublishedSections()
+        """The ``journal_file`` status section as of the last journal file check (the only place it changes)."""
         self._disks = DiskWatch([])
         """The free space of the directories written (``start``; ``gateway_disk_free_bytes``)."""
         self._descriptors: DescriptorWatch | None = None
@@ -1033,7 +1031,8 @@ class GatewayProcess:
         self.journal = self.engine.journal = journal
         if isinstance(journal, MmapJournal | FileJournal):
             self._watched_journal = journal
-            self.add_status_provider(self._journal_file_status)
+            self._journal_file_published.publish(self._journal_file_status())
+            self.add_status_provider(self._journal_file_status, self._journal_file_published.parts)
             self.add_metrics_provider(self._journal_file_metrics)
         completed = self.engine.adopt(recovered)
         batch = FsyncPolicy(config.journal.fsync) is FsyncPolicy.BATCH
@@ -1344,7 +1343,8 @@ class GatewayProcess:
             [(setting, path) for setting, path in writable_directories(config) if "socket" not in setting]
         )
         self._disks.check()
-        self.add_status_provider(self._disk_status)
+        self.add_status_provider(self._disk_status, self._disks.published.parts)  # published at each sample
+        self.add_status_provider(self._short_growth_status)
         self.add_metrics_provider(self._disk_metrics)
         self._servers.append(
             await start_strategy_server(
@@ -1456,10 +1456,11 @@ class GatewayProcess:
         """Add sections to ``gateway status`` (the provider's dict is merged at the top level).
 
         ``parts``: the same sections as (what changes rarely: the same object until it changes, live
-        counters), for the status snapshot: the first part is encoded once per change, not per request.
+        counters), for the status snapshot: the first part is encoded once per change, not per request; or
+        ``PublishedSections.parts`` for sections their owner publishes when they change (none built per request).
         """
         self._status_providers.append(provider)
-        self._status_parts.append(parts if parts is not None else functools.partial(_no_fixed_part, provider))
+        self._status_parts.append(parts if parts is not None else provider)  # a dict: live sections (one call)
 
     def add_metrics_provider(self, provider: Callable[[], dict[str, float]]) -> None:
         """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""
@@ -1660,7 +1661,12 @@ class GatewayProcess:
 
     def _disk_status(self) -> dict[str, Any]:
         """Return the ``disks`` section of ``gateway status``: each written directory's free space (ops55)."""
-        return {"disks": self._disks.status(), "disk_short_growths": self._short_growths()}
+        return {"disks": self._disks.status()}
+
+    def _short_growth_status(self) -> dict[str, Any]:
+        """Return ``gateway status``'s ``disk_short_growths``: the files' short growths (ops55), counted where they
+        grow, so read per request (the ``disks`` rows before it are published at each sample)."""
+        return {"disk_short_growths": self._short_growths()}
 
     def _disk_metrics(self) -> dict[str, float]:
         """Return the least free space of the written directories (none: not one could be read), how many could not
@@ -1712,8 +1718,16 @@ class GatewayProcess:
     def _check_journal_file(self) -> None:
         """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d).
 
-        The lock file and the open marker are checked (and put back) too, and the journal's sync progress.
+        The lock file and the open marker are checked (and put back) too, and the journal's sync progress. What the
+        ``journal_file`` status section shows changes only here: it is published after each check (stat60).
         """
+        try:
+            self._check_journal_file_now()
+        finally:
+            if self._watched_journal is not None:
+                self._journal_file_published.publish(self._journal_file_status())
+
+    def _check_journal_file_now(self) -> None:
         journal, engine = self._watched_journal, self.engine
         assert journal is not None and engine is not None
         if journal.closing():

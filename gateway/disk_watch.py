@@ -8,6 +8,7 @@ path: one ``statvfs`` per directory. ``gateway status`` shows each directory's f
 ``gateway metrics`` the least of them (``gateway_disk_free_bytes``, alert ``GatewayDiskNearlyFull``) and how many
 directories could not be read (``gateway_disk_unreadable``, alert ``GatewayDiskUnreadable``). An unknown free space
 is no value, never a number: before texts56 it was -1, below every threshold, and paged "disk nearly full".
+The ``disks`` section is published at each sample (``published``, stat60): a ``status`` request does not build it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from gateway.status_published import PublishedSections
 
 DISK_CHECK_S: Final = 5.0
 """How often the free space is sampled."""
@@ -45,6 +48,8 @@ class DiskWatch:
                 continue
             seen.add(path)
             self.disks.append(DiskSpace(setting, path))
+        self.published = PublishedSections({"disks": self.status()})
+        """The ``disks`` status section as of the last sample, encoded once per change (the status snapshot's)."""
 
     def check(self) -> None:
         """Sample each directory's file system (a timer's call, off the order path)."""
@@ -57,6 +62,7 @@ class DiskWatch:
                 continue
             disk.free_bytes = st.f_bavail * st.f_frsize
             disk.error = ""
+        self.published.publish({"disks": self.status()})
 
     @property
     def least_free(self) -> int:

@@ -296,8 +296,9 @@ class Journal(Protocol):
         """Return ``fsync_ns`` uncopied: sparse counts, and dense native uint64 counts from bucket ``first`` on."""
         ...
 
-    def sync_counts(self) -> tuple[int, int, int]:
-        """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``), read together (the status snapshot's)."""
+    def sync_counts(self, check: bool = True) -> tuple[int, int, int]:
+        """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``), read together (the status snapshot's);
+        ``check``: look for a gone helper first (the snapshot leaves that to the journal file check)."""
         ...
 
     def append(self, record: JournalRecord) -> None:
@@ -359,7 +360,7 @@ class NullJournal:
         """Return ``fsync_ns``'s counts, with no dense part."""
         return self.fsync_ns.counts, 0, b""
 
-    def sync_counts(self) -> tuple[int, int, int]:
+    def sync_counts(self, check: bool = True) -> tuple[int, int, int]:
         """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``)."""
         return self.bytes_synced, self.fsyncs, self.fsync_failures
 
@@ -543,7 +544,7 @@ class FileJournal:
         """Return ``fsync_ns``'s counts, with no dense part."""
         return self.fsync_ns.counts, 0, b""
 
-    def sync_counts(self) -> tuple[int, int, int]:
+    def sync_counts(self, check: bool = True) -> tuple[int, int, int]:
         """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``)."""
         return self.bytes_synced, self.fsyncs, self.fsync_failures
 

@@ -43,6 +43,7 @@ from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
+from gateway.status_published import NO_SECTIONS
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
 
@@ -145,8 +146,8 @@ class SnapshotSource(Protocol):
         ...
 
     @property
-    def status_providers(self) -> list[Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...]]]]:
-        """Status sections as (per change, per request) parts."""
+    def status_providers(self) -> list[Callable[[], tuple[dict[str, Any], Any] | dict[str, Any]]]:
+        """Status sections as (per change, per request) parts, or a plain provider's dict (live sections)."""
         ...
 
     @property
@@ -228,7 +229,7 @@ class SnapshotWriter:
         if risk is None or process.engine is None:
             return
         risk_wire = risk.status_wire() if getattr(risk, "status_parts", None) is not None else None
-        provided = [parts()[0] for parts in process.status_providers]
+        provided = [_split(parts())[0] for parts in process.status_providers]
         self._slow_part(STATUS, risk_wire, provided)
         self._slow_part(METRICS, risk_wire, [])
 
@@ -263,18 +264,22 @@ class SnapshotWriter:
                 risk_wire = risk.status_wire()
                 risk_live = risk.trading_scopes_raw()
         provided: list[dict[str, Any]] = []
-        provided_live: list[dict[str, Any] | tuple[Any, ...]] = []
+        provided_live: list[Any] = []
         if kind == STATUS:
             for parts in process.status_providers:
-                fixed, changing = parts()
-                provided.append(fixed)
-                provided_live.append(changing)
+                got = parts()
+                if type(got) is tuple:
+                    provided.append(got[0])
+                    provided_live.append(got[1])
+                else:  # a plain provider: its dict is live sections
+                    provided.append(NO_SECTIONS)
+                    provided_live.append(got)
         slow = self._slow_part(kind, risk_wire, provided)
         fixed_at = base + HEADER.size
         hist_at = live_at = fixed_at + FIXED.size  # the histogram and slow bytes go between the fixed and live parts
         if len(frame) < live_at:
             frame.extend(bytes(live_at - len(frame)))
-        synced, fsyncs, fsync_failures = journal.sync_counts()
+        synced, fsyncs, fsync_failures = journal.sync_counts(False)  # the journal file check polls the syncer
         FIXED.pack_into(
             frame,
             fixed_at,
@@ -369,6 +374,11 @@ class SnapshotWriter:
         if kind == STATUS:
             return hist_at, (*latency.lows, latency.mid, slow)
         return hist_at, (*latency.lows, latency.mid, slow, dense)
+
+
+def _split(got: tuple[dict[str, Any], Any] | dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Return a status provider's answer as (sections that change rarely, live sections)."""
+    return got if type(got) is tuple else (NO_SECTIONS, got)
 
 
 class Snapshot(msgspec.Struct, frozen=True):
