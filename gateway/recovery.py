@@ -369,7 +369,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                         raise IllegalTransition(order, _DROP)
                     repeats[rec.order_id] = repeats.get(rec.order_id, 0) + 1
                 dropped.add(rec.order_id)
-            elif dropped and kind is not JSentReplace:  # a Cancel queued or sent again: a drop may follow once more
+            elif dropped:  # any other record of the order (a Cancel queued or sent again, a Replace): no repeat follows
                 dropped.discard(rec.order_id)
             follow_order_record(order, rec)
             if pays:
