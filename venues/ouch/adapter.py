@@ -83,7 +83,7 @@ from venues.ouch.codec import (
 )
 from venues.ouch.config import OuchVenueConfig, heartbeat_warnings
 from venues.ouch.daytime import WallClock, trading_day
-from venues.ouch.doubts import read_doubt_file, save_doubts
+from venues.ouch.doubts import doubts_path, read_doubt_file, save_doubts
 from venues.ouch.errors import BAD_APPENDAGE, BAD_LENGTH, OUT_OF_RANGE, TRUNCATED, UNKNOWN_TYPE, DecodeError
 from venues.ouch.messages import (
     MAX_PRICE,
@@ -2270,6 +2270,9 @@ class OuchVenue(VenueAdapter):
                 continue
             key = _ref_key(request.venue_ref)
             if chain is None or key not in inflight:
+                if chain is not None and request.kind is RequestKind.REPLACE and key in self._foreign_refs:
+                    self._retired_replace_answered(chain, key)
+                    continue
                 self.counters["unanswered_not_held"] += 1
                 self._rare(
                     "unheld",
@@ -2278,6 +2281,33 @@ class OuchVenue(VenueAdapter):
                     request.order.order_id,
                     request.venue_ref,
                 )
+
+    def _retired_replace_answered(self, chain: _Chain, urn: int) -> None:
+        """Answer a Replace the journal holds unanswered whose new UserRefNum ``urn`` is on file as another host's.
+
+        ``_replace_number_taken`` puts the number on file (``_foreign_refs``, the doubts file) before the Replace's
+        answer is journaled: a stop or crash in between restarts with the order still waiting on that Replace, and
+        ``restore`` does not map the number back (the venue gave it to another host's order, whose messages are not
+        this order's). The file is the proof that the venue never applied the Replace, so it is answered here, at
+        UP, as the process that stopped answered it: ``CancelRejected`` ``OUCH_NOT_RECEIVED``, the order live at its
+        old size and price under its old number, and the Cancels the core held behind the Replace (a strategy's, the
+        kill switch's) go out next (rev60merge2 HIGH 1: never answered, the held Cancels never sent, the order left
+        working at the venue). Once the answer is journaled the order is no longer waiting: never answered twice.
+        """
+        order = chain.order
+        self.counters["not_received"] += 1
+        log.warning(
+            "venue %s: order %d: its replace (UserRefNum %d), unanswered in the journal, names a number on file as "
+            "another host's (%s): the venue never applied it; the order keeps its size and price, live as UserRefNum "
+            "%d (the strategy gets CancelRejected %s; a Cancel held behind the replace goes out now)",
+            self.name,
+            order.order_id,
+            urn,
+            doubts_path(self.config.state_dir, self.name),
+            chain.working,
+            _NOT_RECEIVED,
+        )
+        self._emit(VenueCancelRejected(0, order.order_id, _NOT_RECEIVED, _NUMBER_TAKEN_TEXT))
 
     def on_login_rejected(self, reason: str, text: str) -> None:
         """Login Rejected: the reason shows in the DISCONNECTED (or LOGIN_REFUSED) state once the connection closes."""

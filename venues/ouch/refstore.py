@@ -156,7 +156,8 @@ class UserRefNumStore:
         """The done event of the job posted last (each job has its own: see ``_post``)."""
         self._worker: threading.Thread | None = None
         self._generation = 0
-        """Bumped whenever day, session or the numbering restart: a background write of an older one is void."""
+        """Bumped whenever day, session or the numbering restart, and when a mark or floor changes while the store is
+        failing (``_failing``: the retry's write in flight lacks it): a background write of an older one is void."""
         self._lock = threading.Lock()
         """Serialises writes of the state file (the loop thread and one background writer)."""
         self._slot = threading.Lock()
@@ -227,14 +228,20 @@ class UserRefNumStore:
     def owed_on_file(self) -> bool:
         """Return True when the file holds what a restart needs about the venue's NextUserRefNum owed.
 
-        While it is owed (``ask``): the mark itself (``mark_ask``, or ``retry``'s write carrying it). Once settled
-        (``floor`` with ``settled``): a reservation at or above every number handed out, so above the venue's
-        NextUserRefNum. False while the store is failing.
+        While it is owed (``ask``): the mark itself as this process holds it, the other host's highest UserRefNum and
+        ClOrdID included (``mark_ask``, or ``retry``'s write carrying it). Once settled (``floor`` with ``settled``):
+        a reservation at or above every number handed out, so above the venue's NextUserRefNum, and the ClOrdIDs.
+        False while the store is failing, and while the file holds an older state: a retry's write posted before a
+        later mark (not written: the store was failing) clears ``error`` when it lands (rev60merge2 HIGH 2: the file
+        held the older mark, and the adapter said the owed mark was on file again).
         """
         counter = self.counter
         if counter.error is not None:
             return False
-        return self._on_file[0] if self.ask else counter.next - 1 <= counter.reserved
+        on_file = self._on_file
+        if self.ask:
+            return on_file == (True, self.other, self.order_ids)
+        return counter.next - 1 <= counter.reserved and on_file[2] >= self.order_ids
 
     @property
     def block(self) -> int:
@@ -430,6 +437,36 @@ class UserRefNumStore:
                 self._job = None  # the loop may post the next job from here on (with its own event)
                 done.set()
 
+    def _failing(self, earlier: int = 0, order_ids: int = 0) -> bool:
+        """Return True while the store is failing (``error``): the loop does not write then; ``retry`` does.
+
+        ``earlier`` and ``order_ids`` (``floor``'s) are raised in memory then. The write in flight (``retry``'s,
+        posted before) is voided if its state lacks what memory holds now (a later mark's other host's UserRefNum,
+        ClOrdIDs, the earlier traffic, or the mark itself), so its landing does not clear ``error`` and ``retry``
+        posts the current state after its interval. Before, that write cleared ``error`` with the older state on file
+        and no retry followed (rev60merge2 HIGH 2). A write carrying all of it (the same mark again, or the mark a
+        settled floor cleared: a restart only asks again) is left to land. False, the caller writes itself, when no
+        error is set, also when that write landed just now (decided under ``_slot``, where the writer applies its
+        outcome). Called once per mark or floor, not per order.
+        """
+        counter = self.counter
+        with self._slot:
+            if counter.error is None:
+                return False
+            self.earlier = max(self.earlier, earlier)
+            self.order_ids = max(self.order_ids, order_ids)
+            job = self._job
+            if job is not None:
+                state = job[0]
+                if (
+                    state.order_ids < self.order_ids
+                    or state.other < self.other
+                    or state.earlier < self.earlier
+                    or (self.ask and not state.ask)
+                ):
+                    self._generation += 1
+        return True
+
     def _wait_for_prefetch(self) -> bool:
         """Wait until the background writer has finished the reservation it is working on (if any).
 
@@ -494,7 +531,7 @@ class UserRefNumStore:
         self.ask = True
         self.other = max(self.other, other)
         self.order_ids = max(self.order_ids, order_ids)
-        if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries the mark
+        if self._failing():  # the loop does not write; ``retry``'s write carries the mark
             return False
         self._wait_for_prefetch()
         with self._slot:  # a write still in flight would not carry the mark: void (``bind`` does the same)
@@ -531,9 +568,7 @@ class UserRefNumStore:
             self.other = 0
         elif counter.next - 1 <= counter.reserved and earlier <= self.earlier and order_ids <= self.order_ids:
             return True
-        if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries them
-            self.earlier = max(self.earlier, earlier)
-            self.order_ids = max(self.order_ids, order_ids)
+        if self._failing(earlier, order_ids):  # the loop does not write; ``retry``'s write carries them
             return False
         self._wait_for_prefetch()
         with self._slot:  # a write still in flight would not carry the mark: void (``bind`` does the same)
