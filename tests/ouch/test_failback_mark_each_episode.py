@@ -80,9 +80,9 @@ async def test_owed_mark_written_by_the_retry_before_the_answer_gives_the_all_cl
     """The directory repaired inside the Account Query's wait: the retry's write carries the mark itself (``ask``
     on file); the all-clear says a restart asks it too (before: no all-clear, the ERROR left standing)."""
     venue = ReplaceVenue()
-    venue.answer_queries = False  # the wait lasts server_timeout_ms (1.1 s): the repair lands inside it
+    venue.answer_queries = False  # the wait lasts server_timeout_ms: the repair and the 1 s retry land inside it
     await venue.start()
-    host = Host(venue, tmp_path / "a")
+    host = Host(venue, tmp_path / "a", server_timeout_ms=5_000)  # 1.1 s raced the retry: 1 run in 6 failed (ouch60b)
     store_file = tmp_path / "a" / "ouch" / "nasdaq.userrefnum.json"
     try:
         await host.start()

@@ -170,7 +170,7 @@ class StrictVenue:
 class Host:
     """One gateway host: an engine journaling to ``<root>/journal``, its OUCH store in ``<root>/ouch``."""
 
-    def __init__(self, venue: StrictVenue, root: Path) -> None:
+    def __init__(self, venue: StrictVenue, root: Path, server_timeout_ms: int = 1_100) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.path = root / "journal"
         config = venue_config(
@@ -178,7 +178,7 @@ class Host:
             port=venue.port,
             reconnect_initial_ms=5,
             reconnect_max_ms=50,
-            server_timeout_ms=1_100,  # the Account Query unanswered this long: acted on without it
+            server_timeout_ms=server_timeout_ms,  # the Account Query unanswered this long: acted on without it
             answer_timeout_ms=300,
         )
         (root / "ouch").mkdir(exist_ok=True)
