@@ -34,13 +34,23 @@ CL_ORD_ID_AT = 52  # Order Replaced: ClOrdID at offset 52 (OUCH 5.0, 2.2.3)
 
 
 def _replaced_then_power_failure(
-    tmp_path: Path, *, clean: bool = False, batch: bool = False, cl_ord_id: bytes = b""
+    tmp_path: Path,
+    *,
+    clean: bool = False,
+    batch: bool = False,
+    cl_ord_id: bytes = b"",
+    accepted_lost: bool = False,
+    owed: bool = False,
+    replaces: int = 1,
 ) -> tuple[Link, object, object]:
     """Order r1 accepted (journaled), Replace 1->2 answered Replaced, then a power failure cuts both from the journal.
 
     Returns the restarted gateway's link (not yet connected), engine and rig, recovered from the cut journal as
     ``gateway run`` does (appending to it; ``journal_opened`` told how the last run stopped). ``cl_ord_id``: the
-    ClOrdID the venue's Replaced carries in its replay (default: the order's own).
+    ClOrdID the venue's Replaced carries in its replay (default: the order's own). ``accepted_lost``: the cut takes the
+    order's Accepted too (the journal holds the Enter unanswered). ``owed``: the venue's NextUserRefNum is owed on file
+    (an earlier login's failback or replay gap: another host may have used the session). ``replaces``: how many
+    Replaces (each doubling the quantity) the cut takes.
     """
     journal = tmp_path / "j1"
     link = Link(tmp_path / "ouch", exchange=ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
@@ -50,22 +60,26 @@ def _replaced_then_power_failure(
     strat.received()
     rig.send(strat, NewOrder("r1", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))
     engine.flush()
+    engine.journal.flush()
+    sent_only = journal.read_bytes()  # the Enter sent, its Accepted not journaled yet
     link.pump()
     engine.flush()
     (accepted,) = _events(strat)
     assert isinstance(accepted, OrderAccepted)
     engine.journal.flush()
     durable = journal.read_bytes()  # synced: what a power failure leaves
-    rig.send(strat, Replace("r1", 200, NEW_PRICE))
-    engine.flush()
-    link.pump()
-    engine.flush()
-    (replaced,) = _events(strat)
-    assert isinstance(replaced, Replaced) and replaced.qty == 200, replaced
+    for n in range(1, replaces + 1):
+        rig.send(strat, Replace("r1", 100 << n, NEW_PRICE))
+        engine.flush()
+        link.pump()
+        engine.flush()
+        (replaced,) = _events(strat)
+        assert isinstance(replaced, Replaced) and replaced.qty == 100 << n, replaced
     engine.journal.flush()
     engine.journal.close()
     link.disconnect()  # kill -9 ...
-    journal.write_bytes(durable)  # ... and the power failure: the Replace and its Replaced gone from the journal
+    journal.write_bytes(sent_only if accepted_lost else durable)  # ... and the power failure: the Replace and its
+    # Replaced gone from the journal
     if cl_ord_id:
         packets = link.core.stream.packets
         (at,) = [i for i, packet in enumerate(packets) if packet[3:4] == b"U"]
@@ -73,6 +87,8 @@ def _replaced_then_power_failure(
         packet[3 + CL_ORD_ID_AT : 3 + CL_ORD_ID_AT + 14] = cl_ord_id.ljust(14)
         packets[at] = bytes(packet)
     second = Link(tmp_path / "ouch", core=link.core, clock=link.clock)
+    if owed:
+        assert second.store.mark_ask()
     recovered = recover(read_journal(journal))
     engine2, rig2 = gateway_over(second, journal)
     engine2.adopt(recovered)
@@ -106,7 +122,7 @@ def test_replace_lost_with_the_journal_tail_when_the_venue_replays_its_replaced_
     counters = link.venue.counters
     assert counters["unknown_user_ref_num"] == 0  # before: 1, and the order kept UserRefNum 1
     assert counters["replaced_journal_lost"] == 1
-    assert any("whose records the journal lost with its tail" in r.getMessage() for r in caplog.records)
+    assert any("whose records the journal may have lost with its tail" in r.getMessage() for r in caplog.records)
     assert link.store.last_issued >= 2
     events = _cancel(link, engine, rig)
     assert _cancels(link) == [2]  # before: 1, ignored by the venue, never answered
@@ -116,16 +132,43 @@ def test_replace_lost_with_the_journal_tail_when_the_venue_replays_its_replaced_
     assert not [o for o in link.core.exchange.orders.values() if o.open]  # nothing works at the venue
 
 
+def test_two_replaces_lost_with_the_journal_tail_then_both_applied_and_cancel_names_the_last(tmp_path: Path) -> None:
+    """The second Replace replaced the first one's number, which only the first adoption made the order's."""
+    link, engine, rig = _replaced_then_power_failure(tmp_path, replaces=2)
+    _up(link, engine)
+    (order,) = engine.orders.values()  # type: ignore[attr-defined]
+    assert (order.qty, order.venue_ref) == (400, "3")
+    assert link.venue.counters["replaced_journal_lost"] == 2
+    assert link.venue.counters["unknown_user_ref_num"] == 0
+    events = _cancel(link, engine, rig)
+    assert _cancels(link) == [3]
+    assert [type(e) for e in events] == [OrderAccepted, Replaced, Replaced, Canceled], events
+    assert not [o for o in link.core.exchange.orders.values() if o.open]
+
+
 @pytest.mark.parametrize(
-    ("clean", "batch", "cl_ord_id"),
-    [(True, False, b""), (False, True, b""), (False, False, b"4194305")],
-    ids=["clean stop", "fsync batch", "another host's ClOrdID"],
+    ("clean", "batch", "cl_ord_id", "accepted_lost", "owed"),
+    [
+        (True, False, b"", False, False),
+        (False, True, b"", False, False),
+        (False, False, b"4194305", False, False),
+        (False, False, b"", True, False),
+        (False, False, b"", False, True),
+    ],
+    ids=["clean stop", "fsync batch", "another host's ClOrdID", "its Accepted lost too", "another host possible"],
 )
 def test_replaced_of_an_unknown_number_when_no_replace_can_be_lost_or_not_ours_then_counted_unknown(
-    tmp_path: Path, clean: bool, batch: bool, cl_ord_id: bytes
+    tmp_path: Path, clean: bool, batch: bool, cl_ord_id: bytes, accepted_lost: bool, owed: bool
 ) -> None:
-    """The journal holds every Replace sent (a clean stop, ``batch``), or the Replaced is another host's: unknown."""
-    link, engine, _rig = _replaced_then_power_failure(tmp_path, clean=clean, batch=batch, cl_ord_id=cl_ord_id)
+    """The journal holds every Replace sent (a clean stop, ``batch``), or the Replaced is another host's: unknown.
+
+    Also when the number it replaced is not one the journal confirmed (the Enter's Accepted was lost too: after a
+    failback that number may be another host's Enter under the same ClOrdID, rev60merge9 HIGH 1), or when another
+    host may have used the session (the venue's NextUserRefNum owed on file): not adopted, as before ouchpf60.
+    """
+    link, engine, _rig = _replaced_then_power_failure(
+        tmp_path, clean=clean, batch=batch, cl_ord_id=cl_ord_id, accepted_lost=accepted_lost, owed=owed
+    )
     _up(link, engine)
     (order,) = engine.orders.values()  # type: ignore[attr-defined]
     assert (order.qty, order.venue_ref) == (100, "1")

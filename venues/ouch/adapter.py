@@ -314,6 +314,10 @@ _URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
 """Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
 """A new order the desk asked to cancel before the venue acknowledged it: an Enter lost is reported, never re-sent."""
+_NOT_ACKNOWLEDGED: Final = frozenset(
+    {OrderState.CREATED, OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL}
+)
+"""Orders the venue had not acknowledged when the journal last recorded them (``journal_opened``)."""
 
 
 _OUT_OF_FRAME: Final = frozenset({TRUNCATED, BAD_LENGTH, UNKNOWN_TYPE, BAD_APPENDAGE})
@@ -437,6 +441,9 @@ class OuchVenue(VenueAdapter):
         Replace of this gateway may have left with its record lost (``_lost_replace``)."""
         self._lost_replace_urn = 0
         """The new UserRefNum of the Replaced ``_lost_replace`` applies (0: none): ``_replaced_after_reject``'s text."""
+        self._own_refs: set[int] = set()
+        """UserRefNums this host's own journal confirmed for its open orders at the start (``journal_opened``), and the
+        ones ``_lost_replace`` moved them to: the only OrigUserRefNums a Replaced the journal lost may name."""
         self._cancels_seen: dict[int, bytearray] = {}
         """The Cancels waiting at the last look (``_sweep_cancels``: key -> the packet kept, its identity)."""
         self._cancels_seen_ns = 0
@@ -2656,8 +2663,29 @@ class OuchVenue(VenueAdapter):
         return True
 
     def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:
-        """Note whether the journal may have lost its tail: a stop that was not clean under ``interval``/``none``."""
+        """Note whether the journal may have lost its tail: a stop that was not clean under ``interval``/``none``.
+
+        Then note the numbers the journal itself confirmed for each open order (called after the orders are restored,
+        before the first login): the number the venue knows an acknowledged order by, and its Replace in flight. Not
+        an order whose Enter the venue never acknowledged here, nor one answered in doubt (``unconfirmed``): another
+        host may enter its own order under that number after a failback, and its ClOrdID may be this order's (the
+        standby numbers its order ids right above the ones it saw), so a later Replaced from that number is not this
+        host's lost Replace (rev60merge9 HIGH 1).
+        """
         self._tail_lost = not clean and not batch and not empty
+        own = self._own_refs
+        own.clear()
+        if not self._tail_lost:
+            return
+        for chain in self._chains.values():
+            order = chain.order
+            if chain.done or chain.unconfirmed or order.state in _NOT_ACKNOWLEDGED:
+                continue
+            number = _ref_key(order.venue_ref)
+            if number > 0:
+                own.add(number)
+                if chain.pending:
+                    own.add(chain.pending)
 
     def _lost_replace(self, seq: int, message: OrderReplaced) -> bool:
         """Apply a Replaced of a Replace of this gateway whose records the journal lost; False: not such a one.
@@ -2672,8 +2700,18 @@ class OuchVenue(VenueAdapter):
         and later Cancels name the live number (rev60chaos HIGH 1: before, the Replaced was counted unknown, the
         order kept its old number, and every Cancel of it, the kill switch's too, named a number the venue ignores:
         never answered, the order working at the venue). Counted ``replaced_journal_lost``, WARNING.
+
+        Only from a number this host's journal confirmed for the order (``_own_refs``): after a failback the replay's
+        Accepted of another host's Enter under the number of this host's Enter lost in flight maps that number to
+        this host's order (the same terms, the same ClOrdID), and the other host's Replace of its own order then
+        looked like this host's lost one: its terms and fills applied here, this host's Cancel canceling its order
+        (rev60merge9 HIGH 1). Nor when this login shows another host on the account (a number above this host's in
+        the replay, the venue's NextUserRefNum owed from a failback or a replay gap): counted unknown as before, and
+        a Cancel of the order the venue does not answer is said at ERROR (``_sweep_cancels``).
         """
         if not self._tail_lost:
+            return False
+        if self._other_max or self._store.ask:  # another host may have used the session: none of it is adopted
             return False
         urn = message.user_ref_num
         chain = self._refs.get(message.orig_user_ref_num)
@@ -2686,9 +2724,11 @@ class OuchVenue(VenueAdapter):
             or urn > self._store.last_issued
             or urn <= max(chain.cancel_targets())
             or message.orig_user_ref_num not in chain.cancel_targets()
+            or message.orig_user_ref_num not in self._own_refs
             or _not_its_replace(chain, message)
         ):
             return False
+        self._own_refs.add(urn)  # a second Replace the journal lost replaced this one
         self._refs[urn] = chain
         self._replace_refs.add(urn)
         self._store.ensure_above(urn)
@@ -4255,7 +4295,10 @@ class OuchVenue(VenueAdapter):
         order = chain.order
         self.counters["replaced_after_reject"] += 1
         if message.user_ref_num == self._lost_replace_urn and not doubted:
-            what = "a replace whose records the journal lost with its tail (a power failure: not stopped cleanly)"
+            what = (
+                "a replace whose records the journal may have lost with its tail (an unclean stop under fsync "
+                "interval/none)"
+            )
             told = "the order takes the new number and terms and the strategy is told"
             after = "from the venue's replay of what the journal lacks"
         elif doubted:
