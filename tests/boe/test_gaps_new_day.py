@@ -74,3 +74,18 @@ def test_gaps_file_of_today_when_a_process_starts_then_nothing_said_at_start(
     caplog.set_level(logging.WARNING)
     link.restart()
     assert "never received" not in caplog.text
+
+
+def test_gaps_file_of_the_day_before_when_said_at_a_start_then_not_again_at_the_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev60merge6 LOW: the file was never rewritten, so every start of the later day said the same gap again."""
+    link, missing = _gap_on_file(tmp_path)
+    link.disconnect()
+    caplog.set_level(logging.WARNING)
+    first = BoeVenue(link.config, link.clock, wall=lambda: NEXT_DAY_NS)
+    assert caplog.text.count(NEVER % (UNIT, missing, missing)) == 1
+    first.poll(link.clock())  # the first timer run writes the file as the new day's
+    assert json.loads(gaps_path(tmp_path, "cboe").read_bytes())["gaps"] == []
+    BoeVenue(link.config, link.clock, wall=lambda: NEXT_DAY_NS)
+    assert caplog.text.count(NEVER % (UNIT, missing, missing)) == 1  # lead60 first form: 2

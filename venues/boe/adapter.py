@@ -543,9 +543,6 @@ class BoeVenue(VenueAdapter):
         if self._owed and owed_day != self._day:
             self._carried_over(owed_day)
         self._corrections = load_corrections(config.state_dir, config.name, self._day)
-        gaps_day, gaps = gaps_of_another_day(config.state_dir, config.name, self._day)
-        if gaps:
-            self._unfilled_at_day_change(gaps_day, gaps)
         """``venue_seq`` of the Trade Cancel or Correct messages reported today (on file: a replay is dropped)."""
         self._owed_log = StateLog(owed_cancels_path(config.state_dir, config.name))
         self._corrections_log = StateLog(corrections_path(config.state_dir, config.name))
@@ -601,6 +598,10 @@ class BoeVenue(VenueAdapter):
         does not decode is not taken as seen (the session has Cboe send it again)."""
         self._gaps_unsaved = False
         """A gap opened, closed or was given up: the gaps file is rewritten at the next ``poll`` (``_save_gaps``)."""
+        gaps_day, gaps = gaps_of_another_day(config.state_dir, config.name, self._day)
+        if gaps:  # said once: the file is rewritten as today's at the first poll (rev60merge6: said at every start)
+            self._unfilled_at_day_change(gaps_day, gaps)
+            self._gaps_unsaved = True
         self._gaps_saved_at = 0
         """``poll`` time of the last write of the gaps file (at most one per ``GAPS_SAVE_NS``)."""
         self._ended_over_gaps: dict[int, int] = {}
