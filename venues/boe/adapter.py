@@ -434,7 +434,8 @@ class _Tracked(VenueOrder[bytes], gc=False):
     lapsed_seq: int = 0
     """The SequenceNumber that Modify last went out with (its venue reference ``<ClOrdID>@<S>``)."""
     late: bool = False
-    """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so)."""
+    """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so), or owes Cboe a Cancel
+    of it (``_owed``: its answer discharges it)."""
     asked: bytes = b""
     """ClOrdID of a Modify re-sent in doubt after Cboe restarted a numbering whose copy Cboe refused as if it had
     applied the original (``D``, ``O``): the Modify in flight (``pending``) asks Cboe for the order by it."""
@@ -1348,9 +1349,12 @@ class BoeVenue(VenueAdapter):
         for held in [*self._holding.values(), *(tracked for tracked, _kind, _seq in plan)]:
             self._settle(held, _MODIFY_COPY | _CANCEL_COPY)  # settled again below, by new copies if need be
         self._holding.clear()
+        owed = self._owed
         for tracked, kind, seq in plan:
             if tracked.done:  # its new order was just reported refused: nothing else of it is pending
                 continue
+            if kind == _CANCEL and tracked.working in owed:  # the Cancel owed (``_cancel_again``) went out: its answer
+                continue  # settles this one; no copy in doubt beside it
             if kind == _NEW and sequenced and renumbered and seq > last:
                 self._doubtful.add(tracked.order.order_id)  # Cboe restarted: L no longer says it never had it
                 self._probe(tracked, seq, last)
@@ -2454,12 +2458,29 @@ class BoeVenue(VenueAdapter):
         which Cboe processed after the restart, before the Cancel: ``_lost_modify``) gave the order its ClOrdID; the
         refusal says nothing about the order, which works at Cboe under it. The Cancel goes out again naming it
         (a Cancel cannot cancel twice; the order stays pending cancel); its answer settles the strategy's Cancel.
-        Return False (the refusal answers the Cancel) if the session cannot send now (a replay under way).
-        Before boepf60 the order ended ``Canceled BOE_NOT_AT_CBOE`` ("not working at Cboe") while it worked there.
+        During a replay (Cboe rejects cancels during one) the Cancel is owed (``_owe_cancel``: on file, so a restart
+        before Replay Complete keeps it) and goes out at Replay Complete (``_send_owed``); ``late`` makes its answer
+        discharge it, and ``after_replay`` sends no copy of the Cancel in doubt beside it. Return False (the refusal
+        answers the Cancel) only if the packer cannot write the Cancel now.
+        Before boepf60 the order ended ``Canceled BOE_NOT_AT_CBOE`` ("not working at Cboe") while it worked there;
+        before boepf60b a refusal in a replay answered the Cancel (the kill switch's was never sent again).
         """
-        if not self._session.ready:
-            return False
         order = tracked.order
+        if not self._session.ready:
+            self._owe_cancel(tracked.working)  # False: owed already (the refusal replayed again after a restart)
+            tracked.late = True
+            log.warning(
+                "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d) in "
+                "its replay; the order no longer goes by it (an Order Modified since gave it %s): the Cancel is sent "
+                "again naming that after the replay",
+                self.name,
+                order.order_id,
+                named,
+                seq,
+                _unpad(tracked.working),
+            )
+            self._ignore("stale-cancel-reject", seq, f"order {order.order_id}: {named}")
+            return True
         try:
             self._pack_cancel(tracked)
         except Exception:  # the packer could not write it (it packed this ClOrdID before): the refusal answers
@@ -3661,19 +3682,32 @@ class BoeVenue(VenueAdapter):
             seq = self._owed[padded] = session.allocate_sequence()
             self._owed_changed(padded, seq)
             self._cancel_packer.pack(session.out, seq, padded, *self._firm)
+            tracked = self._refs.get(padded)
+            if tracked is not None and not tracked.done:  # ``_cancel_again``: the order is open here
+                why = (
+                    "Cboe refused a Cancel naming the order's earlier ClOrdID (Cancel Rejected O) in a replay; the "
+                    "order works at Cboe under this one"
+                )
+                yet = "; Cboe has not answered a Cancel of it yet"
+            else:
+                why, yet = (
+                    "Cboe showed the order working after it had ended here",
+                    ", and has not answered a Cancel of it yet",
+                )
             if not sent and padded in unsent:
                 log.info(
-                    "venue %s: Cancel Order of ClOrdID %s sent after the replay (Cboe rejects cancels during one): "
-                    "Cboe showed the order working after it had ended here",
+                    "venue %s: Cancel Order of ClOrdID %s sent after the replay (Cboe rejects cancels during one): %s",
                     self.name,
                     _unpad(padded),
+                    why,
                 )
                 continue
             log.warning(
-                "venue %s: Cancel Order of ClOrdID %s sent (again) after the replay: Cboe showed the order working "
-                "after it had ended here, and has not answered a Cancel of it yet",
+                "venue %s: Cancel Order of ClOrdID %s sent (again) after the replay: %s%s",
                 self.name,
                 _unpad(padded),
+                why,
+                yet,
             )
 
     def _discharge(self, padded: bytes) -> bool:
