@@ -55,11 +55,9 @@ async def _back_after_unclean_stop(venue: LossyVenue, root: Path) -> Host:
     return host
 
 
-async def test_failback_after_own_enter_lost_when_standby_replaced_its_order_under_that_number_then_not_applied_here(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    venue = LossyVenue()
-    await venue.start()
+async def _standby_took_a2s_number(venue: LossyVenue, tmp_path: Path) -> None:
+    """A's a2 lost in flight, A killed; the standby B enters under a2's number (its ClOrdID and terms), replaces
+    it 2 -> 3 and trades 4; B stopped, the venue's connections dropped."""
     primary = Host(venue, tmp_path / "a")
     try:
         await primary.start()
@@ -88,6 +86,14 @@ async def test_failback_after_own_enter_lost_when_standby_replaced_its_order_und
     finally:
         await standby.stop()
     venue.drop()
+
+
+async def test_failback_after_own_enter_lost_when_standby_replaced_its_order_under_that_number_then_not_applied_here(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    venue = LossyVenue()
+    await venue.start()
+    await _standby_took_a2s_number(venue, tmp_path)
 
     back = await _back_after_unclean_stop(venue, tmp_path / "a")
     try:
@@ -146,4 +152,33 @@ async def test_single_host_replace_and_its_answer_cut_from_the_journal_then_appl
         assert struct.unpack(">I", venue.inbound[-1][1:5])[0] == 2
     finally:
         await back.stop()
+        await venue.stop()
+
+
+async def test_failback_then_a_second_unclean_restart_then_the_standbys_replace_still_not_applied_here(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev60merge11 HIGH: the failback journaled the standby's Accepted as a2's (known: a lost Enter's number reused),
+    so at a second unclean start a2's number looked confirmed by this host's journal and the standby's Replace was
+    adopted: its terms and fills booked here, this host's kill Cancel canceling its order. Another host's traffic on
+    file (its ClOrdIDs, its earlier messages, numbers retired as its) now stops every adoption."""
+    venue = LossyVenue()
+    await venue.start()
+    await _standby_took_a2s_number(venue, tmp_path)
+    back = await _back_after_unclean_stop(venue, tmp_path / "a")
+    await back.stop()  # not stopped cleanly again
+    venue.drop()
+    again = await _back_after_unclean_stop(venue, tmp_path / "a")
+    try:
+        inbox = Inbox(again)
+        a2 = again.rig.order("S1", "a2")
+        assert (a2.qty, a2.price, a2.cum_qty, a2.venue_ref) == (100, RESTING, 0, "2")  # ouchpf60b: 50, 4 filled, "3"
+        assert not inbox(Replaced, Executed)
+        assert again.venue.counters.get("replaced_journal_lost", 0) == 0  # ouchpf60b: 1
+        sent = len(venue.inbound)
+        again.send(Cancel("a2"))
+        await wait_until(lambda: venue.cancels(sent), "a2's Cancel at the venue")
+        assert venue.cancels(sent) == [2] and venue.live.get(3) == "2"  # the standby's order untouched
+    finally:
+        await again.stop()
         await venue.stop()

@@ -2706,12 +2706,19 @@ class OuchVenue(VenueAdapter):
         this host's order (the same terms, the same ClOrdID), and the other host's Replace of its own order then
         looked like this host's lost one: its terms and fills applied here, this host's Cancel canceling its order
         (rev60merge9 HIGH 1). Nor when this login shows another host on the account (a number above this host's in
-        the replay, the venue's NextUserRefNum owed from a failback or a replay gap): counted unknown as before, and
-        a Cancel of the order the venue does not answer is said at ERROR (``_sweep_cancels``).
+        the replay, the venue's NextUserRefNum owed from a failback or a replay gap), nor once the day shows another
+        host on file (its ClOrdIDs or earlier traffic in the UserRefNum store, numbers retired as its in the doubts
+        file: rev60merge11, a second unclean start after a failback): counted unknown as before, and a Cancel of the
+        order the venue does not answer is said at ERROR (``_sweep_cancels``).
         """
         if not self._tail_lost:
             return False
-        if self._other_max or self._store.ask:  # another host may have used the session: none of it is adopted
+        store = self._store
+        if self._other_max or store.ask or store.order_ids or store.earlier or self._foreign_refs:
+            # another host used or may have used the session today (a number above this host's in the replay, the
+            # venue's NextUserRefNum owed, another host's ClOrdIDs or earlier traffic on file, numbers retired as
+            # another host's): none of it is adopted (rev60merge11: after a failback the standby's Accepted was
+            # journaled as this host's lost Enter, and at a second unclean start its Replace was adopted)
             return False
         urn = message.user_ref_num
         chain = self._refs.get(message.orig_user_ref_num)
