@@ -2466,34 +2466,27 @@ class BoeVenue(VenueAdapter):
         before boepf60b a refusal in a replay answered the Cancel (the kill switch's was never sent again).
         """
         order = tracked.order
-        if not self._session.ready:
+        if self._session.ready:
+            try:
+                self._pack_cancel(tracked)
+            except Exception:  # the packer could not write it (it packed this ClOrdID before): the refusal answers
+                log.exception("venue %s: order %d: the Cancel could not be sent again", self.name, order.order_id)
+                return False
+            when = ""
+        else:
             self._owe_cancel(tracked.working)  # False: owed already (the refusal replayed again after a restart)
             tracked.late = True
-            log.warning(
-                "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d) in "
-                "its replay; the order no longer goes by it (an Order Modified since gave it %s): the Cancel is sent "
-                "again naming that after the replay",
-                self.name,
-                order.order_id,
-                named,
-                seq,
-                _unpad(tracked.working),
-            )
-            self._ignore("stale-cancel-reject", seq, f"order {order.order_id}: {named}")
-            return True
-        try:
-            self._pack_cancel(tracked)
-        except Exception:  # the packer could not write it (it packed this ClOrdID before): the refusal answers
-            log.exception("venue %s: order %d: the Cancel could not be sent again", self.name, order.order_id)
-            return False
+            when = " after the replay"
         log.warning(
-            "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d), which "
-            "the order no longer goes by (an Order Modified since gave it %s): the Cancel is sent again naming that",
+            "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d)%s; the "
+            "order no longer goes by it (an Order Modified since gave it %s): the Cancel is sent again naming that%s",
             self.name,
             order.order_id,
             named,
             seq,
+            "" if when == "" else " in its replay",
             _unpad(tracked.working),
+            when,
         )
         self._ignore("stale-cancel-reject", seq, f"order {order.order_id}: {named}")
         return True
