@@ -452,6 +452,9 @@ class OuchVenue(VenueAdapter):
         """Keys of Cancels logged unanswered (``_sweep_cancels``: once each while they wait) -> (when logged, the look
         before, by when it had left, its order): each gets its all-clear once answered (``_cancels_answered``); how
         many wait now is ``cancels_unanswered_now`` (the gauge ``gateway_venue_cancels_unanswered_now``)."""
+        self._gap_mark: tuple[str, int] = ("", 0)
+        """(session, the highest UserRefNum issued) at the last login with a replay gap: an order known by a number up
+        to it was live (or on its way) while messages of the venue were lost (``_canceled``'s WARNING)."""
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
         self._held_since_ns = 0
@@ -2109,6 +2112,7 @@ class OuchVenue(VenueAdapter):
         if gapped:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
             self._answers_lost = True
+            self._gap_mark = (session, self._store.last_issued)
             first, last = self._session.last_gap
             log.error(
                 "venue %s: REPLAY GAP: the venue resumed session %r at sequence %d but %d was asked for: its "
@@ -4229,18 +4233,7 @@ class OuchVenue(VenueAdapter):
             or (quantity < chain.open_qty and reason == "U" and (urn | _CANCEL_KEY) in self._inflight)
         ):
             if not chain.in_doubt:
-                log.warning(
-                    "venue %s: Canceled (reason U) of order %d (UserRefNum %d) for %d shares while %d are open here, "
-                    "in answer to the gateway's Cancel (which asks for everything): the venue had no more; the order "
-                    "ends, the other %d were not live there (a replace answered in doubt whose open quantity the "
-                    "gateway reckoned from its terms?)",
-                    self.name,
-                    chain.order.order_id,
-                    urn,
-                    quantity,
-                    chain.open_qty,
-                    chain.open_qty - quantity,
-                )
+                self._canceled_short(chain, urn, quantity)
             chain.open_qty = 0
             self.event_sink(
                 VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason), chain.last_cancel_ns)
@@ -4253,6 +4246,44 @@ class OuchVenue(VenueAdapter):
         )
         if chain.open_qty <= 0:
             self._finish(chain)
+
+    def _canceled_short(self, chain: _Chain, urn: int, quantity: int) -> None:
+        """WARNING: the venue's Canceled (reason U) answering the gateway's Cancel is for fewer shares than open here.
+
+        Why the venue had fewer, as far as the adapter can tell: a Replace of the order answered in doubt whose open
+        quantity the gateway reckoned from its terms (ouchdoubt58), or messages of the venue lost in a replay gap
+        since the order went live (its number issued before that login: fills among them; rev61ouch LOW 1: before,
+        the WARNING blamed a Replace that never existed), or neither known here (a gap before a restart, ...).
+        """
+        order_id = chain.order.order_id
+        session, gap_upto = self._gap_mark
+        if any(doubted == order_id for doubted, _ in self._replace_doubts.values()):
+            why = (
+                "were not live there (a replace answered in doubt whose open quantity the gateway reckoned from its "
+                "terms?)"
+            )
+        elif gap_upto and session == self._store.session and chain.working <= gap_upto:
+            why = (
+                "may have been executed in the replay gap since the order went live (the venue's messages lost at a "
+                "login, REPLAY GAP ERROR): reconcile the order's executions with the venue desk"
+            )
+        else:
+            why = (
+                "were not live there (executed or canceled in venue messages the gateway never read?): reconcile the "
+                "order's executions with the venue desk"
+            )
+        log.warning(
+            "venue %s: Canceled (reason U) of order %d (UserRefNum %d) for %d shares while %d are open here, in answer "
+            "to the gateway's Cancel (which asks for everything): the venue had no more; the order ends, the other %d "
+            "%s",
+            self.name,
+            order_id,
+            urn,
+            quantity,
+            chain.open_qty,
+            chain.open_qty - quantity,
+            why,
+        )
 
     def _on_modified(self, seq: int, chain: _Chain, message: OrderModified) -> None:
         """Apply an Order Modified: its Quantity is the total the venue has open now; what it took off is canceled.
