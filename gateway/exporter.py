@@ -433,9 +433,14 @@ VENUE_SESSION_GAUGES: Final = {
         "BOE Order Executions held now because the journal could not be read back for their orders: not in the "
         "positions yet (alert GatewayVenueExecutionsHeld)",
     ),
+    "cancels_unanswered_now": (
+        "venue_cancels_unanswered_now",
+        "OUCH Cancels logged unanswered (venue_cancels_unanswered) that still have no answer: the order may still work "
+        "at the venue (alert GatewayVenueCancelUnanswered); back down as each is answered (WARNING all-clear)",
+    ),
 }
 """``venues.base.SESSION_GAUGES`` -> (metric name after ``gateway_``, help): gauges with a ``venue`` label, for each
-venue whose adapter keeps it (BOE)."""
+venue whose adapter keeps it (BOE the first, OUCH the second)."""
 
 
 def _histogram(name: str, doc: str, label: str | None, series: dict[str, list[int]], bounds: Sequence[int]) -> Metric:

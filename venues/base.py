@@ -73,9 +73,9 @@ writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile),
 earlier traffic (another host's, seen by a gateway with no record of the day: not applied), and (BOE) executions held
 because the journal could not be read back for their orders, and those not held past the cap (not applied), and (FIX)
 the venue's Logons refused as numbered below the MsgSeqNum expected from it (fixlogon56)."""
-SESSION_GAUGES = ("executions_held_now",)
+SESSION_GAUGES = ("executions_held_now", "cancels_unanswered_now")
 """Venue session gauges ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_GAUGES``): (BOE) the
-executions held now, waiting for the journal to read back."""
+executions held now, waiting for the journal to read back; (OUCH) the Cancels logged unanswered that still wait."""
 
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""

@@ -225,7 +225,9 @@ def test_same_sequence_across_a_kill_9_then_the_same_outcome(tmp_path: Path) -> 
     assert _venue_open(second) == [] and second.core.exchange.violations == []
 
 
-def test_venue_that_counts_the_cut_against_the_replace_then_its_canceled_ends_the_order(tmp_path: Path) -> None:
+def test_venue_that_counts_the_cut_against_the_replace_then_its_canceled_ends_the_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The gateway reckons 300 - executed open; a venue that also took the cut off holds 20 fewer: its Canceled U,
     the answer to the gateway's Cancel (which asks for everything), ends the order (before: 20 stayed open here)."""
     link, engine, rig, strat = _cut_then_replaced_lost(tmp_path)
@@ -235,7 +237,10 @@ def test_venue_that_counts_the_cut_against_the_replace_then_its_canceled_ends_th
     _run(link, engine, 200)
     _fill_of_the_new_number_applied_at_its_terms(link, engine, strat)
     rig.send(strat, Cancel("r1"))  # type: ignore[attr-defined]
-    _deliver(link, engine, _held(link, engine))
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        _deliver(link, engine, _held(link, engine))
+    (said,) = [r.getMessage() for r in caplog.records if "the venue had no more; the order ends" in r.getMessage()]
+    assert "the other 20 were not live there (a replace answered in doubt" in said, said  # (rev61ouch: the why kept)
     (canceled,) = _events(strat)
     assert isinstance(canceled, Canceled) and canceled.leaves_qty == 0, canceled
     (order,) = engine.orders.values()  # type: ignore[attr-defined]

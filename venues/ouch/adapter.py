@@ -448,8 +448,13 @@ class OuchVenue(VenueAdapter):
         """The Cancels waiting at the last look (``_sweep_cancels``: key -> the packet kept, its identity)."""
         self._cancels_seen_ns = 0
         """When ``_cancels_seen`` was taken (0: not since the login or the end of a hold)."""
-        self._cancels_reported: set[int] = set()
-        """Keys of Cancels logged unanswered (``_sweep_cancels``): once each while they wait."""
+        self._cancels_reported: dict[int, tuple[int, int, _Chain]] = {}
+        """Keys of Cancels logged unanswered (``_sweep_cancels``: once each while they wait) -> (when logged, the look
+        before, by when it had left, its order): each gets its all-clear once answered (``_cancels_answered``); how
+        many wait now is ``cancels_unanswered_now`` (the gauge ``gateway_venue_cancels_unanswered_now``)."""
+        self._gap_mark: tuple[str, int] = ("", 0)
+        """(session, the highest UserRefNum issued) at the last login with a replay gap: an order known by a number up
+        to it was live (or on its way) while messages of the venue were lost (``_canceled``'s WARNING)."""
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
         self._held_since_ns = 0
@@ -1484,6 +1489,7 @@ class OuchVenue(VenueAdapter):
             "answer_timeouts": counters["answer_timeouts"],
             "outcome_unknown": counters["outcome_unknown"],
             "cancels_unanswered": counters["cancels_unanswered"],
+            "cancels_unanswered_now": len(self._cancels_reported),
             "earlier_traffic": counters["earlier_traffic"],
         }
 
@@ -1516,6 +1522,7 @@ class OuchVenue(VenueAdapter):
             **self.counters,
             "after_end_by_type": dict(self.after_end_by_type),
             "late_cancels_waiting": len(self._late_cancels),
+            "cancels_unanswered_now": len(self._cancels_reported),
             "held_now": len(self._held),
             "ignored_by_type": dict(self.ignored),
         }
@@ -1702,6 +1709,8 @@ class OuchVenue(VenueAdapter):
         marks = self._issued_marks
         issued = self._store.last_issued
         inflight = self._inflight
+        if self._cancels_reported:  # (none, nearly always) each Cancel logged unanswered: answered since?
+            self._cancels_answered(now_ns)
         if now_ns - self._cancels_seen_ns >= self._answer_timeout_ns:
             self._sweep_cancels(now_ns)
         if not inflight:  # nothing waits: what is sent from now on is numbered above ``issued``
@@ -1790,7 +1799,8 @@ class OuchVenue(VenueAdapter):
         (``PENDING_CANCEL``), the kill switch's Cancel included; the ERROR names the orders and UserRefNums for the
         venue desk, counted ``cancels_unanswered`` (``gateway_venue_cancels_unanswered_total``; rev60chaos HIGH 1:
         before, no word at all). A Cancel of an order answered in doubt is left to ``_sweep_doubts``. Cost: one walk
-        of the requests waiting per ``answer_timeout_ms``, nothing per order.
+        of the requests waiting per ``answer_timeout_ms``, nothing per order. The venue's later answer gets its
+        all-clear (``_cancels_answered``); until then the Cancel counts in ``cancels_unanswered_now``.
         """
         seen = self._cancels_seen
         reported = self._cancels_reported
@@ -1806,9 +1816,8 @@ class OuchVenue(VenueAdapter):
             chain = self._refs.get(urn)
             if chain is None or chain.done or urn in self._doubt_cancels or chain.unconfirmed:
                 continue
-            reported.add(key)
+            reported[key] = (now_ns, self._cancels_seen_ns, chain)
             overdue.append((urn, chain.order.order_id))
-        self._cancels_reported = reported & waiting.keys()
         self._cancels_seen = waiting
         self._cancels_seen_ns = now_ns or 1
         if not overdue:
@@ -1826,6 +1835,43 @@ class OuchVenue(VenueAdapter):
             [urn for urn, _ in overdue[:20]],
             [order_id for _, order_id in overdue[:20]],
         )
+
+    def _cancels_answered(self, now_ns: int, ended: str = "") -> None:
+        """Give each Cancel logged unanswered (``_sweep_cancels``) that is waiting no more its all-clear (WARNING).
+
+        rev61ouch LOW 2: the ERROR asked for the venue desk, and nothing said when the venue answered after all (a
+        Canceled, fills that end the order, a Cancel Reject or Cancel Pending, a message naming the order's live
+        number): the operator called the desk about an order already canceled, and the critical alert kept firing.
+        Now one WARNING per such Cancel names the order, its state here and how late the answer came, and it leaves
+        ``cancels_unanswered_now``. Run on the sweep (at most ``answer_timeout_ms`` / 10 after the answer) only while
+        a Cancel so logged waits, and when the session ends or changes (``_forget_session``: ``ended`` says how the
+        ones still waiting are answered now; none will come from the venue).
+        """
+        reported = self._cancels_reported
+        inflight = self._inflight
+        answered = [key for key, (_, _, chain) in reported.items() if ended or chain.done or key not in inflight]
+        for key in answered:
+            logged_ns, left_by_ns, chain = reported.pop(key)
+            order = chain.order
+            if ended and not chain.done and key in inflight:
+                how = ended
+            elif order.is_terminal:
+                how = f"the order ended here ({order.state.name}): nothing for the venue desk to cancel"
+            else:
+                how = (
+                    f"the order is open here ({order.state.name}): a Cancel Reject, a Cancel Pending or a message "
+                    "naming its live number answered it (see the lines before)"
+                )
+            log.warning(
+                "venue %s: order %d: its cancel (UserRefNum %d), logged at ERROR as unanswered, is answered %d ms "
+                "after that ERROR (%d ms or more after it left): %s",
+                self.name,
+                order.order_id,
+                key & (_CANCEL_KEY - 1),
+                (now_ns - logged_ns) // MS,
+                (now_ns - left_by_ns) // MS,
+                how,
+            )
 
     def _sweep_doubts(self, now_ns: int) -> None:
         """End each order whose Enter timed out if the venue said nothing of it ``answer_timeout_ms`` after its Cancel.
@@ -2066,6 +2112,7 @@ class OuchVenue(VenueAdapter):
         if gapped:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
             self._answers_lost = True
+            self._gap_mark = (session, self._store.last_issued)
             first, last = self._session.last_gap
             log.error(
                 "venue %s: REPLAY GAP: the venue resumed session %r at sequence %d but %d was asked for: its "
@@ -3764,6 +3811,8 @@ class OuchVenue(VenueAdapter):
         self._set_state(VenueState.ENDED, "end of session")
         if self._inflight:
             self._forget_session(_SESSION_ENDED_TEXT, _SESSION_ENDED)
+        if self._cancels_reported:  # answered before it (no sweep runs from now on): their all-clear
+            self._cancels_answered(self._clock())
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """Answer each request the core lists unanswered that ``_forget_session`` will not (no packet held).
@@ -4184,18 +4233,7 @@ class OuchVenue(VenueAdapter):
             or (quantity < chain.open_qty and reason == "U" and (urn | _CANCEL_KEY) in self._inflight)
         ):
             if not chain.in_doubt:
-                log.warning(
-                    "venue %s: Canceled (reason U) of order %d (UserRefNum %d) for %d shares while %d are open here, "
-                    "in answer to the gateway's Cancel (which asks for everything): the venue had no more; the order "
-                    "ends, the other %d were not live there (a replace answered in doubt whose open quantity the "
-                    "gateway reckoned from its terms?)",
-                    self.name,
-                    chain.order.order_id,
-                    urn,
-                    quantity,
-                    chain.open_qty,
-                    chain.open_qty - quantity,
-                )
+                self._canceled_short(chain, urn, quantity)
             chain.open_qty = 0
             self.event_sink(
                 VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason), chain.last_cancel_ns)
@@ -4208,6 +4246,44 @@ class OuchVenue(VenueAdapter):
         )
         if chain.open_qty <= 0:
             self._finish(chain)
+
+    def _canceled_short(self, chain: _Chain, urn: int, quantity: int) -> None:
+        """WARNING: the venue's Canceled (reason U) answering the gateway's Cancel is for fewer shares than open here.
+
+        Why the venue had fewer, as far as the adapter can tell: a Replace of the order answered in doubt whose open
+        quantity the gateway reckoned from its terms (ouchdoubt58), or messages of the venue lost in a replay gap
+        since the order went live (its number issued before that login: fills among them; rev61ouch LOW 1: before,
+        the WARNING blamed a Replace that never existed), or neither known here (a gap before a restart, ...).
+        """
+        order_id = chain.order.order_id
+        session, gap_upto = self._gap_mark
+        if any(doubted == order_id for doubted, _ in self._replace_doubts.values()):
+            why = (
+                "were not live there (a replace answered in doubt whose open quantity the gateway reckoned from its "
+                "terms?)"
+            )
+        elif gap_upto and session == self._store.session and chain.working <= gap_upto:
+            why = (
+                "may have been executed in the replay gap since the order went live (the venue's messages lost at a "
+                "login, REPLAY GAP ERROR): reconcile the order's executions with the venue desk"
+            )
+        else:
+            why = (
+                "were not live there (executed or canceled in venue messages the gateway never read?): reconcile the "
+                "order's executions with the venue desk"
+            )
+        log.warning(
+            "venue %s: Canceled (reason U) of order %d (UserRefNum %d) for %d shares while %d are open here, in answer "
+            "to the gateway's Cancel (which asks for everything): the venue had no more; the order ends, the other %d "
+            "%s",
+            self.name,
+            order_id,
+            urn,
+            quantity,
+            chain.open_qty,
+            chain.open_qty - quantity,
+            why,
+        )
 
     def _on_modified(self, seq: int, chain: _Chain, message: OrderModified) -> None:
         """Apply an Order Modified: its Quantity is the total the venue has open now; what it took off is canceled.
@@ -5105,6 +5181,19 @@ class OuchVenue(VenueAdapter):
         Cancel or Replace of one is refused "OUCH_SESSION_CHANGED" (``_unknown_order``).
         """
         log.error("venue %s: %s; %d unanswered requests abandoned", self.name, why, len(self._inflight))
+        if self._cancels_reported:  # the Cancels logged unanswered are answered below, by the gateway: said so
+            self._cancels_answered(
+                self._clock(),
+                (
+                    "the venue's new session came first (answered CancelRejected OUCH_SESSION_CHANGED): the order "
+                    "cannot be reached through it; ask the venue desk about it (ERROR '... cannot be reached ...')"
+                )
+                if previous
+                else (
+                    "the venue's End of Session came first (answered CancelRejected OUCH_SESSION_ENDED): the venue "
+                    "ends the session's orders, nothing of it works there any more"
+                ),
+            )
         answered: set[int] = set()
         for key in sorted(self._inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
             chain = self._owner(key)
