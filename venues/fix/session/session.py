@@ -745,10 +745,11 @@ class FixSession:
         if error.kind is DecodeErrorKind.TOO_LARGE:
             self._too_large(error, now_ns)
             return
-        if not self.logged_on:
-            return
-        if error.kind is DecodeErrorKind.BAD_SEQ_NUM:
+        if error.kind is DecodeErrorKind.BAD_SEQ_NUM and (self.logged_on or self.state is _LOGON_SENT):
+            # the answer to our Logon too (fixid61): before, ignored, and the log said "no Logon reply" 10 s later
             self._logout_and_close("MsgSeqNum (34) missing or not a number", now_ns)
+            return
+        if not self.logged_on:
             return
         if error.kind is not DecodeErrorKind.GARBLED_FIELD or error.seq <= 0:
             return  # garbled: ignored without consuming a sequence number (FIX spec)
