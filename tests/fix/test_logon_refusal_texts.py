@@ -145,9 +145,50 @@ def test_refusal_text_read_when_long_then_its_two_ends_only() -> None:
     long = b"a" * size + b" MsgSeqNum too low " + b"z" * size
     assert (
         fix_session.refusal_text_read(long)
-        == "a" * size + "\n" + (b" MsgSeqNum too low " + b"z" * size)[-size:].decode()
+        == "a" * size + fix_session._CUT + (b" MsgSeqNum too low " + b"z" * size)[-size:].decode()
     )
     assert seq_too_low_refusal(fix_session.refusal_text_read(long), 2) is None
+
+
+_CUT_TEXT = "MsgSeqNum too low, expecting 1500 but received 7"
+
+
+def _cut_after(digits: int, after: int) -> bytes:
+    """A long Text whose expected number 1500 is cut by the head's end after its first ``digits`` digits, with
+    ``after`` bytes of padding after the sentence."""
+    at = _CUT_TEXT.index("1500") + digits
+    return ("y" * (fix_session.REFUSAL_TEXT_READ - at) + _CUT_TEXT + " " + "z" * after).encode()
+
+
+def test_refusal_text_read_when_the_cut_goes_through_the_expected_number_then_no_number_read() -> None:
+    """rev61fix LOW: "expecting 1500" cut after "15" was read as 15 (LOGIN_REFUSED named a number the venue does not
+    expect: the operator's set-seq was refused again). A number the cut goes through is not read: 0, none named."""
+    raw = _cut_after(2, 3000)
+    assert seq_too_low_refusal(fix_session.refusal_text_read(raw), 7) == 0  # before: 15
+
+
+def test_refusal_text_read_when_a_number_lies_across_both_cuts_then_neither_part_read() -> None:
+    """A Text one byte longer than both ends: the byte between them is a digit of the number (before: 1 read as
+    expected, 7 as received: a retry)."""
+    size = fix_session.REFUSAL_TEXT_READ
+    raw = _cut_after(1, 0)[:size] + b"5" + b"00 but received 7 "  # the head ends "expecting 1"
+    raw += b"z" * (2 * size + 1 - len(raw))  # the tail begins "00 but"
+    assert len(raw) == 2 * size + 1
+    assert seq_too_low_refusal(fix_session.refusal_text_read(raw), 7) == 0
+
+
+def test_refusal_text_read_when_the_head_ends_before_its_number_then_none_read_across_the_cut() -> None:
+    """The head ends "expecting ", the tail begins " but received 7": 7 is no expected number (before: 7)."""
+    size = fix_session.REFUSAL_TEXT_READ
+    raw = _cut_after(0, 0)[:size] + b"1500 but received 7 "  # the head ends "expecting "
+    raw += b"z" * (2 * size + 5 - len(raw))
+    assert fix_session.refusal_text_read(raw)[size:].lstrip().startswith("but received 7")
+    assert seq_too_low_refusal(fix_session.refusal_text_read(raw), 7) == 0
+
+
+def test_refusal_text_read_when_the_cut_falls_just_after_the_number_then_it_is_read() -> None:
+    raw = _cut_after(4, 3000)
+    assert seq_too_low_refusal(fix_session.refusal_text_read(raw), 7) == 1500
 
 
 @pytest.mark.parametrize(

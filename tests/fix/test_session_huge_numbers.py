@@ -184,6 +184,19 @@ def test_message_when_msg_seq_num_is_above_64_bits_then_logout_as_not_a_number(s
     assert (logout.msg_type, logout.get(b"58")) == (MsgType.LOGOUT, b"MsgSeqNum (34) missing or not a number")
 
 
+@pytest.mark.parametrize("seq", [b"%d" % (MAX_SEQ_NUMBER + 6), HUGE])
+def test_logon_answer_when_msg_seq_num_is_above_64_bits_then_logout_as_not_a_number(seq: bytes) -> None:
+    """rev61fix LOW: the venue's answer to our Logon with such a MsgSeqNum was ignored: no Logout, and 10 s later
+    "no Logon reply within the logon timeout", a reconnect that took another number, for ever."""
+    rig = Rig()
+    rig.session.connection_made(rig.clock())
+    rig.take()  # our Logon
+    rig.feed(_raw(rig, MsgType.LOGON, [(b"98", b"0"), (b"108", b"30")], seq=seq))
+    (logout,) = rig.take()  # before: nothing
+    assert (logout.msg_type, logout.get(b"58")) == (MsgType.LOGOUT, b"MsgSeqNum (34) missing or not a number")
+    assert rig.session.close_reason == "MsgSeqNum (34) missing or not a number"
+
+
 @pytest.mark.parametrize("seq", [b"%d" % MAX_SEQ_NUMBER, b"0" * 30 + b"%d" % MAX_SEQ_NUMBER])
 def test_message_when_msg_seq_num_is_2_64_less_1_then_held_as_too_high_and_asked_for(seq: bytes) -> None:
     rig = Rig().logged_on()

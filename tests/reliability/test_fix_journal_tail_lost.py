@@ -23,6 +23,7 @@ import signal
 import struct
 import subprocess
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -406,7 +407,52 @@ async def test_the_day_s_first_accepted_and_fill_lost_in_a_power_failure_then_th
     interval``. The store's numbering began on this very journal (the store was created at its start), so asking
     from 1 brings back only this journal's messages. Before: no ResendRequest, the order PENDING_NEW for good and
     the fill missing from positions (the strategy had its Executed)."""
-    rig = Rig(workdir, "interval")
+    await _first_messages_lost_then_asked_from_1(Rig(workdir, "interval"))
+
+
+def _mount_overlay(workdir: Path) -> None:
+    """Mount an overlay at ``workdir/journal`` (its layers under ``workdir/ov``)."""
+    layers = workdir / "ov"
+    options = f"lowerdir={layers / 'lower'},upperdir={layers / 'upper'},workdir={layers / 'work'}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(workdir / "journal")], check=True)
+
+
+def _reboot_mounts(workdir: Path) -> None:
+    """The host's restart: the journal's file system mounted again after another one, as a boot orders its mounts
+    (an overlay gets the next anonymous device number): the same path and inode, another ``st_dev``."""
+    subprocess.run(["umount", str(workdir / "journal")], check=True)
+    spacer = workdir / "ov" / "spacer"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(spacer)], check=True)
+    _mount_overlay(workdir)
+
+
+async def test_a_power_failure_and_a_reboot_that_gives_the_journal_another_device_number_then_asked_from_1(
+    workdir: Path,
+) -> None:
+    """fixid61 (rev61fix HIGH): the same power failure, and the reboot after it mounts the journal's file system
+    under another device number (an overlay, as a container's layer; a loop or device-mapper minor, disk order do
+    the same). fixhw60 noted the journal with its ``st_dev``: the restart took its own journal for "another
+    journal", nothing was asked for again, the order PENDING_NEW for good and the fill missing from positions.
+    Needs root (mounts); skipped elsewhere."""
+    layers = workdir / "ov"
+    for name in ("lower", "upper", "work", "spacer"):
+        (layers / name).mkdir(parents=True)
+    (workdir / "journal").mkdir()
+    try:
+        _mount_overlay(workdir)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount an overlay here: {exc}")
+    try:
+        await _first_messages_lost_then_asked_from_1(Rig(workdir, "interval"), between=_reboot_mounts)
+    finally:
+        for mount in (workdir / "journal", layers / "spacer", workdir / "journal"):
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+
+
+async def _first_messages_lost_then_asked_from_1(rig: Rig, between: Callable[[Path], None] | None = None) -> None:
+    """The day's first Accepted and fill lost with the journal's tail, ``between`` the stop and the restart (the
+    reboot's work): the venue is asked from 1 and each is applied once."""
+    workdir = rig.workdir
     syncer = 0
     try:
         gateway = rig.gateway
@@ -434,6 +480,11 @@ async def test_the_day_s_first_accepted_and_fill_lost_in_a_power_failure_then_th
         gateway.kill9()
         os.kill(syncer, signal.SIGKILL)
         _power_failure(journal)
+        if between is not None:
+            device = journal.stat().st_dev
+            wait_until(lambda: not Path(f"/proc/{syncer}").exists(), 15, "the syncer gone")
+            between(workdir)
+            assert journal.stat().st_dev != device
 
         gateway.start()
         again = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="B", last_seq=client.last_seq)

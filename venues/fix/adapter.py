@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -65,6 +64,7 @@ from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, Se
 from venues.fix.session.session import wall_text
 from venues.fix.session.state import LOGGED_ON_STATES
 from venues.fix.store.base import MessageStore, Withdrawn
+from venues.fix.store.journal_id import journal_identity, same_journal
 from venues.fix.templates import OrderTemplates
 
 log = logging.getLogger(__name__)
@@ -782,9 +782,8 @@ class FixVenue(VenueAdapter):
         del empty
         self._tail_may_be_lost = not clean and not batch
         self._resume_pending = True
-        try:
-            st = os.stat(journal)
-            self._journal_id = f"{Path(journal).resolve()} {st.st_dev}:{st.st_ino}"
+        try:  # path, inode and birth time: not the device number, which a reboot may change (fixid61)
+            self._journal_id = journal_identity(journal)
         except OSError:
             self._journal_id = ""
         if not self._journal_id:
@@ -868,7 +867,9 @@ class FixVenue(VenueAdapter):
         The journal may have lost the numbering's first messages (the day's first Accepted and fill under ``fsync:
         interval``, or those after a schedule's daily reset): the venue resends them from the numbering's first
         number when the store says that numbering began on this journal (``MessageStore.numbering_begun``, fixhw60;
-        before, never: an order PENDING_NEW for good, a fill missing from positions); not when the store recorded
+        before, never: an order PENDING_NEW for good, a fill missing from positions). This journal: the same path,
+        inode and birth time (``same_journal``), not the device number a reboot may change (fixid61: before, the
+        power failure's reboot made it "another journal"); not when the store recorded
         only the venue's Logon (number 1, no event). A numbering the store began
         under another journal (kept across days), or a store that does not say, keeps its number: asking from 1
         would bring back other days' messages (logged at WARNING).
@@ -879,7 +880,7 @@ class FixVenue(VenueAdapter):
         # a numbering from 1 opens with the venue's Logon, which carries no event: nothing of it lost below 3
         if not self._tail_may_be_lost or held <= (2 if first <= 1 else first):
             return
-        if not journal or journal != self._journal_id:
+        if not same_journal(journal, self._journal_id):
             log.warning(
                 "FIX %s: the journal was not closed cleanly and holds none of the venue's messages of the message "
                 "store's numbering (recorded up to MsgSeqNum %d), which began %s: not asked for again, as that would "
@@ -887,7 +888,9 @@ class FixVenue(VenueAdapter):
                 "reconcile the open orders with the venue",
                 self.name,
                 held - 1,
-                f"on another journal ({journal})" if journal else "before this journal or on an unknown one",
+                f"on another journal ({journal}; this one: {self._journal_id})"
+                if journal
+                else "before this journal or on an unknown one",
             )
             return
         expected = max(first, store.skipped_by_operator[1])

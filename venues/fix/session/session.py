@@ -164,13 +164,31 @@ backtracking 7.6 s of the loop before their repeats were bounded; bounded, they 
 character of such a text, so the read is kept to its two ends."""
 
 
+_DIGITS: Final = b"0123456789"
+_CUT: Final = "\n" + " " * 24
+"""Between the two ends read: wider than the 20 characters the patterns let between a word and its number, so no
+number is read across the cut ("expecting " at the head's end and the tail's "received 7" read 7 as expected)."""
+
+
 def refusal_text_read(raw: bytes) -> str:
     """Return what ``seq_too_low_refusal`` reads of a refusing Logout's Text: all of it within twice
-    ``REFUSAL_TEXT_READ`` bytes, else its first and last ``REFUSAL_TEXT_READ`` bytes on two lines."""
-    if len(raw) <= 2 * REFUSAL_TEXT_READ:
+    ``REFUSAL_TEXT_READ`` bytes, else its first and last ``REFUSAL_TEXT_READ`` bytes on two lines (``_CUT``).
+
+    A number a cut goes through is left out of both ends (fixid61): "expecting 1500" cut after "15" was read as 15,
+    a LOGIN_REFUSED naming a number the venue does not expect. Its digits on either side of the cut are dropped,
+    and no number is read across the cut: a too-low refusal whose number is cut names none (0), as one that gives
+    none.
+    """
+    size = REFUSAL_TEXT_READ
+    if len(raw) <= 2 * size:
         return raw.decode(errors="replace")
-    head = raw[:REFUSAL_TEXT_READ].decode(errors="replace")
-    return head + "\n" + raw[-REFUSAL_TEXT_READ:].decode(errors="replace")
+    head = raw[:size]
+    if raw[size] in _DIGITS:
+        head = head.rstrip(_DIGITS)
+    tail = raw[-size:]
+    if raw[-size - 1] in _DIGITS:
+        tail = tail.lstrip(_DIGITS)
+    return head.decode(errors="replace") + _CUT + tail.decode(errors="replace")
 
 
 VENUE_TEXT_LOGGED: Final = 500
@@ -745,10 +763,11 @@ class FixSession:
         if error.kind is DecodeErrorKind.TOO_LARGE:
             self._too_large(error, now_ns)
             return
-        if not self.logged_on:
-            return
-        if error.kind is DecodeErrorKind.BAD_SEQ_NUM:
+        if error.kind is DecodeErrorKind.BAD_SEQ_NUM and (self.logged_on or self.state is _LOGON_SENT):
+            # the answer to our Logon too (fixid61): before, ignored, and the log said "no Logon reply" 10 s later
             self._logout_and_close("MsgSeqNum (34) missing or not a number", now_ns)
+            return
+        if not self.logged_on:
             return
         if error.kind is not DecodeErrorKind.GARBLED_FIELD or error.seq <= 0:
             return  # garbled: ignored without consuming a sequence number (FIX spec)
