@@ -41,7 +41,9 @@ raised past the reservation on file (the venue's NextUserRefNum) is written as t
 host took over with no record of the day, ``earlier``: the last sequence number of the session's earlier traffic
 (another host's), so a restart the same day logs in after it, and ``order_ids``: the highest gateway order id that
 traffic used as a ClOrdID, so a restart the same day starts its order ids above it (standby53). Both are written
-only when set (``omit_defaults``): the files of a day without them read as before.
+only when set (``omit_defaults``): the files of a day without them read as before. ``own_ids`` (ouchpf61, written
+only when true): every ClOrdID behind ``order_ids`` was this host's own Enter its journal lost with its tail (a
+power failure), none another host's: the OUCH adapter then still adopts a Replace the journal lost.
 
 A failed write (ENOSPC, EIO) sets ``error``; the OUCH adapter refuses new orders and replaces while it is
 set. ``retry`` hands the reservation to the background writer again, at most once per ``RETRY_INTERVAL_NS``
