@@ -46,9 +46,12 @@ def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         replace_terms: dict[int, tuple[int, int]] | None = None,
         foreign: Iterable[int] = (),
         replace_only: Iterable[int] = (),
+        replayed: Iterable[int] = (),
     ) -> None:
         writes.append(len(doubts) + len(replaces or {}))
-        save_doubts(state_dir, name, day, session, doubts, replaces, unreadable, replace_terms, foreign, replace_only)
+        save_doubts(
+            state_dir, name, day, session, doubts, replaces, unreadable, replace_terms, foreign, replace_only, replayed
+        )
 
     monkeypatch.setattr(adapter_module, "save_doubts", counting)
     return writes

@@ -166,3 +166,43 @@ def test_counter_when_numbers_handed_out_then_it_holds_the_store_state(tmp_path:
     assert store.last_issued == 8
     store.error = "disk full"  # the store's error is the counter's
     assert counter.error == "disk full"
+
+
+def test_floor_notes_whose_the_order_ids_were_across_a_restart_and_another_hosts_id_ends_it(tmp_path: Path) -> None:
+    """ouchpf61: ``own_ids`` holds while every raise of ``order_ids`` was this host's own lost Enter's."""
+    store = _store(tmp_path)
+    store.bind("SESS1")
+    store.next()
+    assert store.floor(0, 2, own=True)
+    assert (store.order_ids, store.own_ids) == (2, True)
+    assert json.loads(store.path.read_text())["own_ids"] is True
+    again = _store(tmp_path)  # a restart reads it back
+    assert (again.order_ids, again.own_ids) == (2, True)
+    assert again.floor(0, 5, own=True)  # another own raise keeps it
+    assert again.own_ids
+    assert again.floor(0, 0, own=False)  # another host's id at or below the floor: written, for the day
+    assert (again.order_ids, again.own_ids) == (5, False)
+    assert "own_ids" not in json.loads(again.path.read_text())
+    assert again.floor(0, 9, own=True)  # an own raise after another host's: still another host's day
+    assert not _store(tmp_path).own_ids
+
+
+def test_floor_of_another_hosts_ids_first_then_an_own_raise_stays_another_hosts(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.bind("SESS1")
+    store.next()
+    store.floor(0, 3)  # another host's (no ``own``), as before ouchpf61
+    store.floor(0, 7, own=True)
+    assert (store.order_ids, store.own_ids) == (7, False)
+    store.mark_ask(other=500, above=600, order_ids=8)
+    assert not store.own_ids
+
+
+def test_mark_ask_with_another_hosts_ids_ends_own_ids_on_file(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.bind("SESS1")
+    store.next()
+    store.floor(0, 2, own=True)
+    assert store.mark_ask(other=500, above=600, order_ids=2)  # the same id, now another host's: written
+    assert not store.own_ids
+    assert not _store(tmp_path).own_ids

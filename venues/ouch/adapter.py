@@ -444,6 +444,14 @@ class OuchVenue(VenueAdapter):
         self._own_refs: set[int] = set()
         """UserRefNums this host's own journal confirmed for its open orders at the start (``journal_opened``), and the
         ones ``_lost_replace`` moved them to: the only OrigUserRefNums a Replaced the journal lost may name."""
+        self._journal_ids = 0
+        """The highest order id the journal held at an unclean start (``journal_opened``; 0: not such a start): a
+        ClOrdID above it in the login's replay may be this host's own Enter whose records the journal lost."""
+        self._refs_at_start = 0
+        """The highest UserRefNum this host's store may have handed out, at that start (``journal_opened``)."""
+        self._ids_foreign = False
+        """A ClOrdID noted since the last raise of the order ids is not this host's own lost Enter's (``_foreign_id``):
+        the raise goes on file as another host's (``UserRefNumStore.own_ids`` False; ouchpf61)."""
         self._cancels_seen: dict[int, bytearray] = {}
         """The Cancels waiting at the last look (``_sweep_cancels``: key -> the packet kept, its identity)."""
         self._cancels_seen_ns = 0
@@ -715,6 +723,12 @@ class OuchVenue(VenueAdapter):
         self._replace_only.update(on_file.replace_only)
         """UserRefNum -> (order id, Enter packet) of the orders answered in doubt before a restart (``_doubt_cancels``
         on file, ``venues.ouch.doubts``): ``restore`` makes them in doubt again (doubt53)."""
+        self._replayed_enters: set[int] = set(on_file.replayed)
+        """Order ids whose Enter was unanswered in the journal at a start (``journal_opened``; on file with the doubts,
+        ``venues.ouch.doubts``): an Accepted of it came from a later login's replay, maybe another host's Enter under
+        the same number (a failback), so its numbers are never this host's own (``_own_refs``; ouchpf61)."""
+        self._replayed_known = False
+        """``journal_opened`` ran (the orders are restored): ``_save_doubts`` drops the ids of orders no longer open."""
         self._replace_doubts: dict[int, tuple[int, int]] = {}
         """New UserRefNum of a Replace answered CancelRejected OUCH_IN_DOUBT -> (order id, the UserRefNum it replaced),
         while that number may be the order's live one (a candidate, or settled live): on file with the Enters in doubt
@@ -728,7 +742,9 @@ class OuchVenue(VenueAdapter):
         """Order id -> [(new UserRefNum, the one it replaced)] of the Replaces in doubt before a restart."""
         for urn, (order_id, orig) in replaces_on_file.items():
             self._replace_doubts_on_file.setdefault(order_id, []).append((urn, orig))
-        self._doubts_saved = bool(self._doubts_on_file or replaces_on_file or on_file.foreign or on_file.replace_only)
+        self._doubts_saved = bool(
+            self._doubts_on_file or replaces_on_file or on_file.foreign or on_file.replace_only or on_file.replayed
+        )
         """The file names orders (else an empty ``_doubt_cancels`` needs no write)."""
         self._doubts_stale = False
         """An entry the file names left (its order ended, its doubt settled): the next sweep writes the file again
@@ -1258,7 +1274,16 @@ class OuchVenue(VenueAdapter):
         self._doubts_due = False  # every entry is in this write
         foreign = self._foreign_refs
         replace_only = self._replace_only
-        if not entries and not replaces and not foreign and not replace_only and not self._doubts_saved:
+        replayed = self._replayed_enters
+        if replayed and self._replayed_known:  # kept while the order is open here (once the orders are restored)
+            chains = self._chains
+            still: set[int] = set()
+            for order_id in replayed:
+                chain = chains.get(order_id)
+                if chain is not None and not chain.done:
+                    still.add(order_id)
+            self._replayed_enters = replayed = still
+        if not (entries or replaces or foreign or replace_only or replayed or self._doubts_saved):
             return
         store = self._store
         unreadable = [urn for urn in self._unreadable_doubts if urn in entries]
@@ -1274,13 +1299,14 @@ class OuchVenue(VenueAdapter):
                 replace_terms=terms,
                 foreign=foreign,
                 replace_only=replace_only,
+                replayed=replayed,
             )
         except OSError as exc:
             not_ours = sorted(foreign | replace_only)
             log.error(
                 "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
                 "after a restart they would be taken as acknowledged (no Cancel, never ended OUCH_OUTCOME_UNKNOWN): "
-                "check the account's open orders with the venue desk%s",
+                "check the account's open orders with the venue desk%s%s",
                 self.name,
                 len(entries),
                 self.config.state_dir,
@@ -1293,9 +1319,16 @@ class OuchVenue(VenueAdapter):
                     if not_ours
                     else ""
                 ),
+                (
+                    f"; nor that orders {sorted(replayed)} had their Enter unanswered at a stop: after an unclean "
+                    "restart another host's Replace of its order under one's number could be taken for a replace of "
+                    "ours the journal lost (ouchpf61): fix the state directory before any restart"
+                    if replayed
+                    else ""
+                ),
             )
             return
-        self._doubts_saved = bool(entries or replaces or foreign or replace_only)
+        self._doubts_saved = bool(entries or replaces or foreign or replace_only or replayed)
 
     def _doubts_write_due(self) -> None:
         """Write the doubts file at the end of this read (``SoupClientSession.after_read``) or ``poll`` (ouch56).
@@ -1635,7 +1668,8 @@ class OuchVenue(VenueAdapter):
             self._save_doubts()
         if self._ids_due:  # order ids raised above ClOrdIDs of unknown UserRefNums: logged and on file, once
             self._ids_due = False
-            self._earlier_ids.add(self._ids_raised)
+            if self._ids_raised > self._store.order_ids:  # (else only another host's id to put on file)
+                self._earlier_ids.add(self._ids_raised)
             self._raise_order_ids()
         return wait
 
@@ -2718,15 +2752,35 @@ class OuchVenue(VenueAdapter):
         host may enter its own order under that number after a failback, and its ClOrdID may be this order's (the
         standby numbers its order ids right above the ones it saw), so a later Replaced from that number is not this
         host's lost Replace (rev60merge9 HIGH 1).
+
+        Nor, at any later start, an order whose Enter was unanswered (or in doubt) in the journal at some start, clean
+        or not (``_replayed_enters``): that start's login replay may have answered it with the other host's Accepted,
+        now journaled as this order's (rev60merge12 HIGH 1: A fails back, crashes again, the standby replaces its
+        order at a second takeover, and A's next unclean start adopted that Replace). Those order ids go on file
+        (the doubts file) here, before the first login reads anything, and stay while the order is open. Also noted:
+        the journal's highest order id and the store's highest number, for ``_own_lost_enter``.
         """
         self._tail_lost = not clean and not batch and not empty
         own = self._own_refs
         own.clear()
-        if not self._tail_lost:
-            return
+        replayed = self._replayed_enters
+        marked = len(replayed)
         for chain in self._chains.values():
             order = chain.order
-            if chain.done or chain.unconfirmed or order.state in _NOT_ACKNOWLEDGED:
+            if not chain.done and (chain.unconfirmed or order.state in _NOT_ACKNOWLEDGED):
+                replayed.add(order.order_id)
+        self._replayed_known = True
+        if len(replayed) > marked:  # on file before the first login reads anything (the file's ERROR says the cost)
+            self._save_doubts()
+        self._journal_ids = self._refs_at_start = 0
+        if not self._tail_lost:
+            return
+        issued = self.order_ids_issued
+        self._journal_ids = issued() if issued is not None else max(self._chains, default=0)
+        self._refs_at_start = self._store.last_issued
+        for chain in self._chains.values():
+            order = chain.order
+            if chain.done or chain.unconfirmed or order.state in _NOT_ACKNOWLEDGED or order.order_id in replayed:
                 continue
             number = _ref_key(order.venue_ref)
             if number > 0:
@@ -2761,11 +2815,19 @@ class OuchVenue(VenueAdapter):
         if not self._tail_lost:
             return False
         store = self._store
-        if self._other_max or store.ask or store.order_ids or store.earlier or self._foreign_refs:
+        if (
+            self._other_max
+            or store.ask
+            or (store.order_ids and not store.own_ids)
+            or self._ids_foreign
+            or store.earlier
+            or self._foreign_refs
+        ):
             # another host used or may have used the session today (a number above this host's in the replay, the
-            # venue's NextUserRefNum owed, another host's ClOrdIDs or earlier traffic on file, numbers retired as
-            # another host's): none of it is adopted (rev60merge11: after a failback the standby's Accepted was
-            # journaled as this host's lost Enter, and at a second unclean start its Replace was adopted)
+            # venue's NextUserRefNum owed, another host's ClOrdIDs or earlier traffic on file or in this replay,
+            # numbers retired as another host's): none of it is adopted (rev60merge11: after a failback the
+            # standby's Accepted was journaled as this host's lost Enter, and at a second unclean start its Replace
+            # was adopted). ClOrdIDs of this host's own Enters the journal lost do not count (rev60merge12 HIGH 2)
             return False
         urn = message.user_ref_num
         chain = self._refs.get(message.orig_user_ref_num)
@@ -4731,10 +4793,30 @@ class OuchVenue(VenueAdapter):
         return next_user_ref_num is None
 
     def _raise_order_ids(self) -> None:
-        """Raise the order ids above the ClOrdIDs noted since the last time, and keep the floor on file."""
+        """Raise the order ids above the ClOrdIDs noted since the last time, and keep the floor on file.
+
+        On file with whose they were (``UserRefNumStore.own_ids``): this host's own Enters the journal lost with its
+        tail only when every one noted was such (``_own_lost_enter``) and nothing shows another host (a number above
+        this host's, the venue's NextUserRefNum owed); else another host's, for the rest of the day (ouchpf61).
+        """
+        own = not (self._ids_foreign or self._other_max or self._no_record or self._store.ask)
+        self._ids_foreign = False
         floor = self._order_ids_above_earlier(-1)
-        if floor:
-            self._store.floor(0, floor)
+        store = self._store
+        if floor or (store.own_ids and not own):
+            store.floor(0, floor, own=own)
+
+    def _own_lost_enter(self, order_id: int, urn: int) -> bool:
+        """Return True if ClOrdID ``order_id`` under UserRefNum ``urn``, a message the journal knows nothing of, may be
+        this host's own Enter whose records the journal lost with its tail (rev60merge12 HIGH 2).
+
+        Only at a start that was not clean under ``fsync: interval``/``none`` (``journal_opened``), for an order id
+        above the journal's highest (its lost tail) and a number this host's store may have handed out before it.
+        Anything else is another host's. Another host's Enter can still look so (a standby numbering its ClOrdIDs
+        right above the ones it saw): the raise then goes on file as this host's, and only another host's Replace
+        of an order the journal confirmed as this host's own could be adopted, which ``_own_refs`` refuses.
+        """
+        return self._tail_lost and order_id > self._journal_ids and 0 < urn <= self._refs_at_start
 
     def _foreign_id(self, message: memoryview, urn: int) -> None:
         """Note the ClOrdID of a message about an order this gateway does not know (``_unknown``).
@@ -4748,13 +4830,17 @@ class OuchVenue(VenueAdapter):
         if self._no_record:  # a journal lost, the UserRefNum store kept: the numbers are within its reservation
             self._earlier_max = max(self._earlier_max, urn)
             self._ask_unseen = True  # the venue's NextUserRefNum tells whether requests the replay did not show exist
-        if not self._live:
-            self._earlier_id(message)
-            return
         at = _CL_ORD_ID_AT.get(message[0]) if message else None
         if at is None or len(message) < at + 14:
             return
         order_id = _order_id_of(bytes(message[at : at + 14]))
+        if order_id and not self._own_lost_enter(order_id, urn):
+            self._ids_foreign = True
+            if self._live and self._store.own_ids:  # on file as another host's at the next ``poll``
+                self._ids_due = True
+        if not self._live:
+            self._earlier_id(message)
+            return
         if order_id > self._ids_raised and order_id > self._store.order_ids:
             self._ids_raised = order_id
             raise_ids = self.order_ids_above
@@ -5242,6 +5328,7 @@ class OuchVenue(VenueAdapter):
         self._unlost_replace_doubts.clear()
         self._foreign_refs.clear()
         self._replace_only.clear()
+        self._replayed_enters.clear()
         self._save_doubts()  # numbers of a session that is over
 
     def _emit(self, event: VenueEvent) -> None:

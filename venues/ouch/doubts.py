@@ -68,6 +68,8 @@ class _Doubts(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):  
     """Numbers of Replaces in doubt that are not their order's (ouchdoubt58c): a message naming one is not ours."""
     replace_only: list[int] = []
     """Numbers of Replaces left unanswered when their order ended (ouchdoubt58c): an Accepted naming one is not ours."""
+    replayed: list[int] = []
+    """Order ids whose Enter was unanswered in the journal at a start (ouchpf61): its number is not this host's own."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -114,6 +116,8 @@ class DoubtFile(NamedTuple):
     """Numbers of Replaces in doubt that proved not to be their order's (ouchdoubt58c)."""
     replace_only: frozenset[int] = frozenset()
     """Numbers of Replaces left unanswered when their order ended (ouchdoubt58c)."""
+    replayed: frozenset[int] = frozenset()
+    """Order ids whose Enter was unanswered in the journal at a start (ouchpf61)."""
 
 
 def read_doubt_entries(
@@ -173,6 +177,7 @@ def read_doubt_file(state_dir: str | Path, name: str, day: str, session: str) ->
         terms,
         frozenset(urn for urn in doubts.foreign if urn > 0),
         frozenset(urn for urn in doubts.replace_only if urn > 0),
+        frozenset(order_id for order_id in doubts.replayed if order_id > 0),
     )
 
 
@@ -187,6 +192,7 @@ def save_doubts(
     replace_terms: dict[int, tuple[int, int]] | None = None,
     foreign: Iterable[int] = (),
     replace_only: Iterable[int] = (),
+    replayed: Iterable[int] = (),
 ) -> None:
     """Write the orders answered in doubt in ``session`` on ``day`` (atomically, fsynced); OSError if it cannot.
 
@@ -194,6 +200,7 @@ def save_doubts(
     ``unreadable``: the UserRefNums of ``doubts`` whose answer could not be read (ouch56).
     ``replace_terms``: the (total Quantity, Price) of Replaces of ``replaces`` (ouchdoubt57).
     ``foreign``, ``replace_only``: numbers of Replaces not their order's, or unanswered at its end (ouchdoubt58c).
+    ``replayed``: order ids whose Enter was unanswered in the journal at a start (ouchpf61).
     """
     path = doubts_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,5 +208,7 @@ def save_doubts(
     kept = {str(urn): entry for urn, entry in (replaces or {}).items()}
     marked = sorted(urn for urn in unreadable if urn in doubts)
     terms = {str(urn): entry for urn, entry in (replace_terms or {}).items() if urn in (replaces or {})}
-    doubts_file = _Doubts(day, session, entries, kept, terms, marked, sorted(foreign), sorted(replace_only))
+    doubts_file = _Doubts(
+        day, session, entries, kept, terms, marked, sorted(foreign), sorted(replace_only), sorted(replayed)
+    )
     write_file_atomically(path, _encoder.encode(doubts_file))

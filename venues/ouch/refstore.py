@@ -41,7 +41,9 @@ raised past the reservation on file (the venue's NextUserRefNum) is written as t
 host took over with no record of the day, ``earlier``: the last sequence number of the session's earlier traffic
 (another host's), so a restart the same day logs in after it, and ``order_ids``: the highest gateway order id that
 traffic used as a ClOrdID, so a restart the same day starts its order ids above it (standby53). Both are written
-only when set (``omit_defaults``): the files of a day without them read as before.
+only when set (``omit_defaults``): the files of a day without them read as before. ``own_ids`` (ouchpf61, written
+only when true): every ClOrdID behind ``order_ids`` was this host's own Enter its journal lost with its tail (a
+power failure), none another host's: the OUCH adapter then still adopts a Replace the journal lost.
 
 A failed write (ENOSPC, EIO) sets ``error``; the OUCH adapter refuses new orders and replaces while it is
 set. ``retry`` hands the reservation to the background writer again, at most once per ``RETRY_INTERVAL_NS``
@@ -108,6 +110,10 @@ class _State(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     login (``UserRefNumStore.mark_ask``; ouchfail58b); False, and not written, when nothing is owed."""
     other: int = 0
     """With ``ask``: the highest UserRefNum of another host that replay named (0: none, a gap only)."""
+    own_ids: bool = False
+    """Every ClOrdID that raised ``order_ids`` was this host's own Enter whose journal records were lost (an unclean
+    start's replay, ``OuchVenue._own_lost_enter``; ouchpf61); False, and not written, when any was another host's
+    (or a file written before: its raises are taken as another host's)."""
 
 
 class _EndOfDay(msgspec.Struct, omit_defaults=True):
@@ -189,6 +195,9 @@ class UserRefNumStore:
         with ``settled``): the adapter asks it at its next login, also after a restart."""
         self.other = 0
         """With ``ask``: the highest UserRefNum of another host a login's replay named (0: none)."""
+        self.own_ids = False
+        """``order_ids`` came only from this host's own Enters its journal lost (``floor``'s ``own``; ouchpf61): a
+        power failure's, not another host's traffic (the OUCH adapter then still adopts a Replace the journal lost)."""
         self._on_file = (False, 0, 0)
         """``ask``, ``other`` and ``order_ids`` as the state file holds them (its last write that succeeded): a mark
         ``mark_ask`` failed to write is in memory only until a write carries it (ouchmark59)."""
@@ -201,6 +210,7 @@ class UserRefNumStore:
             self.order_ids = state.order_ids
             self.ask = state.ask
             self.other = state.other
+            self.own_ids = state.own_ids and state.order_ids > 0
             self.counter.next = min(state.reserved, MAX_USER_REF_NUM) + 1
             self.counter.reserved = min(state.reserved, MAX_USER_REF_NUM)
             if self.exhausted:
@@ -463,6 +473,7 @@ class UserRefNumStore:
                     or state.other < self.other
                     or state.earlier < self.earlier
                     or (self.ask and not state.ask)
+                    or (state.own_ids and not self.own_ids)
                 ):
                     self._generation += 1
         return True
@@ -500,7 +511,8 @@ class UserRefNumStore:
 
     def _state(self, reserved: int) -> _State:
         """Return the state to write with ``reserved`` as the reservation."""
-        return _State(self.day, self.session, reserved, self.earlier, self.order_ids, self.ask, self.other)
+        own = self.own_ids and self.order_ids > 0
+        return _State(self.day, self.session, reserved, self.earlier, self.order_ids, self.ask, self.other, own)
 
     def mark_ask(self, other: int = 0, above: int = 0, order_ids: int = 0) -> bool:
         """Put on file, at once, that the venue's NextUserRefNum is owed, and a provisional floor above ``other``.
@@ -525,12 +537,15 @@ class UserRefNumStore:
             and other <= self.other
             and reserve <= counter.reserved
             and order_ids <= self.order_ids
+            and not (order_ids and self.own_ids)
             and self._on_file == (True, self.other, self.order_ids)
         ):
             return True
         self.ask = True
         self.other = max(self.other, other)
         self.order_ids = max(self.order_ids, order_ids)
+        if order_ids:  # another host's ClOrdIDs
+            self.own_ids = False
         if self._failing():  # the loop does not write; ``retry``'s write carries the mark
             return False
         self._wait_for_prefetch()
@@ -544,7 +559,7 @@ class UserRefNumStore:
         self._schedule_prefetch()
         return True
 
-    def floor(self, earlier: int = 0, order_ids: int = 0, *, settled: bool = False) -> bool:
+    def floor(self, earlier: int = 0, order_ids: int = 0, *, settled: bool = False, own: bool = False) -> bool:
         """Persist what the venue told about the session's numbers: the floor ``ensure_above`` raised, and ``earlier``.
 
         ``ensure_above`` (the venue's NextUserRefNum, the highest number its earlier traffic named) moves the next
@@ -560,14 +575,25 @@ class UserRefNumStore:
         ``prefetch`` the write takes the next number's block along. False: the write failed, or the store was
         failing already and the loop does not write then (``error`` says why; ``retry`` writes the floor and the
         mark with the next block). ``settled``: the venue's NextUserRefNum was answered (or timed out): the mark
-        ``mark_ask`` put on file is cleared.
+        ``mark_ask`` put on file is cleared. ``own``: every ClOrdID behind ``order_ids`` was this host's own Enter its
+        journal lost (``own_ids`` stays True while every raise was such; ouchpf61); a raise without it is another
+        host's, and so is ``order_ids`` 0 with ``own`` False while ``own_ids`` is True (an id at or below the floor).
         """
         counter = self.counter
+        own_ids = self.own_ids
+        if order_ids or (own_ids and not own):
+            own_ids = own and (own_ids or not self.order_ids)
         if settled and self.ask:
             self.ask = False
             self.other = 0
-        elif counter.next - 1 <= counter.reserved and earlier <= self.earlier and order_ids <= self.order_ids:
+        elif (
+            counter.next - 1 <= counter.reserved
+            and earlier <= self.earlier
+            and order_ids <= self.order_ids
+            and own_ids == self.own_ids
+        ):
             return True
+        self.own_ids = own_ids
         if self._failing(earlier, order_ids):  # the loop does not write; ``retry``'s write carries them
             return False
         self._wait_for_prefetch()
@@ -709,6 +735,7 @@ class UserRefNumStore:
                 self.other = 0
                 if day != self.day:  # ClOrdIDs are unique through the day, whatever the session
                     self.order_ids = 0
+                    self.own_ids = False
                 self.day = day
                 self.counter.next = 1
                 self.counter.reserved = 0
