@@ -2233,10 +2233,12 @@ class GatewayProcess:
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
             if not journal.take_back(mark):
-                # the record may be on disk (its sync failed): re-state the current state after it, so a
-                # restart replays ACTIVE then this, and stays as strict as now (an identity of its own, no audit
-                # record: the audit log's kills before it are held or older)
-                now = self.risk.trading_state(account).name
+                # the record may be on disk (its sync failed): re-state the scope's own run-time state after it,
+                # so a restart replays ACTIVE then this, and stays as strict as now (an identity of its own, no
+                # audit record: the audit log's kills before it are held or older). Its own, not the effective
+                # one: a restart re-applies the record as the scope's run-time state, and a firm-wide kill or the
+                # limits file's halt re-stated here came back as a kill of the account (or firm) itself (rev61diff)
+                now = self.risk.runtime_state(account).name
                 journal.append(JTradingState(account or "", now, who, RESUME_REFUSED, self._new_state_id()))
             engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
             raise ResumeRefusedError(_resume_refused(error, self.risk.trading_state(account).name)) from None
