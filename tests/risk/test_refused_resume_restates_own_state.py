@@ -61,13 +61,19 @@ def _refused_resume(process: GatewayProcess, account: str | None) -> None:
         def take_back(self, mark: int) -> bool:
             return False
 
-    process.journal = FailingSync()  # type: ignore[assignment]
+    process.journal = FailingSync()
     try:
         with pytest.raises(ResumeRefusedError):
             process.resume(account, "alice", "")
     finally:
         process.journal = journal
     journal.flush()  # the disk repaired
+
+
+def _risk(process: GatewayProcess) -> RiskEngine:
+    risk = process.risk
+    assert isinstance(risk, RiskEngine)
+    return risk
 
 
 def _acc1_denial(process: GatewayProcess, clock: FakeClock) -> Any:
@@ -94,7 +100,7 @@ def test_refused_account_resume_under_a_firm_kill_then_no_account_kill_after_a_r
     second = _restart(first, workdir, clock)
     try:
         assert second.accounts_halted() == [], "a restart invented a kill of ACC1 the live process never had"
-        assert second.risk.runtime_state("ACC1") is TradingState.ACTIVE
+        assert _risk(second).runtime_state("ACC1") is TradingState.ACTIVE
         assert _acc1_denial(second, clock) is None
     finally:
         second._close_journal()
@@ -104,13 +110,13 @@ def test_refused_account_resume_under_the_files_halt_then_no_account_kill_after_
     workdir, clock = short_tmp(), FakeClock()
     _limits(workdir, account_state="HALTED")
     first = _started(workdir, clock)
-    assert first.risk.trading_state("ACC1") is TradingState.HALTED  # by the file
+    assert _risk(first).trading_state("ACC1") is TradingState.HALTED  # by the file
     _refused_resume(first, "ACC1")
     assert first.accounts_halted() == []
     second = _restart(first, workdir, clock)
     try:
         assert second.accounts_halted() == [], "the file's halt came back as a run-time kill of ACC1"
-        assert second.risk.held_by("ACC1") == ["file"]  # still halted, by the file alone, as live
+        assert _risk(second).held_by("ACC1") == ["file"]  # still halted, by the file alone, as live
     finally:
         second._close_journal()
 
@@ -119,12 +125,12 @@ def test_refused_firm_resume_under_the_files_halt_then_no_firm_kill_after_a_rest
     workdir, clock = short_tmp(), FakeClock()
     _limits(workdir, firm_state="HALTED")
     first = _started(workdir, clock)
-    assert first.risk.trading_state(None) is TradingState.HALTED  # by the file
+    assert _risk(first).trading_state(None) is TradingState.HALTED  # by the file
     _refused_resume(first, None)
-    assert first.risk.runtime_state(None) is TradingState.ACTIVE
+    assert _risk(first).runtime_state(None) is TradingState.ACTIVE
     second = _restart(first, workdir, clock)
     try:
-        assert second.risk.runtime_state(None) is TradingState.ACTIVE, "the file's halt came back as a firm kill"
+        assert _risk(second).runtime_state(None) is TradingState.ACTIVE, "the file's halt came back as a firm kill"
     finally:
         second._close_journal()
 
