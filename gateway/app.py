@@ -126,6 +126,12 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.1
 RISK_WATCH_INTERVAL_S = 1.0
+RISK_WATCH_TRIGGER: Final = "file changed on disk"
+"""The file watch's reloads' trigger (``risk.engine.WATCH_TRIGGER``; not imported: keeps `gateway --help` fast)."""
+RISK_LOOK_ROUNDS: Final = 3
+"""Before a watch reload, how many times the gateway waits for the looks at large files under way and looks again."""
+RISK_LOOK_WAIT_S: Final = 1.0
+"""The longest wait for those looks, per round (a 32 MiB file is read and hashed in ~0.1 s)."""
 RISK_STOP_WAIT_S = 5.0
 """How long a stop waits for a reload, or the owed copies being written, before its last try to keep them."""
 JOURNAL_FILE_CHECK_S = 0.25
@@ -1891,6 +1897,8 @@ class GatewayProcess:
         between two pieces sees a prefix, and a prefix ending between two accounts is itself a valid file.
         Each file settles on its own: a reference-price file rewritten every tick (a price feed) does not hold
         back a limits edit; the limits file itself must be quiet, and a file that just started changing waits.
+        A look at a large reference-price file under way in the watch's thread does not either (risk61): the
+        reload waits for it (``_risk_looks_decided``); one at the limits file does (``looking``).
         """
         assert self.risk is not None
         if self._risk_reload is not None or self._risk_keeping is not None:
@@ -1901,7 +1909,7 @@ class GatewayProcess:
         settled = [name for name in settling if name not in changed]
         settling.update(changed)
         if settled and not fresh and "limits" not in changed and not getattr(self.risk, "looking", False):
-            self._start_risk_reload("file changed on disk", "file watch")  # not while a file is still read (risk60)
+            self._start_risk_reload(RISK_WATCH_TRIGGER, "file watch")  # not while the limits file is read (risk60)
         self._keep_owed_copies()
 
     def _keep_owed_copies(self) -> None:
@@ -2034,6 +2042,8 @@ class GatewayProcess:
             if self._risk_keeping is not None:  # owed copies being written: this reload's copies come after
                 await asyncio.gather(self._risk_keeping, return_exceptions=True)
             assert self.risk is not None
+            if trigger == RISK_WATCH_TRIGGER and not self._stop_begun:
+                await self._risk_looks_decided()
             self._risk_files_settling.clear()  # this reload reads the files as they are now
             asked = _joined_who(whos)
             pending = self.risk.begin_reload(trigger, asked)
@@ -2055,6 +2065,24 @@ class GatewayProcess:
         self._risk_reload_next = (trigger, whos, task)
         task.add_done_callback(self._risk_reload_done)
         return task
+
+    async def _risk_looks_decided(self) -> None:
+        """Before a watch reload, wait for the looks at large files under way in the watch's thread, and look again.
+
+        So the reload reads the latest version of each file the watch decided (a reference-price file replaced every
+        second by a price feed included) rather than keeping the prices in force. Bounded (``RISK_LOOK_ROUNDS`` of
+        ``RISK_LOOK_WAIT_S``): a reference file still read then keeps the prices in force for this reload and a
+        limits file still read puts the reload off (``RiskEngine.begin_reload``). Before risk61 any look under way
+        put the reload off, and a feed's next replacement was always under way: a limits change never applied.
+        """
+        look_again = getattr(self.risk, "look_again", None)
+        if look_again is None:
+            return
+        for _ in range(RISK_LOOK_ROUNDS):
+            under_way = look_again()
+            if not under_way:
+                return
+            await asyncio.wait([asyncio.wrap_future(read) for read in under_way], timeout=RISK_LOOK_WAIT_S)
 
     def _risk_reload_done(self, task: asyncio.Task[Any]) -> None:
         if self._risk_reload is task:
@@ -2233,10 +2261,12 @@ class GatewayProcess:
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
             if not journal.take_back(mark):
-                # the record may be on disk (its sync failed): re-state the current state after it, so a
-                # restart replays ACTIVE then this, and stays as strict as now (an identity of its own, no audit
-                # record: the audit log's kills before it are held or older)
-                now = self.risk.trading_state(account).name
+                # the record may be on disk (its sync failed): re-state the scope's own run-time state after it,
+                # so a restart replays ACTIVE then this, and stays as strict as now (an identity of its own, no
+                # audit record: the audit log's kills before it are held or older). Its own, not the effective
+                # one: a restart re-applies the record as the scope's run-time state, and a firm-wide kill or the
+                # limits file's halt re-stated here came back as a kill of the account (or firm) itself (rev61diff)
+                now = self.risk.runtime_state(account).name
                 journal.append(JTradingState(account or "", now, who, RESUME_REFUSED, self._new_state_id()))
             engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
             raise ResumeRefusedError(_resume_refused(error, self.risk.trading_state(account).name)) from None

@@ -1461,7 +1461,7 @@ class RiskEngine:
         """
         path = self._file.path
         if trigger == WATCH_TRIGGER and self._looks_under_way():
-            message = "reload NOT started: a watched file changed again and is being read; the file watch decides next"
+            message = "reload NOT started: the limits file changed again and is being read; the file watch decides next"
             log.info("risk %s", message)
             pending = PendingReload(trigger, who, path, self._wall_now(), self._known, None, None)
             pending.result = ReloadResult(False, trigger, who, "", self._file.sha256, [], [], [], message)
@@ -1480,6 +1480,13 @@ class RiskEngine:
         flagged = self._in_place.get("reference")
         if trigger == WATCH_TRIGGER and flagged is not None:
             keep = self._file.reference_parsed  # modified in place: the reference prices in force stay
+        elif trigger == WATCH_TRIGGER and self._file.reference_path in self._looking:
+            keep = self._file.reference_parsed  # changed again, still read: maybe in place; its look decides next
+            log.info(
+                "risk reload: the reference-price file %s changed again just before this reload and is still being "
+                "read: the reference prices in force stay for this reload; the file watch decides the file next",
+                self._file.reference_path,
+            )
         positions = self._in_place.get("positions")  # read at start-up only: a reload never reads it
         self._in_place.clear()  # this reload reads the files as they are now (but a flagged reference file)
         if keep is not None and flagged is not None:
@@ -1912,7 +1919,10 @@ class RiskEngine:
         if self._renames is not None:
             self._renames.drain()  # every tick: a busy directory cannot overflow the event queue
         changed: list[str] = []
-        for name, path, in_force in self._watched():
+        watched = self._watched()
+        for path in [p for p, gone in self._looking.items() if gone.digest.done() and p not in {w[1] for w in watched}]:
+            os.close(self._looking.pop(path).opened.fd)  # a reference file the limits in force no longer name
+        for name, path, in_force in watched:
             seen = self._observed.get(path)
             looking = self._looking.get(path)
             if looking is not None:
@@ -1920,6 +1930,8 @@ class RiskEngine:
                     continue  # still read in its thread
                 del self._looking[path]
                 version = self._looked(path, looking)
+                if version is None:  # moved or written while read: look at the file there now (risk61: a feed
+                    version = self._look(path)  # replacing it every second left it never decided)
             elif seen is not None and _file_signature(path) == seen[0]:
                 continue  # nothing moved since the last look (a missing file is reported once)
             else:
@@ -1947,8 +1959,8 @@ class RiskEngine:
         if self._retry_due() and "limits" not in changed:
             changed.append("limits")  # read again: the reader process gave no verdict on it (``_reader_failed``)
         self._forget_note()
-        if "limits" in self._in_place or self._looking:  # held back, or another look to decide first
-            self._held.update(changed)
+        if "limits" in self._in_place or self._file.path in self._looking:  # held back, or its look decides first
+            self._held.update(changed)  # (a reference file's look holds back nothing else: risk61)
             return []
         if self._held:
             changed = [name for name, _, _ in self._watched() if name in changed or name in self._held]
@@ -1986,8 +1998,20 @@ class RiskEngine:
 
     @property
     def looking(self) -> bool:
-        """Return True while a look is under way in ``look_in_thread`` (the watch starts no reload meanwhile)."""
-        return bool(self._looking)
+        """Return True while a look at the limits file is under way in ``look_in_thread`` (the watch starts no reload
+        meanwhile). A look at the reference-price file holds back no reload (risk61: a price feed replacing a large
+        file every second kept a limits change out of force): the gateway waits for it before a watch reload
+        (``look_again``), and a reload that still finds it under way keeps the reference prices in force."""
+        return self._file.path in self._looking
+
+    def look_again(self) -> list[concurrent.futures.Future[str | None]]:
+        """Just before a watch reload: look again (the changes found are the reload's), return the looks under way.
+
+        The gateway waits for them and looks again (a few rounds, bounded), so that the reload reads the latest
+        version of each file the watch decided, a price feed's included, rather than keeping the prices in force.
+        """
+        self._held.update(self.changed_files())
+        return self.looks_pending()
 
     def looks_pending(self) -> list[concurrent.futures.Future[str | None]]:
         """Return the reads of the looks under way in ``look_in_thread`` (a test waits for them)."""
@@ -2036,16 +2060,17 @@ class RiskEngine:
                 os.close(held_fd)
 
     def _looks_under_way(self) -> bool:
-        """Look again just before a watch reload: True (put it off) while a file is still read in its thread.
+        """Look again just before a watch reload: True (put it off) while the limits file is still read in its thread.
 
-        Such a file changed again since the watch decided: modified in place (maybe half-written), it must not be
-        read by the reload; the watch decides at its next look, and the reload comes after (``_held``).
+        It changed again since the watch decided: modified in place (maybe half-written), it must not be read by the
+        reload; the watch decides at its next look, and the reload comes after (``_held``). A reference-price file
+        still read does not put the reload off (risk61): the reload keeps the reference prices in force
+        (``begin_reload``), and the look decides the file for a later reload.
         """
         self._held.update(self.changed_files())
-        if not self._looking:
+        if self._file.path not in self._looking:
             return False
-        self._held.update(name for name, path, _ in self._watched() if path in self._looking)
-        self._held.add("limits")  # the reload put off: again once the look is decided (a reload reads both files)
+        self._held.add("limits")  # the reload put off: again once the look is decided
         return True
 
     def _watch_blocked(self) -> bool:

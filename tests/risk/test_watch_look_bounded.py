@@ -23,7 +23,7 @@ from risk.audit import read_audit_log
 from risk.engine import WATCH_TRIGGER, WATCH_WHO, RiskEngine
 from risk.filewatch import INLINE_BYTES
 from risk.loader import MAX_FILE_BYTES
-from tests.risk.support import make_engine, replace_file
+from tests.risk.support import make_engine, px, replace_file
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -222,3 +222,80 @@ def test_close_while_a_look_is_under_way_then_its_file_is_closed_without_waiting
     engine.close()  # the read never ran (cancelled): nothing to wait for
     assert engine.looks_pending() == [] and len(os.listdir("/proc/self/fd")) < held
     assert runner.queued[0][1].cancelled()
+
+
+def _feed_prices(version: int, symbols: int = 6000) -> str:
+    """A reference-price file as a price feed writes it: over ``INLINE_BYTES`` (read and hashed in the thread)."""
+    lines = "".join(f"  S{i:05d}: {10 + (i + version) % 97}.01\n" for i in range(symbols))
+    return f"as_of: loaded\nprices:\n  AAPL: {100 + version}.00\n{lines}"
+
+
+def _fed_engine(tmp_path: Path) -> tuple[RiskEngine, Runner, Path, Path]:
+    references = tmp_path / "refs.yaml"
+    references.write_text(_feed_prices(0))
+    assert references.stat().st_size > INLINE_BYTES
+    engine, _clock = make_engine(tmp_path, {"reference_prices": {"file": "refs.yaml", "max_age_s": 60}})
+    runner = Runner()
+    engine.look_in_thread = runner
+    assert engine.changed_files() == []
+    return engine, runner, tmp_path / "limits.yaml", references
+
+
+def _aapl(engine: RiskEngine) -> int:
+    reference = engine.limits_file.reference
+    assert reference is not None
+    return reference.prices["AAPL"]
+
+
+def test_reference_file_under_look_then_a_replaced_limits_file_reported_and_applied_with_the_prices_in_force(
+    tmp_path: Path, counted: list[int]
+) -> None:
+    """risk61 (rev61diff HIGH 1): a price feed's large file always under look held every limits change back."""
+    engine, runner, limits, references = _fed_engine(tmp_path)
+    replace_file(references, _feed_prices(1))
+    replace_file(limits, limits.read_text().replace("max_qty: 1000\n", "max_qty: 900\n", 1))
+    assert _looked(engine, counted) == ["limits"]  # the reference file's look holds back nothing else
+    assert not engine.looking  # the watch may start the reload
+    replace_file(references, _feed_prices(2))  # the feed's next version, just before the reload begins
+    result = engine.reload(WATCH_TRIGGER, WATCH_WHO)
+    assert result.ok, result.message  # not put off: the limits change is in force
+    assert engine.limits_file.document.defaults.max_qty == 900
+    assert _aapl(engine) == px("100.00")  # the reference file, not yet decided, is not read: the prices in force stay
+    runner.run()  # the look at version 1: gone from the path when decided, so version 2 is looked at at once
+    assert _looked(engine, counted) == [] and engine.looks_pending()
+    runner.run()
+    assert _looked(engine, counted) == ["reference"]  # decided: a replacement, reloaded
+    assert engine.reload(WATCH_TRIGGER, WATCH_WHO).ok
+    assert _aapl(engine) == px("102.00") and engine.limits_file.document.defaults.max_qty == 900
+
+
+def test_reference_file_replaced_while_its_look_read_then_looked_at_again_at_once_and_decided(
+    tmp_path: Path, counted: list[int]
+) -> None:
+    """A look whose file was replaced while it read starts the next look at once: a feed replacing the file between
+    any two looks left it never decided (each look found its file gone at the next one, which started none)."""
+    engine, runner, _limits, references = _fed_engine(tmp_path)
+    replace_file(references, _feed_prices(1))
+    assert _looked(engine, counted) == []
+    runner.run()
+    replace_file(references, _feed_prices(2))  # replaced again before the look is decided
+    assert _looked(engine, counted) == []
+    assert engine.looks_pending(), "no look at the file now at the path"
+    runner.run()
+    assert _looked(engine, counted) == ["reference"]
+    assert engine.reload(WATCH_TRIGGER, WATCH_WHO).ok and _aapl(engine) == px("102.00")
+
+
+def test_reference_file_written_in_place_while_a_reload_waits_then_not_read(tmp_path: Path, counted: list[int]) -> None:
+    """What a reference file's look under way still guards: a write in place is never read by a watch reload."""
+    engine, runner, limits, references = _fed_engine(tmp_path)
+    replace_file(limits, limits.read_text().replace("max_qty: 1000\n", "max_qty: 900\n", 1))
+    assert _looked(engine, counted) == ["limits"]
+    prefix = _feed_prices(7)[: INLINE_BYTES + 100]  # a prefix: a valid file, maybe half-written
+    references.write_text(prefix)  # in place
+    assert engine.look_again()  # the gateway's last look before the reload: under way
+    runner.run()
+    assert engine.look_again() == []  # decided: modified in place
+    result = engine.reload(WATCH_TRIGGER, WATCH_WHO)
+    assert result.ok and _aapl(engine) == px("100.00")  # the limits applied, the prefix not read
+    assert [n["sha256"] for n in engine.status()["not_applied"]] == [_sha(prefix)]
