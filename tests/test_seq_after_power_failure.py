@@ -11,11 +11,14 @@ the start issued again after it (copies, journaled), so it discards none (seq61)
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from gateway.app import LoopReplayReader, _loop_scheduler
 from gateway.journal import FileJournal, JSeqAhead, JStrategyEvent, read_journal
 from gateway.protocol.messages import Error, Executed, OrderAccepted, OrderEvent, OrderRejected, Welcome
 from gateway.recovery import recover
+from gateway.replay import ReplayRunner
 from model.fsync import FsyncPolicy
 from tests.harness import MemoryLink, Rig
 
@@ -152,18 +155,21 @@ def test_restart_when_the_journal_lost_nothing_then_events_numbered_before_the_h
     assert not [r for r in read_journal(path) if isinstance(r, JStrategyEvent) and r.event.seq > 3]
 
 
-def test_restart_when_more_events_were_numbered_since_than_memory_keeps_then_they_are_read_back_and_issued_again(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "j"
+def _many_since_the_start(path: Path) -> Rig:
     _day(path, qty=5_000)
     rig = _restart(path)
     rig.engine.events_kept = 10
     for _ in range(1_100):  # more than events_kept + RELEASE_BATCH: the oldest leave memory
         rig.venue.fill(1, 1, PRICE)
         rig.engine.flush()
-    st = rig.engine.strategies["S1"]
-    assert st.events_base > 2  # the first fills since the start are in the journal only
+    assert rig.engine.strategies["S1"].events_base > 2  # the first fills since the start are in the journal only
+    return rig
+
+
+def test_restart_when_more_events_were_numbered_since_than_memory_keeps_then_they_are_read_back_and_issued_again(
+    tmp_path: Path,
+) -> None:
+    rig = _many_since_the_start(tmp_path / "j")
     link = rig.connect("S1", last_seq=2)
     welcome, errors, events = _split(link)
     assert (welcome.next_seq, welcome.replayed) == (2_202, 1_100)
@@ -171,3 +177,32 @@ def test_restart_when_more_events_were_numbered_since_than_memory_keeps_then_the
     assert [e.seq for e in events] == list(range(1_102, 2_202))
     assert [e.cum_qty for e in events if isinstance(e, Executed)] == list(range(1, 1_101))
     rig.engine.journal.close()
+
+
+async def test_restart_when_the_events_to_issue_again_are_read_back_on_the_loop_then_the_welcome_waits_for_them(
+    tmp_path: Path,
+) -> None:
+    """As ``gateway run`` reads them: a step per loop callback (``memory.replay_read: loop``), the Welcome after."""
+    rig = _many_since_the_start(tmp_path / "j")
+    engine = rig.engine
+    loop = asyncio.get_running_loop()
+    runner = ReplayRunner()
+    engine.replay_reader = LoopReplayReader(loop, runner)
+    engine.replay_scheduler = _loop_scheduler(loop)
+    link = rig.connect("S1", last_seq=2)
+    assert link.received() == []  # the Welcome waits for the read
+    got: list[object] = []
+    for _ in range(2_000):
+        got += link.received()
+        if len([m for m in got if isinstance(m, ORDER_EVENTS)]) == 1_100:
+            break
+        await asyncio.sleep(0.005)
+    welcome, notice, *rest = got
+    assert isinstance(welcome, Welcome) and (welcome.next_seq, welcome.replayed) == (2_202, 1_100)
+    assert isinstance(notice, Error) and notice.code == "LAST_SEQ_AHEAD"
+    assert [e.seq for e in rest if isinstance(e, ORDER_EVENTS)] == list(range(1_102, 2_202))
+    assert runner.finished == 1 and engine.strategies["S1"].replay_pending == 0
+    rig.venue.fill(1, 1, PRICE)  # live after the copies
+    engine.flush()
+    assert [m.seq for m in link.received() if isinstance(m, Executed)] == [2_202]
+    engine.journal.close()
