@@ -497,8 +497,9 @@ class GatewayClient:
         self.repeats_dropped = 0
         """Executed events dropped as repeats of a fill already held (after a ``LAST_SEQ_AHEAD``: ``_on_message``)."""
         self._repeats_possible = False
-        """Set by an ``Error(LAST_SEQ_AHEAD)`` or a gap in ``seq`` (a jump, made at one): events issued again after a
-        power failure may follow, some repeating a fill this client holds (docs/strategy-protocol.md 4.1)."""
+        """Set by an ``Error(LAST_SEQ_AHEAD)`` or a gap in ``seq`` (a jump, made at one), until the next Welcome:
+        events issued again after a power failure may follow, some repeating a fill this client holds
+        (docs/strategy-protocol.md 4.1)."""
         self.close_reason = ""
         self.connections = 0
         self.protocol_version = protocol_version
@@ -1149,6 +1150,7 @@ class GatewayClient:
                 handle = self.orders[message.cl_ord_id] = OrderHandle(self, message.cl_ord_id, None)
             handle._apply(message)
         elif isinstance(message, Welcome):
+            self._repeats_possible = False  # for this connection: its LAST_SEQ_AHEAD (or a jump) says so again
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(message)
         elif isinstance(message, VenueStatus):
