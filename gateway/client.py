@@ -31,6 +31,10 @@ says how far the gateway got: the requests after it are sent again, unchanged an
 ``RequestNotReceivedError``, ``client.not_received``); the answers to those at or below it are in the
 replay (a MassCancel's, which is not replayed, is asked for again). No request is carried out
 twice, none is left without an answer, and nothing needs probing.
+
+After a power failure cut the gateway's journal (``Error(LAST_SEQ_AHEAD)``), events it numbered before the Hello
+are issued again; one may repeat a fill this client holds: an ``Executed`` with an ``exec_id`` the order already has
+is dropped then (``repeats_dropped``; docs/strategy-protocol.md 4.1).
 """
 
 from __future__ import annotations
@@ -490,6 +494,12 @@ class GatewayClient:
         self.venues: dict[str, VenueStatus] = {}
         """The latest VenueStatus per venue (the gateway sends every venue's state after each Welcome)."""
         self.errors: list[Error] = []
+        self.repeats_dropped = 0
+        """Executed events dropped as repeats of a fill already held (after a ``LAST_SEQ_AHEAD``: ``_on_message``)."""
+        self._repeats_possible = False
+        """Set by an ``Error(LAST_SEQ_AHEAD)`` or a gap in ``seq`` (a jump, made at one), until the next Welcome:
+        events issued again after a power failure may follow, some repeating a fill this client holds
+        (docs/strategy-protocol.md 4.1)."""
         self.close_reason = ""
         self.connections = 0
         self.protocol_version = protocol_version
@@ -1121,9 +1131,15 @@ class GatewayClient:
 
     def _on_message(self, message: GatewayMessage) -> None:
         if isinstance(message, _ORDER_EVENTS):
-            if message.seq <= self.last_seq:
+            seq = message.seq
+            if seq <= self.last_seq:
                 return
-            self.last_seq = message.seq
+            if seq != self.last_seq + 1 and self.history:  # a jump: the gateway's journal lost its tail once
+                self._repeats_possible = True
+            if self._repeats_possible and type(message) is Executed and self._repeated_fill(message):
+                self.last_seq = seq
+                return
+            self.last_seq = seq
             self.history.append(message)
             if self._new_order_seq:
                 first = self._new_order_seq.pop(message.cl_ord_id, 0)
@@ -1134,6 +1150,7 @@ class GatewayClient:
                 handle = self.orders[message.cl_ord_id] = OrderHandle(self, message.cl_ord_id, None)
             handle._apply(message)
         elif isinstance(message, Welcome):
+            self._repeats_possible = False  # for this connection: its LAST_SEQ_AHEAD (or a jump) says so again
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(message)
         elif isinstance(message, VenueStatus):
@@ -1149,6 +1166,8 @@ class GatewayClient:
                 _resolve(answer, message)
         elif isinstance(message, Error):
             self.errors.append(message)
+            if message.code == "LAST_SEQ_AHEAD":
+                self._repeats_possible = True
             log.warning("gateway error %s: %s%s", message.code, message.text, " (fatal)" if message.fatal else "")
             if not message.fatal:
                 self._on_request_error(message)
@@ -1160,6 +1179,25 @@ class GatewayClient:
             return
         for queue in self._subscribers:
             queue.put_nowait(message)
+
+    def _repeated_fill(self, event: Executed) -> bool:
+        """Return True if ``event`` repeats a fill of its order this client holds (same ``exec_id``), taking its state.
+
+        Only after a ``LAST_SEQ_AHEAD``: the events the gateway issued again after a power failure may repeat a fill
+        received before it (docs/strategy-protocol.md 4.1). It is not a new fill: not in ``history``, not yielded,
+        not in the handle's events; its ``cum_qty`` / ``leaves_qty`` are the order's at that point (a state event
+        issued again before it may have taken them back), so the handle takes them.
+        """
+        handle = self.orders.get(event.cl_ord_id)
+        exec_id = event.exec_id
+        if handle is None or not exec_id:
+            return False
+        if not any(type(held) is Executed and held.exec_id == exec_id for held in handle.events):
+            return False
+        handle.cum_qty, handle.leaves_qty = event.cum_qty, event.leaves_qty
+        self.repeats_dropped += 1
+        log.info("dropped Executed seq %d of %s: it repeats exec_id %s", event.seq, event.cl_ord_id, exec_id)
+        return True
 
     def _on_request_error(self, error: Error) -> None:
         """A non-fatal Error naming a frame this client numbered is that request's answer (4.5): settle it."""

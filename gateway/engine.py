@@ -454,6 +454,10 @@ class Engine:
         after that chunk: read (``_read_held``) once the walk and the chunk's rest are carried out (``link_rest``)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
         """Connections whose replay is being read from the journal (at most one per strategy: its connection's)."""
+        self._start_highs: dict[str, int] = {}
+        """Strategy id -> the last seq the journal held for it when this process started (``adopt``, before any event
+        numbered since), until its first Hello since the start is answered: a ``last_seq`` above it has events the
+        journal lost, and the events numbered since the start are issued again after it (``_reissue``, seq61)."""
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
@@ -2172,6 +2176,13 @@ class Engine:
         """Welcome ``st``'s new connection ``link`` (the replay from memory, or read from the journal first)."""
         base = st.numbered_base
         last_seq = max(hello.last_seq, 0)
+        if self._start_highs:  # (empty once every strategy known at the start has said Hello)
+            start_high = self._start_highs.get(st.strategy_id, -1)
+            if start_high >= 0:
+                if start_high < last_seq and start_high < st.next_seq - 1:  # events since the start on its numbers
+                    self._reissue(link, st, hello, start_high)
+                    return
+                del self._start_highs[st.strategy_id]  # its first Hello since the start: nothing to issue again
         if last_seq >= st.next_seq:  # the strategy has seen events the journal does not hold
             self._welcome(link, st, hello, [], self._seq_ahead(st, hello))
             return
@@ -2221,6 +2232,106 @@ class Engine:
         self._journal_reads[link] = read
         reader.submit(read)
 
+    def _reissue(self, link: StrategyLink, st: StrategyState, hello: Hello, start_high: int) -> None:
+        """Answer a first Hello since the start whose ``last_seq`` is above ``start_high`` (``_start_highs``).
+
+        The journal lost events the strategy received (a power failure under ``fsync: interval``/``none``), and
+        events numbered since the start (a venue's replay, a kill's Cancels, ``adopt``'s) took numbers after
+        ``start_high``, some of which the strategy holds for the lost ones: it would discard them as repeats. They
+        are issued again after the Hello's ``last_seq`` (``_reissue_now``). Those that left memory are read back
+        from the journal first (more events since the start than ``memory.events_kept``).
+        """
+        base = st.numbered_base
+        if start_high >= base:
+            self._reissue_now(link, st, hello, start_high, [])
+            return
+        strategy_id = st.strategy_id
+        start = replay_start(st.marks, start_high)
+        journal = self.journal
+        reader = self.replay_reader
+        if reader is None:
+            job = ReplayJob(journal.reader(start), strategy_id, start_high, base)
+            result = job.run()
+            self.replay_records += job.records
+            self._journal_read(link, st, hello, result, reissue_after=start_high)
+            return
+        st.replay_pending += 1  # its events stay in memory until the copies are made
+        self._pending_hellos.setdefault(link, bytearray())
+        log.info(
+            "strategy %s: reading events %d..%d from the journal to issue them again (from byte %d)",
+            strategy_id,
+            start_high + 1,
+            base,
+            start,
+        )
+
+        def open_job() -> ReplayJob:
+            return ReplayJob(journal.reader(start), strategy_id, start_high, base)
+
+        def done(result: list[OrderEvent] | str) -> None:
+            finished = self._journal_reads.pop(link)
+            self.replay_records += finished.records
+            self._journal_read(link, st, hello, result, held=True, reissue_after=start_high)
+
+        read = JournalRead(strategy_id, open_job, done)
+        self._journal_reads[link] = read
+        reader.submit(read)
+
+    def _reissue_now(
+        self, link: StrategyLink, st: StrategyState, hello: Hello, start_high: int, older: list[OrderEvent]
+    ) -> None:
+        """Issue the events numbered since the start again after the Hello's ``last_seq``, then Welcome.
+
+        ``older``: those of them read back from the journal (the rest are in memory). Each copy is journaled as a
+        new event (``JStrategyEvent``) numbered from ``max(last_seq, next_seq - 1) + 1`` (a ``JSeqAhead`` first if
+        that skips numbers), in the order of the originals, which keep their numbers: a later Hello from before them
+        is replayed both. The copies follow the Welcome and ``Error(LAST_SEQ_AHEAD)`` as its replay; some may repeat
+        events the strategy received before the power failure (a fill the venue sent again): docs/strategy-protocol.md
+        4.1 says how to tell.
+        """
+        strategy_id = st.strategy_id
+        self._start_highs.pop(strategy_id, None)
+        events = st.events
+        originals = older + events[max(start_high, st.numbered_base) - st.events_base :]
+        last_seq = hello.last_seq
+        numbered = st.next_seq - 1
+        first = max(last_seq, numbered) + 1
+        journal = self.journal
+        if first > st.next_seq:
+            journal.append(JSeqAhead(strategy_id, first, st.next_seq))
+            st.skip_to(first)
+        for event in originals:
+            copy = msgspec.structs.replace(event, seq=st.next_seq)
+            journal.append(JStrategyEvent(strategy_id, copy))
+            self._deliver(st, copy)
+        count = len(originals)
+        self._counters.strategy_seq_ahead += 1
+        log.warning(
+            "strategy %s said Hello with last_seq %d but the journal held its events up to seq %d only when the "
+            "gateway started (its tail was lost in a power failure); the %d events numbered since, %d..%d, are "
+            "issued again as %d..%d (copies, after its last_seq); last_req_seq %d (requests after it are carried out "
+            "again if sent again: reconcile with the venue's drop copy)",
+            strategy_id,
+            last_seq,
+            start_high,
+            count,
+            start_high + 1,
+            numbered,
+            first,
+            first + count - 1,
+            st.last_req_seq,
+        )
+        notice = Error(
+            "LAST_SEQ_AHEAD",
+            f"your last_seq {last_seq} is beyond the last seq the gateway's journal held when it started, "
+            f"{start_high} (its journal lost events {start_high + 1}..{last_seq}); the {count} events numbered since, "
+            f"{start_high + 1}..{numbered}, are issued again as {first}..{first + count - 1}: an Executed whose "
+            f"exec_id you hold for its order is a repeat; new events are numbered from {first + count}; requests "
+            f"processed: up to {st.last_req_seq}",
+            False,
+        )
+        self._welcome(link, st, hello, [], notice, after=first - 1)
+
     def _seq_ahead(self, st: StrategyState, hello: Hello) -> Error:
         """Number ``st``'s events after the Hello's ``last_seq``, beyond the journal's; return the notice for it.
 
@@ -2265,11 +2376,12 @@ class Engine:
         held: bool = False,
         counted: int = -1,
         start: int = 0,
+        reissue_after: int = -1,
     ) -> None:
         """Finish a Hello whose replay was read from the journal: Welcome and replay, or REPLAY_UNAVAILABLE.
 
         ``counted`` (>= 0): the read only checked and counted the events; they are read again from ``start``
-        as they are written.
+        as they are written. ``reissue_after`` (>= 0): the events read are to be issued again (``_reissue``).
         """
         if held:
             st.replay_pending -= 1
@@ -2284,6 +2396,9 @@ class Engine:
             st.link = None
             link.strategy = None
             link.session.close("REPLAY_UNAVAILABLE", f"events after seq {hello.last_seq} cannot be replayed: {result}")
+        elif reissue_after >= 0:
+            self.journal_replays += 1
+            self._reissue_now(link, st, hello, reissue_after, result)
         else:
             self.journal_replays += 1
             self._welcome(link, st, hello, result, counted=counted, start=start)
@@ -2306,8 +2421,12 @@ class Engine:
         *,
         counted: int = -1,
         start: int = 0,
+        after: int = -1,
     ) -> None:
         """Send the Welcome, then the replay (``older``, then what memory holds) and venue states.
+
+        ``after`` (>= 0): the replay from memory begins after that seq, not after the Hello's ``last_seq``
+        (``_reissue_now``: the copies only).
 
         ``older``: the events read from the journal, or the ones memory keeps from before a ``LAST_SEQ_AHEAD`` jump
         (``StrategyState.kept_after``); what memory holds is from the jump on (``numbered_base``).
@@ -2322,7 +2441,7 @@ class Engine:
         """
         session = link.session
         base = st.numbered_base
-        last_seq = max(hello.last_seq, 0)
+        last_seq = after if after >= 0 else max(hello.last_seq, 0)
         from_memory = min(max(last_seq, base) + 1, st.next_seq)  # the first seq memory replays
         replayed = (counted if counted >= 0 else len(older)) + st.next_seq - from_memory
         heartbeat_ms = session.heartbeat_ns // 1_000_000
@@ -4207,6 +4326,8 @@ class Engine:
             venue.restore(order, order.venue_ref)  # the reference the venue knows the order by now
             if order.pending_ref and order.state in _REPLACING:
                 venue.restore(order, order.pending_ref)  # then the replace still in flight
+        # what the journal held for each strategy, before any event numbered at this start (a first Hello above it)
+        self._start_highs = {strategy_id: st.next_seq - 1 for strategy_id, st in self.strategies.items()}
         text = "the gateway stopped before sending this order to the venue"
         for order in recovered.never_sent:
             st = self.strategies[order.strategy_id]
