@@ -460,6 +460,15 @@ class OuchVenue(VenueAdapter):
         """Keys of Cancels logged unanswered (``_sweep_cancels``: once each while they wait) -> (when logged, the look
         before, by when it had left, its order): each gets its all-clear once answered (``_cancels_answered``); how
         many wait now is ``cancels_unanswered_now`` (the gauge ``gateway_venue_cancels_unanswered_now``)."""
+        self._cancels_to_look: list[int] = []
+        """Keys of ``_cancels_reported`` still to look at in this round of ``_cancels_answered`` (at most
+        ``_answered_per_look`` a sweep; refilled from it when empty)."""
+        self._answered_per_look = 1024
+        """How many Cancels logged unanswered one sweep looks at (``_cancels_answered``: bounded work per call)."""
+        self._cancels_unreachable: dict[int, int] = {}
+        """order_id -> its Cancels logged unanswered still waiting when the venue changed session (``_forget_session``
+        with ``previous``): never answered, the order unreachable now and maybe working at the venue; they count in
+        ``cancels_unanswered_now`` until the order ends here (``forget``; rev61merge MEDIUM 2)."""
         self._gap_mark: tuple[str, int] = ("", 0)
         """(session, the highest UserRefNum issued) at the last login with a replay gap: an order known by a number up
         to it was live (or on its way) while messages of the venue were lost (``_canceled``'s WARNING)."""
@@ -1120,6 +1129,8 @@ class OuchVenue(VenueAdapter):
         self._restored.pop(order.order_id, None)
         if self._orphans:
             self._orphans.pop(order.order_id, None)
+            if self._cancels_unreachable:  # its Cancel unanswered when the venue left the session (only an orphan's)
+                self._cancels_unreachable.pop(order.order_id, None)
         if chain is None:
             return
         refs = self._refs
@@ -1522,9 +1533,13 @@ class OuchVenue(VenueAdapter):
             "answer_timeouts": counters["answer_timeouts"],
             "outcome_unknown": counters["outcome_unknown"],
             "cancels_unanswered": counters["cancels_unanswered"],
-            "cancels_unanswered_now": len(self._cancels_reported),
+            "cancels_unanswered_now": self._cancels_unanswered_now(),
             "earlier_traffic": counters["earlier_traffic"],
         }
+
+    def _cancels_unanswered_now(self) -> int:
+        """Return the Cancels logged unanswered that have no answer now (the gauge ``cancels_unanswered_now``)."""
+        return len(self._cancels_reported) + sum(self._cancels_unreachable.values())
 
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
@@ -1555,7 +1570,7 @@ class OuchVenue(VenueAdapter):
             **self.counters,
             "after_end_by_type": dict(self.after_end_by_type),
             "late_cancels_waiting": len(self._late_cancels),
-            "cancels_unanswered_now": len(self._cancels_reported),
+            "cancels_unanswered_now": self._cancels_unanswered_now(),
             "held_now": len(self._held),
             "ignored_by_type": dict(self.ignored),
         }
@@ -1870,42 +1885,101 @@ class OuchVenue(VenueAdapter):
             [order_id for _, order_id in overdue[:20]],
         )
 
-    def _cancels_answered(self, now_ns: int, ended: str = "") -> None:
-        """Give each Cancel logged unanswered (``_sweep_cancels``) that is waiting no more its all-clear (WARNING).
+    def _cancels_answered(self, now_ns: int, ended: str = "", everything: bool = False) -> None:
+        """Give the Cancels logged unanswered (``_sweep_cancels``) that wait no more their all-clear: one WARNING.
 
         rev61ouch LOW 2: the ERROR asked for the venue desk, and nothing said when the venue answered after all (a
         Canceled, fills that end the order, a Cancel Reject or Cancel Pending, a message naming the order's live
         number): the operator called the desk about an order already canceled, and the critical alert kept firing.
-        Now one WARNING per such Cancel names the order, its state here and how late the answer came, and it leaves
-        ``cancels_unanswered_now``. Run on the sweep (at most ``answer_timeout_ms`` / 10 after the answer) only while
-        a Cancel so logged waits, and when the session ends or changes (``_forget_session``: ``ended`` says how the
-        ones still waiting are answered now; none will come from the venue).
+        Such a Cancel leaves ``cancels_unanswered_now``, and one WARNING per call names them, grouped by how they were
+        answered (the order's state here), like the ERROR (count, the first 20 orders and UserRefNums): rev61merge
+        MEDIUM 1, a kill over 3,000 orders at a slow venue gave 3,000 lines in one loop turn. Run on the sweep (at
+        most ``answer_timeout_ms`` / 10 after the answer) only while a Cancel so logged waits, looking at
+        ``_answered_per_look`` of them at most (a round through them all takes several sweeps when more wait), and
+        at the session's end or change (``_forget_session``: ``ended`` says how those still waiting are answered
+        now, none will come from the venue; ``everything``: ``on_end_of_session``, no sweep runs after it). No
+        all-clear for an order while another of its Cancels is still counted (rev61merge LOW 3: its Replace's answer
+        cleared the old number's). On a session change ``_forget_session`` first takes out those still waiting:
+        never answered, they stay counted (``_cancels_unreachable``), no all-clear.
         """
         reported = self._cancels_reported
         inflight = self._inflight
-        answered = [key for key, (_, _, chain) in reported.items() if ended or chain.done or key not in inflight]
-        for key in answered:
-            logged_ns, left_by_ns, chain = reported.pop(key)
+        if ended or everything:
+            todo = list(reported)
+            self._cancels_to_look = []
+        else:
+            look = self._cancels_to_look
+            if not look:
+                look = list(reported)
+            todo = look[-self._answered_per_look :]
+            del look[-self._answered_per_look :]
+            self._cancels_to_look = look
+        groups: dict[str, tuple[list[int], list[int]]] = {}
+        first_logged_ns = now_ns
+        last_left_ns = 0
+        for key in todo:
+            entry = reported.get(key)
+            if entry is None:
+                continue
+            logged_ns, left_by_ns, chain = entry
+            waiting = not chain.done and key in inflight
+            if waiting and not ended:
+                continue
+            del reported[key]
             order = chain.order
-            if ended and not chain.done and key in inflight:
+            if waiting:
                 how = ended
-            elif order.is_terminal:
-                how = f"the order ended here ({order.state.name}): nothing for the venue desk to cancel"
             else:
-                how = (
-                    f"the order is open here ({order.state.name}): a Cancel Reject, a Cancel Pending or a message "
-                    "naming its live number answered it (see the lines before)"
-                )
-            log.warning(
-                "venue %s: order %d: its cancel (UserRefNum %d), logged at ERROR as unanswered, is answered %d ms "
-                "after that ERROR (%d ms or more after it left): %s",
-                self.name,
-                order.order_id,
-                key & (_CANCEL_KEY - 1),
-                (now_ns - logged_ns) // MS,
-                (now_ns - left_by_ns) // MS,
-                how,
-            )
+                numbers = (chain.working, chain.pending, *chain.candidates)
+                if any((number | _CANCEL_KEY) in reported for number in numbers if number):
+                    continue  # another Cancel of the order still waits: its all-clear comes with that one's
+                if order.is_terminal:
+                    how = f"the order ended here ({order.state.name}): nothing for the venue desk to cancel"
+                else:
+                    how = (
+                        f"the order is open here ({order.state.name}): a Cancel Reject, a Cancel Pending or a message "
+                        "naming its live number answered it (see the lines before)"
+                    )
+            orders, urns = groups.setdefault(how, ([], []))
+            orders.append(order.order_id)
+            urns.append(key & (_CANCEL_KEY - 1))
+            first_logged_ns = min(first_logged_ns, logged_ns)
+            last_left_ns = max(last_left_ns, left_by_ns)
+        if not groups:
+            return
+        count = sum(len(orders) for orders, _ in groups.values())
+        log.warning(
+            "venue %s: %d cancels logged at ERROR as unanswered are answered, %d ms or less after their ERROR (each "
+            "%d ms or more after it left): %s",
+            self.name,
+            count,
+            (now_ns - first_logged_ns) // MS,
+            (now_ns - last_left_ns) // MS,
+            "; ".join(
+                f"{len(orders)}: {how}: orders {orders[:20]}, UserRefNums {urns[:20]}"
+                for how, (orders, urns) in groups.items()
+            ),
+        )
+
+    def _keep_cancels_unreachable(self) -> int:
+        """Move the Cancels logged unanswered that still wait to ``_cancels_unreachable`` (a session change).
+
+        rev61merge MEDIUM 2: the venue's new session answers none of them (the gateway refuses them
+        OUCH_SESSION_CHANGED) and the order may still work at the venue: before, they left the gauge and the critical
+        alert resolved while the desk call was still needed. Return how many.
+        """
+        reported = self._cancels_reported
+        inflight = self._inflight
+        kept = self._cancels_unreachable
+        moved = 0
+        for key, (_, _, chain) in list(reported.items()):
+            if chain.done or key not in inflight:
+                continue
+            del reported[key]
+            order_id = chain.order.order_id
+            kept[order_id] = kept.get(order_id, 0) + 1
+            moved += 1
+        return moved
 
     def _sweep_doubts(self, now_ns: int) -> None:
         """End each order whose Enter timed out if the venue said nothing of it ``answer_timeout_ms`` after its Cancel.
@@ -3874,7 +3948,7 @@ class OuchVenue(VenueAdapter):
         if self._inflight:
             self._forget_session(_SESSION_ENDED_TEXT, _SESSION_ENDED)
         if self._cancels_reported:  # answered before it (no sweep runs from now on): their all-clear
-            self._cancels_answered(self._clock())
+            self._cancels_answered(self._clock(), everything=True)
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """Answer each request the core lists unanswered that ``_forget_session`` will not (no packet held).
@@ -5267,18 +5341,19 @@ class OuchVenue(VenueAdapter):
         Cancel or Replace of one is refused "OUCH_SESSION_CHANGED" (``_unknown_order``).
         """
         log.error("venue %s: %s; %d unanswered requests abandoned", self.name, why, len(self._inflight))
-        if self._cancels_reported:  # the Cancels logged unanswered are answered below, by the gateway: said so
+        unreachable = 0
+        if self._cancels_reported:  # the Cancels logged unanswered: those answered before this get their all-clear
+            if previous:  # those still waiting never will be, the order unreachable and maybe working: kept counted
+                unreachable = self._keep_cancels_unreachable()
             self._cancels_answered(
                 self._clock(),
-                (
-                    "the venue's new session came first (answered CancelRejected OUCH_SESSION_CHANGED): the order "
-                    "cannot be reached through it; ask the venue desk about it (ERROR '... cannot be reached ...')"
-                )
+                ""
                 if previous
                 else (
                     "the venue's End of Session came first (answered CancelRejected OUCH_SESSION_ENDED): the venue "
-                    "ends the session's orders, nothing of it works there any more"
+                    "ends the session's orders, nothing of them works there any more"
                 ),
+                everything=True,
             )
         answered: set[int] = set()
         for key in sorted(self._inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
@@ -5298,16 +5373,24 @@ class OuchVenue(VenueAdapter):
             left = sorted(order_id for order_id, chain in self._chains.items() if not chain.done)
             for order_id in left:
                 self._orphans[order_id] = previous
+            if unreachable:  # only orders left open (an Enter rejected above is over): ``forget`` drops them
+                kept = self._cancels_unreachable
+                for order_id in [order_id for order_id in kept if order_id not in self._orphans]:
+                    unreachable -= kept.pop(order_id)
             if left:
                 log.error(
                     "venue %s: %d orders were open in venue session %r and cannot be reached through session %r: "
                     "they stay open in the gateway (their exposure stays counted); a cancel or replace of them is "
-                    "refused OUCH_SESSION_CHANGED: ask the venue desk about them. Orders: %s",
+                    "refused OUCH_SESSION_CHANGED: ask the venue desk about them. Orders: %s%s",
                     self.name,
                     len(left),
                     previous,
                     self._store.session,
                     left,
+                    f"; {unreachable} of their cancels had no answer before (ERROR '... cancels had no answer ...') "
+                    "and stay counted in cancels_unanswered_now until the order ends here"
+                    if unreachable
+                    else "",
                 )
         self._inflight.clear()
         if self._late_cancels:
