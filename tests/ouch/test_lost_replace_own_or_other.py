@@ -183,3 +183,35 @@ async def test_failback_raises_the_ids_as_another_hosts(tmp_path: Path) -> None:
     finally:
         await back.stop()
         await venue.stop()
+
+
+@pytest.mark.parametrize("clean", [True, False])
+async def test_an_enter_unanswered_at_a_stop_is_marked_only_when_the_stop_was_not_clean(
+    tmp_path: Path, clean: bool
+) -> None:
+    """rev61merge3 HIGH 2: the first form marked an Enter unanswered at a *clean* stop too (a venue stall at
+    ``gateway stop``); a single host's later power failure then had that order's lost Replace refused, the kill's
+    Cancel naming the old number while the order worked at the venue. A clean stop is no failover: no mark."""
+    venue = LossyVenue()
+    await venue.start()
+    host = Host(venue, tmp_path / "a")
+    try:
+        await host.start()
+        assert await host.enter(venue, "a1") == (1, "1")
+        inbox = Inbox(host)
+        await wait_until(lambda: inbox(OrderAccepted), "a1 accepted")
+        venue.lose_enters = True
+        assert await host.enter(venue, "a2") == (2, "2")  # unanswered when the gateway stops
+    finally:
+        await host.stop()
+    venue.drop()
+    venue.lose_enters = False
+    again = Host(venue, tmp_path / "a")
+    try:
+        again.venue.journal_opened(str(again.path), clean, False, False)  # before the first login, as at a start
+        path = doubts_path(tmp_path / "a" / "ouch", again.venue.name)
+        marked = json.loads(path.read_text()).get("replayed", []) if path.exists() else []
+        assert marked == ([] if clean else [2])  # before: [2] after the clean stop too
+    finally:
+        await again.stop()
+        await venue.stop()

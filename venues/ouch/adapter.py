@@ -2827,8 +2827,10 @@ class OuchVenue(VenueAdapter):
         standby numbers its order ids right above the ones it saw), so a later Replaced from that number is not this
         host's lost Replace (rev60merge9 HIGH 1).
 
-        Nor, at any later start, an order whose Enter was unanswered (or in doubt) in the journal at some start, clean
-        or not (``_replayed_enters``): that start's login replay may have answered it with the other host's Accepted,
+        Nor, at any later start, an order whose Enter was unanswered (or in doubt) in the journal at some start after
+        a stop that was not clean (``_replayed_enters``; after a clean stop no failover took the number while this
+        host was gone, and a single host's own Accepted in the replay must keep its later lost Replace adoptable:
+        rev61merge3 HIGH 2): that start's login replay may have answered it with the other host's Accepted,
         now journaled as this order's (rev60merge12 HIGH 1: A fails back, crashes again, the standby replaces its
         order at a second takeover, and A's next unclean start adopted that Replace). Those order ids go on file
         (the doubts file) here, before the first login reads anything, and stay while the order is open. Also noted:
@@ -2839,10 +2841,11 @@ class OuchVenue(VenueAdapter):
         own.clear()
         replayed = self._replayed_enters
         marked = len(replayed)
-        for chain in self._chains.values():
-            order = chain.order
-            if not chain.done and (chain.unconfirmed or order.state in _NOT_ACKNOWLEDGED):
-                replayed.add(order.order_id)
+        if not clean:  # a clean stop answered nothing in doubt to another host's failover (rev61merge3 HIGH 2)
+            for chain in self._chains.values():
+                order = chain.order
+                if not chain.done and (chain.unconfirmed or order.state in _NOT_ACKNOWLEDGED):
+                    replayed.add(order.order_id)
         self._replayed_known = True
         if len(replayed) > marked:  # on file before the first login reads anything (the file's ERROR says the cost)
             self._save_doubts()
