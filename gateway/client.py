@@ -34,7 +34,7 @@ twice, none is left without an answer, and nothing needs probing.
 
 After a power failure cut the gateway's journal (``Error(LAST_SEQ_AHEAD)``), events it numbered before the Hello
 are issued again; one may repeat a fill this client holds: an ``Executed`` with an ``exec_id`` the order already has
-is dropped then (``repeats_dropped``; docs/strategy-protocol.md 4.1).
+is dropped, at any time (``repeats_dropped``; docs/strategy-protocol.md 4.1).
 """
 
 from __future__ import annotations
@@ -298,6 +298,9 @@ class OrderHandle:
         self.venue_order_id = ""
         self.events: list[OrderEvent] = []
         self.last_cancel_reject: CancelRejected | None = None
+        self._exec_ids: set[str] | None = None
+        """The ``exec_id`` of every fill of this order taken (made at the first): an ``Executed`` repeating one is
+        dropped (``GatewayClient._repeated_fill``). As long-lived as ``events``, which holds those fills anyway."""
         self._repeats = 0
         """NewOrders sent again for this handle whose DUPLICATE_CL_ORD_ID answer is still to come."""
         loop = asyncio.get_running_loop()
@@ -326,6 +329,11 @@ class OrderHandle:
             _resolve(self._acked, event)
         elif isinstance(event, Executed):
             self.cum_qty, self.leaves_qty = event.cum_qty, event.leaves_qty
+            if event.exec_id:
+                if self._exec_ids is None:
+                    self._exec_ids = {event.exec_id}
+                else:
+                    self._exec_ids.add(event.exec_id)
             if self.is_terminal:  # a fill the venue reported after the order's end: it counts, the end stands
                 pass
             elif event.leaves_qty == 0:
@@ -495,11 +503,8 @@ class GatewayClient:
         """The latest VenueStatus per venue (the gateway sends every venue's state after each Welcome)."""
         self.errors: list[Error] = []
         self.repeats_dropped = 0
-        """Executed events dropped as repeats of a fill already held (after a ``LAST_SEQ_AHEAD``: ``_on_message``)."""
-        self._repeats_possible = False
-        """Set by an ``Error(LAST_SEQ_AHEAD)`` or a gap in ``seq`` (a jump, made at one), until the next Welcome:
-        events issued again after a power failure may follow, some repeating a fill this client holds
-        (docs/strategy-protocol.md 4.1)."""
+        """Executed events dropped as repeats of a fill already held (same ``exec_id``, at any time: ``_on_message``;
+        the events issued again after a power failure may repeat one, docs/strategy-protocol.md 4.1)."""
         self.close_reason = ""
         self.connections = 0
         self.protocol_version = protocol_version
@@ -1134,9 +1139,9 @@ class GatewayClient:
             seq = message.seq
             if seq <= self.last_seq:
                 return
-            if seq != self.last_seq + 1 and self.history:  # a jump: the gateway's journal lost its tail once
-                self._repeats_possible = True
-            if self._repeats_possible and type(message) is Executed and self._repeated_fill(message):
+            # every Executed, not only after a LAST_SEQ_AHEAD on this connection: copies issued again after a power
+            # failure also reach a client started from an older last_seq, or reconnected in the middle of them
+            if type(message) is Executed and message.exec_id and self._repeated_fill(message):
                 self.last_seq = seq
                 return
             self.last_seq = seq
@@ -1150,7 +1155,6 @@ class GatewayClient:
                 handle = self.orders[message.cl_ord_id] = OrderHandle(self, message.cl_ord_id, None)
             handle._apply(message)
         elif isinstance(message, Welcome):
-            self._repeats_possible = False  # for this connection: its LAST_SEQ_AHEAD (or a jump) says so again
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(message)
         elif isinstance(message, VenueStatus):
@@ -1166,8 +1170,6 @@ class GatewayClient:
                 _resolve(answer, message)
         elif isinstance(message, Error):
             self.errors.append(message)
-            if message.code == "LAST_SEQ_AHEAD":
-                self._repeats_possible = True
             log.warning("gateway error %s: %s%s", message.code, message.text, " (fatal)" if message.fatal else "")
             if not message.fatal:
                 self._on_request_error(message)
@@ -1183,16 +1185,18 @@ class GatewayClient:
     def _repeated_fill(self, event: Executed) -> bool:
         """Return True if ``event`` repeats a fill of its order this client holds (same ``exec_id``), taking its state.
 
-        Only after a ``LAST_SEQ_AHEAD``: the events the gateway issued again after a power failure may repeat a fill
-        received before it (docs/strategy-protocol.md 4.1). It is not a new fill: not in ``history``, not yielded,
-        not in the handle's events; its ``cum_qty`` / ``leaves_qty`` are the order's at that point (a state event
-        issued again before it may have taken them back), so the handle takes them.
+        The events the gateway issued again after a power failure may repeat a fill received before it
+        (docs/strategy-protocol.md 4.1); the rule holds at any time (an ``exec_id`` names one fill of its order). It is
+        not a new fill: not in ``history``, not yielded, not in the handle's events; its ``cum_qty`` / ``leaves_qty``
+        are the order's at that point (a state event issued again before it may have taken them back), so the handle
+        takes them. One set lookup (``OrderHandle._exec_ids``); an empty ``exec_id`` is never a repeat.
         """
         handle = self.orders.get(event.cl_ord_id)
-        exec_id = event.exec_id
-        if handle is None or not exec_id:
+        if handle is None:
             return False
-        if not any(type(held) is Executed and held.exec_id == exec_id for held in handle.events):
+        exec_ids = handle._exec_ids
+        exec_id = event.exec_id
+        if exec_ids is None or exec_id not in exec_ids:
             return False
         handle.cum_qty, handle.leaves_qty = event.cum_qty, event.leaves_qty
         self.repeats_dropped += 1

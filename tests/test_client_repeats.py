@@ -1,4 +1,4 @@
-"""The SDK after a power failure (seq61): an Executed issued again that repeats a fill it holds is dropped, only then.
+"""The SDK after a power failure (seq61): an Executed that repeats a fill it holds (same exec_id) is dropped, always.
 
 The frames are handed to the client as its protocol object hands them over (``_on_message``), in the order the
 gateway sends them (docs/strategy-protocol.md 4.1): the Welcome, ``Error(LAST_SEQ_AHEAD)``, then the events issued
@@ -22,7 +22,7 @@ def _fill(seq: int, exec_id: str, qty: int, cum: int, leaves: int) -> Executed:
     return Executed(seq, "A", qty, PRICE, "A", exec_id, cum, leaves)
 
 
-async def test_events_issued_again_when_an_executed_repeats_a_held_exec_id_then_dropped_only_after_notice() -> None:
+async def test_events_issued_again_when_an_executed_repeats_a_held_exec_id_then_dropped() -> None:
     client = GatewayClient("/nonexistent", "S1")
     client._on_message(_welcome(1, 0))
     for event in (
@@ -57,12 +57,45 @@ async def test_events_issued_again_when_an_executed_repeats_a_held_exec_id_then_
     client._on_message(_fill(9, "E3", 180, 200, 0))  # a new fill
     assert handle.status is OrderStatus.FILLED and client.last_seq == 9
 
-    # a later connection without a notice: every event is taken as it comes (the gateway sends no fill twice then)
+    # a later connection without a notice: the same rule (an exec_id names one fill; rev61merge6 HIGH 1)
     client._on_message(_welcome(11, 1))
     client._on_message(_fill(10, "E3", 180, 200, 0))
-    assert client.repeats_dropped == 2 and [e.seq for e in client.history][-1] == 10
+    assert client.repeats_dropped == 3 and [e.seq for e in client.history][-1] == 9
 
     # a jump in seq (made at a LAST_SEQ_AHEAD another connection got): copies may follow, the same rule
     client._on_message(_welcome(31, 1))
     client._on_message(_fill(30, "E1", 10, 10, 90))
-    assert client.repeats_dropped == 3 and client.last_seq == 30 and [e.seq for e in client.history][-1] == 10
+    assert client.repeats_dropped == 4 and client.last_seq == 30 and [e.seq for e in client.history][-1] == 9
+
+
+async def test_copies_when_the_connection_is_cut_among_them_then_the_rest_are_dropped_on_the_next() -> None:
+    """rev61merge6 HIGH 1: the reconnect's Welcome replays the rest of the copies with no notice and no jump."""
+    client = GatewayClient("/nonexistent", "S1")
+    client._on_message(_welcome(1, 0))
+    client._on_message(OrderAccepted(1, "A", "X1", 100, PRICE))
+    client._on_message(_fill(2, "M2", 10, 10, 90))
+    client._on_message(OrderAccepted(3, "B", "X2", 100, PRICE))
+    client._on_message(_welcome(6, 2))
+    client._on_message(Error("LAST_SEQ_AHEAD", "your last_seq 3 ...; the 2 events ... issued again as 4..5", False))
+    client._on_message(OrderAccepted(4, "B", "X2", 100, PRICE))  # the connection is cut after this copy
+    client._on_message(_welcome(6, 1))  # the reconnect (last_seq 4): copy 5 replayed, nothing else said
+    client._on_message(_fill(5, "M2", 10, 10, 90))
+    assert client.repeats_dropped == 1
+    assert [(e.seq, e.exec_id) for e in client.history if isinstance(e, Executed)] == [(2, "M2")]
+    handle = client.orders["A"]
+    assert [e.seq for e in handle.events if isinstance(e, Executed)] == [2]
+    assert (handle.cum_qty, handle.leaves_qty) == (10, 90) and client.last_seq == 5
+
+
+async def test_replay_from_zero_when_it_holds_an_original_and_its_copy_then_one_fill() -> None:
+    """rev61merge6 HIGH 1: a client started afresh (last_seq 0) is replayed the original fill and its copy."""
+    client = GatewayClient("/nonexistent", "S1", last_seq=0)
+    client._on_message(_welcome(5, 4))
+    client._on_message(OrderAccepted(1, "A", "X1", 100, PRICE))
+    client._on_message(_fill(2, "5001", 10, 10, 90))  # the original, numbered since the start
+    client._on_message(_fill(3, "5001", 10, 10, 90))  # its copy, issued again at another client's Hello
+    client._on_message(Executed(4, "A", 5, PRICE, "A", "", 15, 85))  # no exec_id: never a repeat
+    client._on_message(Executed(5, "A", 5, PRICE, "A", "", 20, 80))
+    fills = [e for e in client.history if isinstance(e, Executed)]
+    assert [e.seq for e in fills] == [2, 4, 5] and sum(e.qty for e in fills) == 20
+    assert client.repeats_dropped == 1 and client.orders["A"].cum_qty == 20
