@@ -79,7 +79,7 @@ from risk.filewatch import (
 )
 from risk.inforce import HeldBack, InForceCopy, birth_ns
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
-from risk.loader import MAX_FILE_BYTES, Parsed, Problem, read_bounded, read_identified
+from risk.loader import MAX_FILE_BYTES, Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reader import TIMEOUT_S as READER_TIMEOUT_S
 from risk.reader import ReaderControl, ReaderFailedError, read_in_child
@@ -348,13 +348,6 @@ class ReaderRetry:
         """When to read it again (the engine's clock); None: not (under way, or given up)."""
 
 
-class Decided(NamedTuple):
-    """A file's version the file watch decided at its last look: its signature and its content's sha256."""
-
-    signature: Signature
-    digest: str
-
-
 class PendingReload:
     """A reload under way: what reading the files needs, then what was read (``RiskEngine.begin_reload``)."""
 
@@ -406,69 +399,11 @@ class PendingReload:
         """Its ``stop`` kills the reader process (the gateway stops: the reload is refused, nothing waits for it)."""
         self.reader_failed = ""
         """sha256 of the limits file's bytes the reader process gave no verdict on (``ReaderFailedError``); "": none."""
-        self.decided: Decided | None = None
-        """A watch reload: the limits file's version the watch decided (its last look); ``read`` reads only that one."""
-        self.decided_reference: tuple[Path, Decided] | None = None
-        """A watch reload: the reference-price file in force and its version the watch decided."""
-        self.in_force_reference: Parsed[ReferencePriceDocument] | None = None
-        """The reference prices in force: kept if the reference file read is not the version the watch decided."""
-        self.put_off = False
-        """The limits file read was not the version the watch decided (written since): nothing applied, the watch
-        decides the file next (``RiskEngine.prepare_switch``)."""
-
-    def _read_decided(self, path: Path, decided: Decided) -> bytes | None:
-        """Read ``path``; its bytes if they are the version ``decided`` (same file id, same sha256), else None.
-
-        Raises ``OSError`` if it cannot be read (then read by the usual path: its reload refused, saying why).
-        """
-        raw, read_id = read_identified(path)
-        if read_id != decided.signature[2] or hashlib.sha256(raw).hexdigest() != decided.digest:
-            return None
-        return raw
 
     def read(self) -> None:
-        """Read and check the files; touch no engine state (the gateway runs this in a worker thread).
-
-        A watch reload reads only the versions the watch decided (risk61b: a file written in place after the
-        watch's last look was read half-written and applied): a limits file that differs puts the reload off; a
-        reference-price file that differs keeps the reference prices in force for this reload.
-        """
+        """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
         if self.result is not None:
             return
-        raw: bytes | None = None
-        read_reference: tuple[str, bytes, Signature | None] | None = None
-        if self.decided is not None:
-            try:
-                raw = self._read_decided(self.path, self.decided)
-                self.put_off = raw is None
-            except OSError:
-                raw = None  # read again below: refused, saying why
-            if self.put_off:
-                message = (
-                    "reload NOT started: the limits file changed after the file watch decided it (written in "
-                    "place?); the file watch decides next"
-                )
-                log.info("risk %s", message)
-                previous = self.previous.sha256 if self.previous is not None else ""
-                self.result = ReloadResult(False, self.trigger, self.who, "", previous, [], [], [], message)
-                return
-        if self.decided_reference is not None:
-            ref_path, decided = self.decided_reference
-            unreadable = False
-            try:
-                ref_raw = self._read_decided(ref_path, decided)
-            except OSError:
-                ref_raw, unreadable = None, True  # read by the reader as before: a problem at the field naming it
-            if ref_raw is not None:
-                read_reference = (str(ref_path), ref_raw, decided.signature)
-            elif not unreadable and self.in_force_reference is not None:
-                self.keep = self.in_force_reference
-                log.info(
-                    "risk reload: the reference-price file %s changed after the file watch decided it (written in "
-                    "place?): the reference prices in force stay for this reload; the file watch decides the file "
-                    "next",
-                    ref_path,
-                )
         try:
             if self.reader is not None:  # in a reader process (risk.reader): the GIL stays the event loop's
                 limits, changes = read_in_child(
@@ -480,22 +415,12 @@ class PendingReload:
                     command=self.reader,
                     timeout_s=self.reader_timeout_s,
                     control=self.reader_control,
-                    raw=raw,
-                    reference=read_reference,
                 )
                 self.limits = limits
                 if self.previous is not None:
                     self.changes = changes
             else:
-                limits = self.limits = read_limits(
-                    self.path,
-                    self.wall_now,
-                    self.known,
-                    self.keep,
-                    start_up=False,
-                    content=raw,
-                    reference_content=read_reference,
-                )
+                limits = self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
                 if self.previous is not None:
                     self.changes = _changes(self.previous, limits)
             if self.copy is not None:
@@ -516,10 +441,6 @@ class PendingReload:
             for judged in (self.path, in_force_reference):
                 if judged is not None:
                     self.hashes[judged] = _file_hash(judged)
-            if raw is not None:  # the bytes read are what was judged (risk61b), not what the path has now
-                self.hashes[self.path] = hashlib.sha256(raw).hexdigest()
-            if read_reference is not None and self.decided_reference is not None:
-                self.hashes[self.decided_reference[0]] = self.decided_reference[1].digest
 
 
 class PendingSwitch:
@@ -1574,28 +1495,13 @@ class RiskEngine:
             self._in_place["positions"] = positions
         self._forget_note()
         self._held.clear()
-        decided = self._decided(path) if trigger == WATCH_TRIGGER else None
-        signature = decided.signature if decided is not None else _file_signature(path)
-        pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, signature)
+        pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
         reference = self._file.reference_path
         pending.reference_before = (reference, _file_signature(reference))
-        if trigger == WATCH_TRIGGER:  # it reads only what the watch decided (risk61b)
-            pending.decided = decided
-            reference_decided = self._decided(reference) if reference is not None and keep is None else None
-            if reference is not None and reference_decided is not None:
-                pending.decided_reference = (reference, reference_decided)
-                pending.in_force_reference = self._file.reference_parsed
         pending.previous = self._file
         pending.copy = self._copy
         pending.reference_copy = self._copies.get("reference")
         return pending
-
-    def _decided(self, path: Path) -> Decided | None:
-        """Return the version of ``path`` the watch's last look decided (None: none, e.g. a missing file)."""
-        seen = self._observed.get(path)
-        if seen is None or seen[0] is None or seen[1] is None:
-            return None
-        return Decided(seen[0], seen[1])
 
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
         """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way.
@@ -1630,8 +1536,6 @@ class RiskEngine:
         """
         step = PendingSwitch(pending)
         if pending.result is not None:
-            if pending.put_off:
-                self._held.add("limits")  # again once the watch has decided the file as it is now (risk61b)
             step.result = pending.result
             return step
         trigger, who, path, keep = pending.trigger, pending.who, pending.path, pending.keep

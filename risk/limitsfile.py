@@ -201,7 +201,6 @@ def read_limits(
     content: bytes | None = None,
     keep_positions: tuple[Parsed[StartPositionsDocument], ...] = (),
     trading_day: Callable[[int], datetime.date] | None = None,
-    reference_content: tuple[str, bytes, tuple[int, int, int, int] | None] | None = None,
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -216,9 +215,7 @@ def read_limits(
     ``keep_positions`` (start-of-day positions read by a start of the day, whose files were modified in place
     since): the one of the file the limits file names is used instead of that file. ``trading_day`` (wall clock
     ns -> date, the gateway's: its journal's day in ``journal.timezone``): the dates the start-of-day positions'
-    staleness is judged by (``_positions_stale``); None: the host's local dates. ``reference_content`` (file,
-    bytes, signature: the version of the reference-price file the file watch decided, as read by the gateway): a
-    limits file naming that file reads these bytes instead of the file (a watch reload, risk61b).
+    staleness is judged by (``_positions_stale``); None: the host's local dates.
     """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument, content=content)
@@ -237,9 +234,6 @@ def read_limits(
         reference_path = _beside(limits_path, reference_name)
         if keep_reference is not None and Path(keep_reference.file) == reference_path:
             reference = keep_reference
-        elif reference_content is not None and Path(reference_content[0]) == reference_path:
-            reference = parse_file(reference_path, ReferencePriceDocument, content=reference_content[1])
-            reference.signature = reference_content[2]
         else:
             signature = stat_signature(reference_path)  # before the read: a file replaced meanwhile is seen as new
             reference = parse_file(reference_path, ReferencePriceDocument)

@@ -679,14 +679,6 @@ def read_bounded(path: Path) -> bytes:
     Opened without blocking and checked before reading: a FIFO (or a device) at the path, also behind a
     symlink, would block the reader (the gateway's event loop) for ever.
     """
-    return read_identified(path)[0]
-
-
-def read_identified(path: Path) -> tuple[bytes, int]:
-    """``read_bounded``, and the file id (device, inode: ``risk.filewatch.file_id``) of the file read.
-
-    A watch reload reads a file this way to know it read the version the file watch decided (risk61b).
-    """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
@@ -705,4 +697,4 @@ def read_identified(path: Path) -> tuple[bytes, int]:
         raw = handle.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise OSError(f"file is larger than {MAX_FILE_BYTES} bytes")
-    return raw, (st.st_dev << 64) | st.st_ino
+    return raw

@@ -73,15 +73,6 @@ class KeptFile(msgspec.Struct, array_like=True, frozen=True):
     raw: bytes
 
 
-class DecidedFile(msgspec.Struct, array_like=True, frozen=True):
-    """The version of the reference-price file the file watch decided, as the gateway read it (risk61b)."""
-
-    file: str
-    raw: bytes
-    signature: tuple[int, int, int, int, int] | None
-    """Its signature when the watch looked at it (``_split``)."""
-
-
 class ReadRequest(msgspec.Struct, array_like=True, frozen=True):
     """What the gateway hands its reader process (on its stdin)."""
 
@@ -94,9 +85,6 @@ class ReadRequest(msgspec.Struct, array_like=True, frozen=True):
     previous: Sliced | None
     """The display tree of the limits in force (the changes are diffed against it), None: no diff."""
     previous_reference: Sliced | None
-    reference: DecidedFile | None = None
-    """A watch reload: the reference-price file's bytes as the gateway read them (the version the watch decided);
-    a limits file naming that file reads these, never the file."""
 
 
 class ReferenceAnswer(msgspec.Struct, array_like=True, frozen=True):
@@ -269,18 +257,8 @@ def answer(request: ReadRequest) -> ReadAnswer:
     keep = None
     if request.keep is not None:
         keep = parse_file(Path(request.keep.file), ReferencePriceDocument, content=request.keep.raw)
-    decided = request.reference
-    reference_content = (decided.file, decided.raw, _joined(decided.signature)) if decided is not None else None
     try:
-        limits = read_limits(
-            path,
-            request.wall_now,
-            request.known,
-            keep,
-            start_up=False,
-            content=request.raw,
-            reference_content=reference_content,
-        )
+        limits = read_limits(path, request.wall_now, request.known, keep, start_up=False, content=request.raw)
     except LimitsFileError as exc:
         return ReadAnswer(sha256, encode_list(exc.problems))
     except Exception as exc:  # a bug while reading: refused, as in the gateway's own thread
@@ -474,18 +452,14 @@ def read_in_child(
     timeout_s: float = TIMEOUT_S,
     pause: Callable[[], None] = _pause,
     control: ReaderControl | None = None,
-    raw: bytes | None = None,
-    reference: tuple[str, bytes, tuple[int, int, int, int] | None] | None = None,
 ) -> tuple[LimitsFile, list[Change]]:
     """``read_limits(path, wall_now, known, keep, start_up=False)`` in a reader process, and the changes over
     ``previous`` (none if None); raise ``LimitsFileError`` as ``read_limits`` does (the same problems), or with one
-    problem saying why the reader process gave no usable answer. ``raw``: the limits file's bytes, read already
-    (None: read here); ``reference``: ``read_limits``'s ``reference_content`` (a watch reload, risk61b)."""
-    if raw is None:
-        try:
-            raw = read_bounded(path)
-        except OSError as exc:
-            raise LimitsFileError([Problem(str(path), 0, 0, "", f"cannot read the file: {exc}")]) from exc
+    problem saying why the reader process gave no usable answer."""
+    try:
+        raw = read_bounded(path)
+    except OSError as exc:
+        raise LimitsFileError([Problem(str(path), 0, 0, "", f"cannot read the file: {exc}")]) from exc
     sha256 = hashlib.sha256(raw).hexdigest()
     request = ReadRequest(
         str(path),
@@ -497,7 +471,6 @@ def read_in_child(
         encode_sliced(previous.reference_display, pause)
         if previous is not None and previous.reference_display is not None
         else None,
-        DecidedFile(reference[0], reference[1], _split(reference[2])) if reference is not None else None,
     )
     try:
         out = _run(
