@@ -70,11 +70,6 @@ def _refuse(link: Link, cancel: bytes) -> None:
     link.core.on_message(link.connection, memoryview(cancel))
 
 
-def _up(link: Link) -> bool:
-    """Return True if the link has a connection (the adapter's close request cuts it in ``pump``)."""
-    return link.connection is not None
-
-
 def _cancels(link: Link) -> list[tuple[str, str]]:
     return [(r.orig_cl_ord_id, r.outcome[:16]) for r in link.core.exchange.records if r.type == "Cancel Order"]
 
@@ -98,14 +93,10 @@ def test_cancel_refused_o_over_a_gap_holding_the_lost_modified_then_it_waits_and
     assert not [e for e in _events(strat) if e[0] in ("Canceled", "CancelRejected")]
     assert link.venue.counters["ended_not_at_cboe"] == 0
     assert link.venue.ignored["cancel-reject-over-gap"] == 1 and "stale-cancel-reject" not in link.venue.ignored
-    # boegap61 waited for a re-login nothing started (the kill switch skipped the order meanwhile): now the adapter
-    # drops the session itself, once, so that the re-login asks Cboe for the gap (rev61merge5 HIGH 2)
-    assert not _up(link), "the session was not dropped to fetch the gap"
-    assert "Cboe refused 1 Cancel(s) (Cancel Rejected O; first: order" in caplog.text
-    assert "while sequence gap(s) below are open (unit 1 3..3)" in caplog.text
-    assert caplog.text.count("the session is dropped now: the re-login asks Cboe for the gaps") == 1
+    assert "while sequence gap(s) below it are open (unit 1 3..3)" in caplog.text
 
-    link.connect()  # the connector's reconnect: the re-login asks Cboe for the gap, its replay brings the Modified
+    link.disconnect()
+    link.connect()  # the re-login asks Cboe for the gap: its replay brings the Order Modified
     _pump(link, engine)
     assert order.state is OrderState.CANCELED and link.core.exchange.orders.keys() == {
         split_ref(o.venue_ref)[0] for o in engine.orders.values() if o.cl_ord_id == "B"
@@ -171,95 +162,49 @@ def test_lost_modified_applied_in_a_replay_maps_its_clordid_and_the_owed_cancel_
 
 
 def test_gap_filled_live_after_the_refusal_then_the_cancel_goes_out_again_at_once(tmp_path: Path) -> None:
-    """Cboe sends the Order Modified after its refusal (n+1 after n+2) in the same read: the Cancel goes out again
-    naming the new ClOrdID at once, with no re-login (the session is dropped only for a refusal still waiting at
-    the end of the read)."""
+    """Cboe sends the Order Modified after its refusal (n+1 after n+2) on the same connection: the Cancel goes out
+    again naming the new ClOrdID as soon as the gap is filled, with no re-login."""
     link, engine, _rig, strat, order, _cancel, old = _lost_modify_then_cancel(tmp_path)
     link.core.streams.append(UNIT, CancelRejected(0, 0, DAY_NS, old, "O", UNKNOWN))
-    connection = link.connection
-    assert connection is not None
-    now = link.clock()
-    refusal, _cut = link.core.output(connection, now)  # message 4
-    connection.sent[UNIT] = 2
-    late, _cut = link.core.output(connection, now)  # message 3, the Order Modified (and 4 again: a repeat)
-    link.venue.data_received(bytes(refusal) + bytes(late), now)
-    link.pump()
-    engine.flush()
-    assert link.connection is not None and link.venue.status()["open_gaps"] == 0
+    _pump(link, engine)
+    assert (order.state, link.venue.status()["open_gaps"]) == (OrderState.PENDING_CANCEL, 1)
+    assert link.connection is not None
+    link.connection.sent[UNIT] = 2  # message 3, the Order Modified, after 4 (4 again: a repeat, dropped)
+    _pump(link, engine)
+    assert link.venue.status()["open_gaps"] == 0
     assert order.state is OrderState.CANCELED
     assert _events(strat)[-2:] == [("Replaced", 200, 200), ("Canceled", 200, 0, "USER_REQUESTED")]
     assert _cancels(link) == [(old + ".1.1", "cancelled")] and link.venue.counters["ended_not_at_cboe"] == 0
     assert link.venue.ignored["stale-cancel-reject"] == 1  # the Cancel sent again (``_cancel_again``)
 
 
-def _two_orders_and_a_gap(tmp_path: Path, *, cut: bool) -> tuple[Link, Engine, Rig, MemoryLink, list[str]]:
-    """Orders A, B, C, D on one unit (acknowledged); with ``cut``, a restart after a stop that was not clean (the
-    journal whole: nothing lost, but the process cannot know). Cboe then loses its book of A, B and C (no Modify
-    anywhere); a fill of D is lost in transit and the next one shows the gap. Return their ClOrdIDs at Cboe."""
+def test_gap_below_the_refusal_holds_another_message_then_the_order_ends_not_at_cboe_once_it_is_filled(
+    tmp_path: Path,
+) -> None:
+    """Cboe lost the order (no Modify anywhere); a gap below the refusal holds a fill of another order. Once the
+    re-login's replay fills it, nothing renamed the order: it ends ``BOE_NOT_AT_CBOE``, one answer, as before."""
     link = _link(tmp_path)
-    journal = tmp_path / "journal"
-    engine, rig = gateway_over(link, journal)
+    engine, rig = gateway_over(link, tmp_path / "journal")
     link.connect()
     strat = rig.connect("S1")
-    for name in "ABCD":
+    for name in ("A", "B"):
         rig.send(strat, NewOrder(name, "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))
         _pump(link, engine)
-    if cut:
-        engine, rig, strat = _power_failure_restart(link, engine, journal, journal.stat().st_size)
-    ids = [split_ref(engine.strategies["S1"].orders[name].venue_ref)[0] for name in "ABCD"]
-    for lost in ids[:3]:
-        del link.core.exchange.orders[lost]  # Cboe lost its book of A, B and C
-    assert link.core.exchange.execute(ids[3], 10)  # a fill of D ...
+    a, b = (split_ref(engine.strategies["S1"].orders[name].venue_ref)[0] for name in ("A", "B"))
+    del link.core.exchange.orders[a]  # Cboe lost its book of A
+    assert link.core.exchange.execute(b, 10)  # message 3 ...
     assert link.connection is not None
-    link.connection.sent[UNIT] += 1  # ... lost in transit (counted sent, never delivered)
-    assert link.core.exchange.execute(ids[3], 10)  # the next one shows the gap
+    link.connection.sent[UNIT] = 3  # ... lost in transit
+    assert link.core.exchange.execute(b, 10)  # message 4: the gap 3..3 shows
     _pump(link, engine)
-    assert link.venue.status()["open_gaps"] == 1
-    return link, engine, rig, strat, ids
-
-
-def test_ordinary_o_with_a_gap_open_and_no_stop_that_lost_a_modify_ends_the_order_at_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """rev61merge5 MEDIUM 3: Cboe lost the order (no Modify anywhere, no restart) while a gap is open. Only a Modify
-    the journal lost with its tail can rename an order behind the gateway's back, so without a stop that was not
-    clean the refusal is final at once, as before boegap61 (which held it until a re-login: exposure kept, the
-    strategy's Cancel unanswered)."""
-    link, engine, _rig, strat, _ids = _two_orders_and_a_gap(tmp_path, cut=False)
-    rig = _rig
-    with caplog.at_level(logging.WARNING, logger="venues.boe.adapter"):
-        rig.send(strat, Cancel("A"))
-        _pump(link, engine)
+    rig.send(strat, Cancel("A"))
+    _pump(link, engine)  # refused O (unsequenced) while the gap is open: waits
     order = engine.strategies["S1"].orders["A"]
-    # boegap61: PENDING_CANCEL until the next login
-    assert order.state is OrderState.CANCELED
-    assert _events(strat)[-1] == ("Canceled", 100, 0, "BOE_NOT_AT_CBOE")
-    assert "cancel-reject-over-gap" not in link.venue.ignored and link.venue.counters["ended_not_at_cboe"] == 1
-    assert link.connection is not None and "session is dropped" not in caplog.text
-
-
-def test_refusals_over_a_gap_in_one_read_say_one_warning_drop_the_session_once_and_the_replay_judges_them(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """After a stop that was not clean, three Cancels refused ``O`` in one read while a gap is open: one WARNING for
-    the read (rev61merge5 LOW 4: one per refusal), one re-login asked for; its replay fills the gap (another order's
-    fill), nothing renamed the three: each ends ``BOE_NOT_AT_CBOE``, one Cancel each on the wire."""
-    link, engine, rig, strat, ids = _two_orders_and_a_gap(tmp_path, cut=True)
-    with caplog.at_level(logging.WARNING, logger="venues.boe.adapter"):
-        for name in "ABC":
-            rig.send(strat, Cancel(name))
-        _pump(link, engine)  # the three Cancels leave in one write, Cboe's three refusals come in one read
-    orders = [engine.strategies["S1"].orders[name] for name in "ABC"]
-    assert [o.state for o in orders] == [OrderState.PENDING_CANCEL] * 3
-    assert link.venue.ignored["cancel-reject-over-gap"] == 3
-    lines = [r.getMessage() for r in caplog.records if "Cancel Rejected O" in r.getMessage()]
-    assert len(lines) == 1, lines  # boegap61: one WARNING per refusal
-    assert "Cboe refused 3 Cancel(s)" in lines[0] and "the session is dropped now" in lines[0]
-    assert not _up(link)  # dropped once, to fetch the gap
+    assert (order.state, link.venue.ignored["cancel-reject-over-gap"]) == (OrderState.PENDING_CANCEL, 1)
+    link.disconnect()
     link.connect()
     _pump(link, engine)
-    assert [o.state for o in orders] == [OrderState.CANCELED] * 3
-    assert [e for e in _events(strat) if e[0] == "Canceled"] == [("Canceled", 100, 0, "BOE_NOT_AT_CBOE")] * 3
-    assert sorted(_cancels(link)) == sorted((i, "cancel-rejected:") for i in ids[:3])  # no copies after the re-login
-    assert _up(link) and link.venue.status()["open_gaps"] == 0
-    assert link.core.exchange.violations == []
+    assert order.state is OrderState.CANCELED
+    assert _events(strat)[-2:] == [("Executed", 10, 20, 80), ("Canceled", 100, 0, "BOE_NOT_AT_CBOE")]
+    assert link.venue.counters["ended_not_at_cboe"] == 1
+    assert _cancels(link) == [(a, "cancel-rejected:")]  # the one Cancel: no copy after the re-login

@@ -623,15 +623,6 @@ class BoeVenue(VenueAdapter):
         the order goes by) while a gap below the refusal was open (``_refusal_waits``): the gap may hold an Order
         Modified that gave the order another ClOrdID at Cboe, so the refusal is judged once the gap is filled, or at
         the next Replay Complete (``_judge_refusals``; boegap61)."""
-        self._waits_unsaid: list[tuple[int, int, str]] = []
-        """(order id, venue_seq, ClOrdID named) of the refusals that began waiting in the read being processed: one
-        WARNING per read says them all (``_say_waits``; boegap61b: before, one line per refusal)."""
-        self._relogin_asked = False
-        """The adapter dropped the session to fetch the gaps a waiting refusal may need (``_say_waits``): once until
-        the next Replay Complete, which judges every waiting refusal (boegap61b)."""
-        self._replayed_to: dict[int, int] = {}
-        """Unit -> the last sequence number read at the last Replay Complete: a gap at or below it was asked for in
-        that replay (``_ask_for_gaps``) and not filled, so Cboe does not have it (``_gap_below``; boegap61b)."""
         self._late_seq = -1
         """venue_seq of the last message admitted late (it filled a recorded gap: ``_on_late``): only such a message
         can be older than the one that ended its order (``_is_older_than_end``, boe59b)."""
@@ -1649,8 +1640,6 @@ class BoeVenue(VenueAdapter):
         self._session.data_received(data, now_ns)
         if self._refused_over_gap:  # a message of the read may have filled the gap a refusal waits for
             self._judge_refusals(final=False)
-            if self._waits_unsaid:  # refusals of this read still waiting: said once, the re-login asked for
-                self._say_waits()
         if self._state_unsynced:  # before the core journals the read's events and writes its bytes
             self._sync_state()
 
@@ -1865,9 +1854,7 @@ class BoeVenue(VenueAdapter):
         if self._asked_gaps:
             self._gaps_replayed()
         if self._refused_over_gap:  # the replay filled what Cboe has: a refusal waiting for a gap is judged now
-            self._judge_refusals(final=True)  # (each judged is logged there: none is left to say)
-        self._relogin_asked = False
-        self._replayed_to = dict(self._session.units)
+            self._judge_refusals(final=True)
         self._renumbered_replay, self._renumbered = self._renumbered, False
         named = self._ids_named
         if named > self._ids_floor and named > self._ids_high and named > self._ids_checked:
@@ -2561,25 +2548,12 @@ class BoeVenue(VenueAdapter):
         self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_NOT_AT_CBOE", text))
 
     def _gap_below(self, seq: int) -> bool:
-        """Return True if a gap open below message ``seq`` may hold an Order Modified that renamed an order.
-
-        Only after a stop that was not clean (``_journal_cut``): a renaming Order Modified the gateway never read is
-        that of a Modify the journal lost with its tail (a Modify in flight, or one reported refused at the in-doubt
-        deadline, is not judged by an ``O``). Only a gap opened since the last Replay Complete (above the number each
-        unit had then): an older one was asked for in that replay and not filled, so Cboe does not have it. On the
-        unit of ``seq`` below it; any unit's for an unsequenced ``seq`` (Cboe's order handler refuses an unknown
-        ClOrdID unsequenced). Before boegap61b any gap of any unit counted: an ordinary ``O`` (Cboe lost the order)
-        waited for the next login whenever a gap was open (rev61merge5 MEDIUM 3).
-        """
+        """Return True if a gap open on the unit of message ``seq`` lies below it (any gap: ``seq`` unsequenced)."""
         gaps = self.sequence.gaps
-        if not gaps or not self._journal_cut:
+        if not gaps:
             return False
         stream, number = seq >> STREAM_SHIFT, seq & _NUMBER_MASK
-        replayed = self._replayed_to
-        return any(
-            (not number or (gap[0] == stream and gap[1] < number)) and gap[1] > replayed.get(gap[0] & _UNIT_MASK, 0)
-            for gap in gaps
-        )
+        return any(not number or (gap[0] == stream and gap[1] < number) for gap in gaps)
 
     def _refusal_waits(self, tracked: _Tracked, seq: int, named: str, cboe_text: str) -> None:
         """Cboe refused ``O`` the Cancel naming the ClOrdID the order goes by, with a gap open below the refusal.
@@ -2590,50 +2564,24 @@ class BoeVenue(VenueAdapter):
         Ending it ``BOE_NOT_AT_CBOE`` at once released its exposure while it worked there, and the Order Modified
         the gap brought later was dropped (rev61boe HIGH 1). The order stays pending cancel; the refusal is judged
         once no gap is open below it (a late message filled it: ``data_received``), or at the next Replay Complete
-        (the re-login asks Cboe for the gap; one its replay does not fill is one Cboe does not have), which the
-        adapter brings about at once (``_say_waits``, boegap61b).
+        (the re-login asks Cboe for the gap; one its replay does not fill is one Cboe does not have).
         """
         self._refused_over_gap[tracked.order.order_id] = (tracked, seq, named, cboe_text)
-        self._waits_unsaid.append((tracked.order.order_id, seq, named))
-        self._ignore("cancel-reject-over-gap", seq, f"order {tracked.order.order_id}: {named}")
-
-    def _say_waits(self) -> None:
-        """Say the refusals that began waiting in this read (one WARNING), and bound the wait (boegap61b).
-
-        Logged in (not in a replay): the session is dropped once, so the re-login asks Cboe for the gaps
-        (``_ask_for_gaps``) and its Replay Complete judges every waiting refusal (``_judge_refusals(final=True)``):
-        the wait lasts one reconnect, and the kill switch (which skips an order pending cancel) reaches the order
-        then. Before, nothing but a disconnect the gateway never started ended it (rev61merge5 HIGH 2). In a replay,
-        its Replay Complete judges them; a re-login already asked for is not asked again.
-        """
-        unsaid = self._waits_unsaid
-        order_id, seq, named = unsaid[0]
         gaps = self.sequence.gaps
         named_gaps = ", ".join(f"unit {stream & _UNIT_MASK} {first}..{last}" for stream, first, last in gaps[:4])
-        session = self._session
-        drop = session.ready and not self._relogin_asked
-        if drop:
-            self._relogin_asked = True
-            then = "the session is dropped now: the re-login asks Cboe for the gaps, and its Replay Complete judges it"
-        else:
-            then = "the Replay Complete of the login under way (it asks Cboe for the gaps) judges it"
         log.warning(
-            "venue %s: Cboe refused %d Cancel(s) (Cancel Rejected O; first: order %d naming ClOrdID %s, venue_seq %d) "
-            "while sequence gap(s) below are open (%s%s) after a stop that was not clean: one may hold the Order "
-            "Modified of a Modify the journal lost, which gave the order another ClOrdID, so the order is not taken "
-            "as not working at Cboe yet and its Cancel stays pending unless the gap is filled first; %s",
+            "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d) while "
+            "sequence gap(s) below it are open (%s%s): one may hold an Order Modified that gave the order another "
+            "ClOrdID, so it is not taken as not working at Cboe yet; the Cancel stays pending until the gap is "
+            "filled, or until the next login's replay (the gap is asked for then)",
             self.name,
-            len(unsaid),
-            order_id,
+            tracked.order.order_id,
             named,
             seq,
             named_gaps,
             ", ..." if len(gaps) > 4 else "",
-            then,
         )
-        unsaid.clear()
-        if drop:
-            session.drop("a Cancel refused O waits for a sequence gap: logging in again to ask Cboe for it")
+        self._ignore("cancel-reject-over-gap", seq, f"order {tracked.order.order_id}: {named}")
 
     def _judge_refusals(self, *, final: bool) -> None:
         """Judge the ``O`` refusals that waited for a gap below them (``_refusal_waits``) once it is closed.
@@ -2672,8 +2620,6 @@ class BoeVenue(VenueAdapter):
             elif not self._cancel_again(tracked, seq, named):
                 code, text = _reason("O", cboe_text)
                 self.event_sink(VenueCancelRejected(seq, order_id, code, text))
-        if self._waits_unsaid:  # judged in the read they were refused in: nothing to say of them
-            self._waits_unsaid = [wait for wait in self._waits_unsaid if wait[0] in waiting]
 
     def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
         """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""

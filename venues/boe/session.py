@@ -345,11 +345,6 @@ class BoeClientSession:
             self.state = BoeSessionState.LOGGED_OUT
             self.reason = "logged out"
 
-    def drop(self, reason: str) -> None:
-        """Close the connection for the adapter (once); the next connection logs in as after any other loss."""
-        if self.state in _CONNECTED:
-            self._request_disconnect(reason)
-
     def take(self, now_ns: int) -> bytearray:
         """Return the bytes queued for the wire (and note the send time); the buffer starts afresh."""
         out = self.out
