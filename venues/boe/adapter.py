@@ -618,11 +618,6 @@ class BoeVenue(VenueAdapter):
         self._gap_ids_high = 0
         """The highest order id that may have messages in the gaps open (the last sent when the newest one opened):
         an order above it ends with no message of its own in any of them, and is not remembered."""
-        self._refused_over_gap: dict[int, tuple[_Tracked, int, str, str]] = {}
-        """Order id -> (order, venue_seq, ClOrdID named, Cboe's text) of a Cancel refused ``O`` (no order by the ClOrdID
-        the order goes by) while a gap below the refusal was open (``_refusal_waits``): the gap may hold an Order
-        Modified that gave the order another ClOrdID at Cboe, so the refusal is judged once the gap is filled, or at
-        the next Replay Complete (``_judge_refusals``; boegap61)."""
         self._late_seq = -1
         """venue_seq of the last message admitted late (it filled a recorded gap: ``_on_late``): only such a message
         can be older than the one that ended its order (``_is_older_than_end``, boe59b)."""
@@ -1638,8 +1633,6 @@ class BoeVenue(VenueAdapter):
     def data_received(self, data: bytes, now_ns: int) -> None:
         """Consume bytes from Cboe; events go to ``event_sink``."""
         self._session.data_received(data, now_ns)
-        if self._refused_over_gap:  # a message of the read may have filled the gap a refusal waits for
-            self._judge_refusals(final=False)
         if self._state_unsynced:  # before the core journals the read's events and writes its bytes
             self._sync_state()
 
@@ -1853,8 +1846,6 @@ class BoeVenue(VenueAdapter):
             self._send_owed()
         if self._asked_gaps:
             self._gaps_replayed()
-        if self._refused_over_gap:  # the replay filled what Cboe has: a refusal waiting for a gap is judged now
-            self._judge_refusals(final=True)
         self._renumbered_replay, self._renumbered = self._renumbered, False
         named = self._ids_named
         if named > self._ids_floor and named > self._ids_high and named > self._ids_checked:
@@ -2315,13 +2306,8 @@ class BoeVenue(VenueAdapter):
         if tracked.pending != padded:  # not the Modify in flight: a repeat of one applied (or superseded) earlier
             if padded == tracked.lapsed and not tracked.done:
                 self._late_modified(tracked, decoded, padded, seq)
-            elif self._journal_cut and self._lost_modify(tracked.working, padded):  # ... unless the journal lost it
-                end = tracked.end_seq
-                if tracked.done and self._is_older_than_end(seq, end):  # older than the message that ended it
-                    leaves = decoded.optional.leaves_qty
-                    self._older_than_end(seq, "Order Modified", f"order {tracked.order.order_id}", end, leaves)
-                else:  # an order that ended here is canceled at Cboe (boegap61: before, ignored as a repeat)
-                    self._late_modified(tracked, decoded, padded, seq, lost=True)
+            elif self._journal_cut and not tracked.done and self._lost_modify(tracked.working, padded):
+                self._late_modified(tracked, decoded, padded, seq, lost=True)  # ... unless the journal lost it
             else:
                 self._ignore("repeated-modified", seq, decoded)
             return
@@ -2450,9 +2436,6 @@ class BoeVenue(VenueAdapter):
             if _pad(decoded.cl_ord_id) != tracked.working:  # ... unless a Modified renamed it since (boepf60)
                 if self._cancel_again(tracked, seq, decoded.cl_ord_id):
                     return
-            elif self._gap_below(seq):  # ... unless a gap below it may hold an Order Modified that renamed it
-                self._refusal_waits(tracked, seq, decoded.cl_ord_id, answer[1])
-                return
             else:
                 self._not_at_cboe(tracked, seq, answer[1])
                 return
@@ -2546,80 +2529,6 @@ class BoeVenue(VenueAdapter):
             self.counters["ended_not_at_cboe"],
         )
         self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_NOT_AT_CBOE", text))
-
-    def _gap_below(self, seq: int) -> bool:
-        """Return True if a gap open on the unit of message ``seq`` lies below it (any gap: ``seq`` unsequenced)."""
-        gaps = self.sequence.gaps
-        if not gaps:
-            return False
-        stream, number = seq >> STREAM_SHIFT, seq & _NUMBER_MASK
-        return any(not number or (gap[0] == stream and gap[1] < number) for gap in gaps)
-
-    def _refusal_waits(self, tracked: _Tracked, seq: int, named: str, cboe_text: str) -> None:
-        """Cboe refused ``O`` the Cancel naming the ClOrdID the order goes by, with a gap open below the refusal.
-
-        The gap may hold an Order Modified that gave the order another ClOrdID before the Cancel reached Cboe (a
-        Modify the journal lost with its tail, Cboe's answer lost in transit; a Modify reported refused at the
-        in-doubt deadline): then the refusal says nothing of the order, which works at Cboe under that ClOrdID.
-        Ending it ``BOE_NOT_AT_CBOE`` at once released its exposure while it worked there, and the Order Modified
-        the gap brought later was dropped (rev61boe HIGH 1). The order stays pending cancel; the refusal is judged
-        once no gap is open below it (a late message filled it: ``data_received``), or at the next Replay Complete
-        (the re-login asks Cboe for the gap; one its replay does not fill is one Cboe does not have).
-        """
-        self._refused_over_gap[tracked.order.order_id] = (tracked, seq, named, cboe_text)
-        gaps = self.sequence.gaps
-        named_gaps = ", ".join(f"unit {stream & _UNIT_MASK} {first}..{last}" for stream, first, last in gaps[:4])
-        log.warning(
-            "venue %s: order %d: Cboe refused the Cancel naming ClOrdID %s (Cancel Rejected O, venue_seq %d) while "
-            "sequence gap(s) below it are open (%s%s): one may hold an Order Modified that gave the order another "
-            "ClOrdID, so it is not taken as not working at Cboe yet; the Cancel stays pending until the gap is "
-            "filled, or until the next login's replay (the gap is asked for then)",
-            self.name,
-            tracked.order.order_id,
-            named,
-            seq,
-            named_gaps,
-            ", ..." if len(gaps) > 4 else "",
-        )
-        self._ignore("cancel-reject-over-gap", seq, f"order {tracked.order.order_id}: {named}")
-
-    def _judge_refusals(self, *, final: bool) -> None:
-        """Judge the ``O`` refusals that waited for a gap below them (``_refusal_waits``) once it is closed.
-
-        ``final`` (Replay Complete): all of them, the gaps Cboe's replay did not fill being ones it does not have.
-        An Order Modified of the gap renamed the order: the Cancel goes out again under the new ClOrdID (logged in:
-        ``_cancel_again``; in a replay, or at its end, as a Cancel owed: sent at Replay Complete, and ``after_replay``
-        sends no copy beside it). Otherwise the order is not working at Cboe
-        (``_not_at_cboe``). An order the gap's messages ended (a fill, an Order Cancelled) or whose Cancel is answered
-        otherwise needs nothing more.
-        """
-        waiting = self._refused_over_gap
-        for order_id, (tracked, seq, named, cboe_text) in list(waiting.items()):
-            if not final and self._gap_below(seq):
-                continue
-            del waiting[order_id]
-            order = tracked.order
-            if tracked.done or order.state is not OrderState.PENDING_CANCEL:
-                continue
-            if _pad(named) == tracked.working:
-                self._not_at_cboe(tracked, seq, cboe_text)
-            elif final or not self._session.ready:  # at or before Replay Complete: owed (sent then, or now)
-                self._owe_cancel(tracked.working)
-                tracked.late = True
-                self._ignore("stale-cancel-reject", seq, f"order {order_id}: {named}")
-                log.warning(
-                    "venue %s: order %d: the Cancel Cboe refused naming ClOrdID %s (Cancel Rejected O, venue_seq %d) "
-                    "is sent again naming %s after the replay: an Order Modified the gap below it held gave the "
-                    "order that ClOrdID",
-                    self.name,
-                    order_id,
-                    named,
-                    seq,
-                    _unpad(tracked.working),
-                )
-            elif not self._cancel_again(tracked, seq, named):
-                code, text = _reason("O", cboe_text)
-                self.event_sink(VenueCancelRejected(seq, order_id, code, text))
 
     def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
         """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""
@@ -2983,8 +2892,6 @@ class BoeVenue(VenueAdapter):
         order = tracked.order
         tracked.working = padded
         tracked.lapsed = b""
-        if lost:  # mapped as the ClOrdIDs this process sent are (a lapsed Modify's is already)
-            self._refs[padded] = tracked
         fields = decoded.optional
         if lost:
             price = fields.price if fields.price is not None else order.price
@@ -3038,8 +2945,6 @@ class BoeVenue(VenueAdapter):
             "has ended here" if order.is_terminal else "cannot take it now",
         )
         if order.is_terminal:  # the core counts it out of place (an ended order does not reopen)
-            if lost:  # it works at Cboe, the strategy told it ended (boegap61): as in "Orders Cboe works after ..."
-                self.counters["live_after_end"] += 1
             self.event_sink(
                 VenueReplaced(seq, order.order_id, max(leaves, 0), price, str(decoded.order_id), late_qty=max(total, 1))
             )
@@ -3773,8 +3678,8 @@ class BoeVenue(VenueAdapter):
             tracked = self._refs.get(padded)
             if tracked is not None and not tracked.done:  # ``_cancel_again``: the order is open here
                 why = (
-                    "Cboe refused a Cancel naming the order's earlier ClOrdID (Cancel Rejected O) in a replay, or over "
-                    "a sequence gap; the order works at Cboe under this one"
+                    "Cboe refused a Cancel naming the order's earlier ClOrdID (Cancel Rejected O) in a replay; the "
+                    "order works at Cboe under this one"
                 )
                 yet = "; Cboe has not answered a Cancel of it yet"
             else:
