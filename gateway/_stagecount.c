@@ -118,19 +118,14 @@ carry(unsigned char *mid, PyObject *carried, Py_ssize_t index, size_t times, uin
     return 0;
 }
 
-/* Add `times` to bucket `bucket` (in range) of the k-th stage of `stages`, whose low bytes are `low`, carrying.
- * A carry is written between two writes of the mapping's `seq` (odd, then even): a reader of the mapping copies
- * again rather than see a low byte and its `mid` byte half carried. */
-static int
-bump(PyObject *stages, Py_ssize_t k, unsigned char *low, PyObject *mid, PyObject *carried, Py_ssize_t bucket,
-     size_t times)
+/* Write `value` (past 255) into the low byte `byte` of bucket `bucket` of the k-th stage of `stages`: its 256s into
+ * `mid`, the rest into the byte. Written between two writes of the mapping's `seq` (odd, then even): a reader of the
+ * mapping copies again rather than see a low byte and its `mid` byte half carried. Out of line: `bump`'s common case
+ * stays a few instructions inlined into its caller. */
+static int __attribute__((noinline))
+bump_carry(PyObject *stages, Py_ssize_t k, unsigned char *byte, PyObject *mid, PyObject *carried, Py_ssize_t bucket,
+           size_t value)
 {
-    unsigned char *byte = low + bucket;
-    size_t value = (size_t)*byte + times;
-    if (value <= 255) { /* the common case */
-        *byte = (unsigned char)value;
-        return 0;
-    }
     Py_ssize_t base = PyLong_AsSsize_t(PyTuple_GET_ITEM(stages, 2 * k + 1));
     if (base == -1 && PyErr_Occurred()) {
         return -1;
@@ -161,6 +156,20 @@ bump(PyObject *stages, Py_ssize_t k, unsigned char *low, PyObject *mid, PyObject
         __atomic_store_n(control, seq + 2, __ATOMIC_RELAXED);
     }
     return failed ? -1 : 0;
+}
+
+/* Add `times` to bucket `bucket` (in range) of the k-th stage of `stages`, whose low bytes are `low`, carrying. */
+static inline int
+bump(PyObject *stages, Py_ssize_t k, unsigned char *low, PyObject *mid, PyObject *carried, Py_ssize_t bucket,
+     size_t times)
+{
+    unsigned char *byte = low + bucket;
+    size_t value = (size_t)*byte + times;
+    if (value <= 255) { /* the common case */
+        *byte = (unsigned char)value;
+        return 0;
+    }
+    return bump_carry(stages, k, byte, mid, carried, bucket, value);
 }
 
 PyDoc_STRVAR(count_doc,

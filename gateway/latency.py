@@ -3,12 +3,16 @@
 Every stage is a log-linear histogram (``obs.histogram``: the HdrHistogram layout, 3,840 buckets,
 0.78 % resolution), all stages side by side in the flat layout ``STAGES.index(stage) * BUCKETS + bucket``:
 
-* ``lows``: one ``bytearray`` per stage, one byte per bucket, incremented in the common case (a count
+* ``lows``: one view per stage, one byte per bucket, incremented in the common case (a count
   up to 256 is a cached small int in CPython: no allocation); joined, they are the flat ``low``;
-* ``mid``: one flat ``bytearray``, the 256s carried out of a low byte when it wraps (once per 256
+* ``mid``: one flat view, the 256s carried out of a low byte when it wraps (once per 256
   counts of a bucket);
 * ``carried``: a dict, bucket index -> multiples of 65,536 carried out of ``mid`` when its byte wraps
   (only buckets that reached 65,536 counts have an entry: a handful in a day).
+
+Both are views of one mapping (``gateway.stats_map``): a file the readers map in the gateway (``status`` and
+``metrics`` replies then leave them out), anonymous elsewhere; a carry is written between two writes of the
+mapping's ``seq``.
 
 A bucket's count is ``low + 256 * mid + carried``. The status snapshot sends the stages' low bytes and
 ``mid`` as they are (byte ranges the kernel copies into the admin reply, ``gateway.snapshot``) and the
@@ -631,7 +635,7 @@ class StageLatencies:
         self.strategy_write = StageHistogram(self, "strategy_write")
 
     def stage_counts(self, stage: str) -> memoryview:
-        """Return the low bytes of ``stage``'s buckets (its own ``bytearray``), indexed by bucket.
+        """Return the low bytes of ``stage``'s buckets (its own view of the mapping), indexed by bucket.
 
         ``counts[bucket]`` with the table's bucket object boxes no index in compiled code (``low[base +
         bucket]`` on one flat array makes a new int object for every index above 256). Each array keeps its

@@ -126,6 +126,7 @@ async def test_status_and_metrics_when_read_through_the_stats_file_then_no_histo
         stats = admin.with_name(admin.name + ".stats")
         st = os.stat(stats)
         assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.getuid()
+        assert snapshot_request("status", True) == b'{"cmd":"status","reply":"snapshot","shared":true}\n'  # on the wire
         for cmd in ("status", "metrics"):
             shared = (await _in_thread(_binary_request, admin, snapshot_request(cmd, True), 10.0))["snapshot"]
             full = (await _in_thread(_binary_request, admin, snapshot_request(cmd), 10.0))["snapshot"]
