@@ -1917,22 +1917,36 @@ class OuchVenue(VenueAdapter):
         groups: dict[str, tuple[list[int], list[int]]] = {}
         first_logged_ns = now_ns
         last_left_ns = 0
+        unreachable = self._cancels_unreachable
         for key in todo:
             entry = reported.get(key)
             if entry is None:
                 continue
-            logged_ns, left_by_ns, chain = entry
+            chain = entry[2]
             waiting = not chain.done and key in inflight
             if waiting and not ended:
                 continue
-            del reported[key]
             order = chain.order
+            keys = [key]
             if waiting:
                 how = ended
-            else:
-                numbers = (chain.working, chain.pending, *chain.candidates)
-                if any((number | _CANCEL_KEY) in reported for number in numbers if number):
-                    continue  # another Cancel of the order still waits: its all-clear comes with that one's
+            else:  # the order's other Cancels so logged (its Replace's numbers): all answered, or none cleared yet
+                done = chain.done
+                still = False
+                for number in (chain.working, chain.pending, *chain.candidates):
+                    other = number | _CANCEL_KEY
+                    if not number or other == key or other not in reported or other in keys:
+                        continue
+                    if not done and other in inflight:
+                        still = True  # another Cancel of the order still waits: all clear together with it
+                        break
+                    keys.append(other)
+                if still:
+                    continue
+                if order.order_id in unreachable:  # another of its Cancels was never answered (a session change)
+                    for answered in keys:  # out of the gauge, which counts the unreachable one: no all-clear
+                        reported.pop(answered, None)
+                    continue
                 if order.is_terminal:
                     how = f"the order ended here ({order.state.name}): nothing for the venue desk to cancel"
                 else:
@@ -1941,10 +1955,12 @@ class OuchVenue(VenueAdapter):
                         "naming its live number answered it (see the lines before)"
                     )
             orders, urns = groups.setdefault(how, ([], []))
-            orders.append(order.order_id)
-            urns.append(key & (_CANCEL_KEY - 1))
-            first_logged_ns = min(first_logged_ns, logged_ns)
-            last_left_ns = max(last_left_ns, left_by_ns)
+            for answered in keys:
+                answered_logged_ns, answered_left_ns, _ = reported.pop(answered)
+                orders.append(order.order_id)
+                urns.append(answered & (_CANCEL_KEY - 1))
+                first_logged_ns = min(first_logged_ns, answered_logged_ns)
+                last_left_ns = max(last_left_ns, answered_left_ns)
         if not groups:
             return
         count = sum(len(orders) for orders, _ in groups.values())
@@ -2828,11 +2844,12 @@ class OuchVenue(VenueAdapter):
         host's lost Replace (rev60merge9 HIGH 1).
 
         Nor, at any later start, an order whose Enter was unanswered (or in doubt) in the journal at some start after
-        a stop that was not clean (``_replayed_enters``; after a clean stop no failover took the number while this
-        host was gone, and a single host's own Accepted in the replay must keep its later lost Replace adoptable:
-        rev61merge3 HIGH 2): that start's login replay may have answered it with the other host's Accepted,
-        now journaled as this order's (rev60merge12 HIGH 1: A fails back, crashes again, the standby replaces its
-        order at a second takeover, and A's next unclean start adopted that Replace). Those order ids go on file
+        a stop that was not clean (``_replayed_enters``; not after a clean stop, so that a single host's own Accepted
+        in the replay keeps its later lost Replace adoptable, rev61merge3 HIGH 2; a planned switchover then is not
+        covered, rev61merge7 HIGH 1, documented): that start's login replay may have answered it with the other
+        host's Accepted, now journaled as this order's (rev60merge12 HIGH 1: A fails back, crashes again, the
+        standby replaces its order at a second takeover, and A's next unclean start adopted that Replace). Those
+        order ids go on file
         (the doubts file) here, before the first login reads anything, and stay while the order is open. Also noted:
         the journal's highest order id and the store's highest number, for ``_own_lost_enter``.
         """
@@ -2841,7 +2858,7 @@ class OuchVenue(VenueAdapter):
         own.clear()
         replayed = self._replayed_enters
         marked = len(replayed)
-        if not clean:  # a clean stop answered nothing in doubt to another host's failover (rev61merge3 HIGH 2)
+        if not clean:  # not at a clean stop: a single host's own lost Replace stays adoptable (rev61merge3 HIGH 2)
             for chain in self._chains.values():
                 order = chain.order
                 if not chain.done and (chain.unconfirmed or order.state in _NOT_ACKNOWLEDGED):
