@@ -42,16 +42,42 @@ class RawVenue:
         """MsgSeqNum of the Logon answering the gateway's."""
 
     async def start(self) -> RawVenue:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection (``_serve``), tracked so that ``close`` ends it before the test's loop closes."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._writers.add(writer)
+        self._handlers.add(task)
+        try:
+            await self._serve(reader, writer)
+        except Exception:
+            if not self._closing:  # a connection cut by ``close`` mid-read is no venue fault
+                raise
+        finally:
+            self._writers.discard(writer)
+            self._handlers.discard(task)
+
     async def close(self) -> None:
+        """Close every connection and the server, and wait for the handlers: one still reading when the test's loop
+        closes is cancelled there, which asyncio reports as an error (a flake under load, stop 61's trial run)."""
+        self._closing = True
         if self.writer is not None:
             self.writer.close()
+        for writer in list(self._writers):
+            writer.close()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+        pending = [task for task in self._handlers if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
 
     def send(self, raw: bytes) -> None:
         assert self.writer is not None
