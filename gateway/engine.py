@@ -2194,39 +2194,72 @@ class Engine:
             self._welcome(link, st, hello, kept)
             return
         # the replay reaches before the in-memory window: the journal has those events, from an indexed position
-        strategy_id = st.strategy_id
         start = replay_start(st.marks, last_seq)
+        # a long replay is read twice: checked and counted now, rebuilt a chunk at a time after the Welcome
+        twice = (
+            self.replay_reader is not None
+            and self.replay_scheduler is not None
+            and base - last_seq > REPLAY_CHUNK_EVENTS
+        )
+
+        def finish(result: list[OrderEvent] | str, read: JournalRead | None) -> None:
+            if read is None:
+                self._journal_read(link, st, hello, result)
+            elif twice and not isinstance(result, str):
+                self._journal_read(link, st, hello, result, held=True, counted=read.taken, start=start)
+            else:
+                self._journal_read(link, st, hello, result, held=True)
+
+        note = "; checked first, then rebuilt as it is written" if twice else ""
+        self._read_back(link, st, last_seq, start, finish, "for its replay", note, keep=not twice)
+
+    def _read_back(
+        self,
+        link: StrategyLink,
+        st: StrategyState,
+        after: int,
+        start: int,
+        finish: Callable[[list[OrderEvent] | str, JournalRead | None], None],
+        purpose: str,
+        note: str = "",
+        *,
+        keep: bool = True,
+    ) -> None:
+        """Read ``st``'s events after ``after`` up to its in-memory window back from the journal, from byte ``start``.
+
+        Without a replay reader the read runs here and ``finish(result, None)`` at once. Else it goes to the reader
+        (the runner bounds the files open): ``st``'s events stay in memory and ``link``'s bytes are held until
+        ``finish(result, read)`` runs. ``keep=False``: the read only checks and counts (a long replay read twice).
+        """
+        strategy_id = st.strategy_id
+        base = st.numbered_base
         journal = self.journal
         reader = self.replay_reader
         if reader is None:
-            job = ReplayJob(journal.reader(start), strategy_id, last_seq, base)
+            job = ReplayJob(journal.reader(start), strategy_id, after, base)
             result = job.run()
             self.replay_records += job.records
-            self._journal_read(link, st, hello, result)
+            finish(result, None)
             return
-        st.replay_pending += 1  # its events stay in memory until the Welcome is out
+        st.replay_pending += 1  # its events stay in memory until the read is done with
         self._pending_hellos.setdefault(link, bytearray())  # (bytes held while a policy's walk ended: kept)
-        # a long replay is read twice: checked and counted now, rebuilt a chunk at a time after the Welcome
-        twice = self.replay_scheduler is not None and base - last_seq > REPLAY_CHUNK_EVENTS
         log.info(
-            "strategy %s: reading events %d..%d from the journal for its replay (from byte %d%s)",
+            "strategy %s: reading events %d..%d from the journal %s (from byte %d%s)",
             strategy_id,
-            last_seq + 1,
+            after + 1,
             base,
+            purpose,
             start,
-            "; checked first, then rebuilt as it is written" if twice else "",
+            note,
         )
 
-        def open_job() -> ReplayJob:  # when the read's turn comes (the runner bounds the files open)
-            return ReplayJob(journal.reader(start), strategy_id, last_seq, base, keep=not twice)
+        def open_job() -> ReplayJob:  # when the read's turn comes
+            return ReplayJob(journal.reader(start), strategy_id, after, base, keep=keep)
 
         def done(result: list[OrderEvent] | str) -> None:  # names no read: a read -> done -> read cycle outlived it
             finished = self._journal_reads.pop(link)
             self.replay_records += finished.records
-            if twice and not isinstance(result, str):
-                self._journal_read(link, st, hello, result, held=True, counted=finished.taken, start=start)
-            else:
-                self._journal_read(link, st, hello, result, held=True)
+            finish(result, finished)
 
         read = JournalRead(strategy_id, open_job, done)
         self._journal_reads[link] = read
@@ -2241,41 +2274,15 @@ class Engine:
         are issued again after the Hello's ``last_seq`` (``_reissue_now``). Those that left memory are read back
         from the journal first (more events since the start than ``memory.events_kept``).
         """
-        base = st.numbered_base
-        if start_high >= base:
+        if start_high >= st.numbered_base:
             self._reissue_now(link, st, hello, start_high, [])
             return
-        strategy_id = st.strategy_id
+
+        def finish(result: list[OrderEvent] | str, read: JournalRead | None) -> None:
+            self._journal_read(link, st, hello, result, held=read is not None, reissue_after=start_high)
+
         start = replay_start(st.marks, start_high)
-        journal = self.journal
-        reader = self.replay_reader
-        if reader is None:
-            job = ReplayJob(journal.reader(start), strategy_id, start_high, base)
-            result = job.run()
-            self.replay_records += job.records
-            self._journal_read(link, st, hello, result, reissue_after=start_high)
-            return
-        st.replay_pending += 1  # its events stay in memory until the copies are made
-        self._pending_hellos.setdefault(link, bytearray())
-        log.info(
-            "strategy %s: reading events %d..%d from the journal to issue them again (from byte %d)",
-            strategy_id,
-            start_high + 1,
-            base,
-            start,
-        )
-
-        def open_job() -> ReplayJob:
-            return ReplayJob(journal.reader(start), strategy_id, start_high, base)
-
-        def done(result: list[OrderEvent] | str) -> None:
-            finished = self._journal_reads.pop(link)
-            self.replay_records += finished.records
-            self._journal_read(link, st, hello, result, held=True, reissue_after=start_high)
-
-        read = JournalRead(strategy_id, open_job, done)
-        self._journal_reads[link] = read
-        reader.submit(read)
+        self._read_back(link, st, start_high, start, finish, "to issue them again")
 
     def _reissue_now(
         self, link: StrategyLink, st: StrategyState, hello: Hello, start_high: int, older: list[OrderEvent]

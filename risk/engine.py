@@ -33,6 +33,7 @@ import msgspec
 from model.clock import NowNs, monotonic_ns
 from model.denials import Denial
 from model.enums import OrderType, Side
+from model.file_birth import birth_ns
 from model.operator_text import clip
 from model.order import Order, OrderState
 from risk import codes
@@ -77,7 +78,7 @@ from risk.filewatch import (
     shared_watch,
     stat_signature,
 )
-from risk.inforce import HeldBack, InForceCopy, birth_ns
+from risk.inforce import HeldBack, InForceCopy
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import MAX_FILE_BYTES, Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState

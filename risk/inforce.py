@@ -15,7 +15,6 @@ neither the noted nor the one in force is not started on (fail closed: ``_ambigu
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from model.file_birth import birth_ns
 from risk.limitsfile import LimitsFileError
 from risk.loader import Problem, read_bounded
 
@@ -59,37 +59,6 @@ def _sync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-_STATX_BTIME = 0x800
-_AT_FDCWD = -100
-_libc: Any = None
-
-
-def birth_ns(path: Path | str, file_id: int | None) -> int | None:
-    """Return the birth time (ns) of the file at ``path`` if it is ``file_id``; None where unknown.
-
-    ``statx`` (``os.stat`` gives no birth time on Linux): ext4, xfs, btrfs and recent tmpfs
-    keep one. None if the file system does not, the call fails, or the file at the path is not ``file_id``.
-    """
-    global _libc
-    if file_id is None:
-        return None
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        buffer = ctypes.create_string_buffer(256)  # struct statx
-        if _libc.statx(_AT_FDCWD, os.fsencode(str(path)), 0, _STATX_BTIME, buffer) != 0:
-            return None
-    except (AttributeError, OSError, TypeError, ValueError):
-        return None  # no statx in this C library
-    raw = buffer.raw
-    mask = int.from_bytes(raw[0:4], "little")
-    ino = int.from_bytes(raw[32:40], "little")
-    if not mask & _STATX_BTIME or ino != file_id & ((1 << 64) - 1):
-        return None
-    seconds = int.from_bytes(raw[80:88], "little", signed=True)
-    return seconds * 1_000_000_000 + int.from_bytes(raw[88:92], "little")
 
 
 def _names(note: dict[str, Any] | None, path: Path, file_id: int | None, born: int | None = None) -> bool:

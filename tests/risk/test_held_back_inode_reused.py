@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
+from model.file_birth import birth_ns
 from risk.engine import RiskEngine
 from risk.filewatch import file_id
-from risk.inforce import InForceCopy, birth_ns
+from risk.inforce import InForceCopy
 from risk.limitsfile import LimitsFileError
 from tests.e2e.support import e2e_limits
 from tests.risk.test_held_back_note_lost import _held_back_while_unwritable

@@ -13,37 +13,10 @@ previous version: the same path and inode there is the same journal (its device 
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
-from typing import Any, Final
 
-_STATX_BTIME: Final = 0x800
-_AT_FDCWD: Final = -100
-_libc: Any = None
-
-
-def birth_ns(path: str, inode: int) -> int | None:
-    """Return the birth time (ns) of the file at ``path`` if its inode is ``inode``; None where unknown.
-
-    ``os.stat`` gives no birth time on Linux (Python 3.11): ``statx``. None if the file system keeps none, the call
-    fails, or the file at the path is no longer ``inode``.
-    """
-    global _libc
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        buffer = ctypes.create_string_buffer(256)  # struct statx
-        if _libc.statx(_AT_FDCWD, os.fsencode(path), 0, _STATX_BTIME, buffer) != 0:
-            return None
-    except (AttributeError, OSError, TypeError, ValueError):
-        return None  # no statx in this C library
-    raw = buffer.raw
-    mask = int.from_bytes(raw[0:4], "little")
-    if not mask & _STATX_BTIME or int.from_bytes(raw[32:40], "little") != inode:
-        return None
-    seconds = int.from_bytes(raw[80:88], "little", signed=True)
-    return seconds * 1_000_000_000 + int.from_bytes(raw[88:92], "little")
+from model.file_birth import birth_ns
 
 
 def journal_identity(journal: str) -> str:
