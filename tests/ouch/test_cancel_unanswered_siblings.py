@@ -85,3 +85,29 @@ def test_fill_ends_order_with_two_cancels_counted_then_the_all_clear_count_match
     assert link.venue.status()["cancels_unanswered_now"] == 0
     total = sum(int(c.split(" cancels ")[0].rsplit(" ", 1)[1]) for c in clears)
     assert total == 2, clears  # ops-guide: "cancels_unanswered_now drops by the count"
+
+
+def test_replaced_then_end_of_session_then_one_all_clear_names_both_cancels(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Replaced answers the Cancel of the old number, the session's end the one of the new: one line (rev62diff)."""
+    link, engine, _rig, strat, replace, _cancels = _two_cancels_logged(tmp_path, caplog)
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        link.core.receive(link.connection, replace, link.clock())  # Replaced 1 -> 2 answers the Cancel of 1
+        out, _cut = link.core.output(link.connection, link.clock())
+        link.venue.data_received(bytes(out), link.clock())
+        engine.flush()
+        link.venue.flush()
+        link._to_server.clear()  # the Cancel sent again to 2: held by the venue
+        assert [type(e) for e in _events(strat)] == [Replaced]
+        link.core.end_session(link.clock())  # before a sweep (< answer_timeout_ms / 10)
+        link.pump()
+        engine.flush()
+        assert link.venue.state is VenueState.ENDED
+        _run(link, engine, 60_000)
+    (order_id,) = engine.orders
+    clears = _all_clears(caplog)
+    assert link.venue.status()["cancels_unanswered_now"] == 0
+    assert len(clears) == 1, clears  # ops-guide: an order's Cancels leave the gauge together, one all-clear
+    assert "2: the venue's End of Session came first" in clears[0], clears
+    assert f"orders [{order_id}, {order_id}], UserRefNums [1, 2]" in clears[0], clears

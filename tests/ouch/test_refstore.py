@@ -206,3 +206,18 @@ def test_mark_ask_with_another_hosts_ids_ends_own_ids_on_file(tmp_path: Path) ->
     assert store.mark_ask(other=500, above=600, order_ids=2)  # the same id, now another host's: written
     assert not store.own_ids
     assert not _store(tmp_path).own_ids
+
+
+def test_floor_when_only_settled_then_this_hosts_own_raise_stays_its_own(tmp_path: Path) -> None:
+    """An Account Query answered (or timed out) names no id: ``own_ids`` stays as the raises left it (rev62diff)."""
+    store = _store(tmp_path, block=10)
+    store.bind("SESS1")
+    store.next()
+    assert store.floor(0, 2, own=True)  # this host's own Enter the journal lost raised the order ids
+    assert (store.order_ids, store.own_ids) == (2, True)
+    store.floor(settled=True)
+    assert store.own_ids
+    assert _store(tmp_path, block=10).own_ids  # and on file
+    store.floor(0, 3)  # another host's ClOrdID: from then on another host's
+    store.floor(settled=True)
+    assert (store.own_ids, _store(tmp_path, block=10).own_ids) == (False, False)

@@ -1918,6 +1918,10 @@ class OuchVenue(VenueAdapter):
         first_logged_ns = now_ns
         last_left_ns = 0
         unreachable = self._cancels_unreachable
+        siblings: dict[int, list[int]] = {}  # an order's Cancels so logged, by its chain: one all-clear at the end
+        if ended:
+            for other, (_, _, other_chain) in reported.items():
+                siblings.setdefault(id(other_chain), []).append(other)
         for key in todo:
             entry = reported.get(key)
             if entry is None:
@@ -1928,8 +1932,9 @@ class OuchVenue(VenueAdapter):
                 continue
             order = chain.order
             keys = [key]
-            if waiting:
+            if waiting:  # the session's end answers it, and its other Cancels so logged with it (rev62diff LOW 2)
                 how = ended
+                keys = [other for other in siblings[id(chain)] if other in reported]
             else:  # the order's other Cancels so logged (its Replace's numbers): all answered, or none cleared yet
                 done = chain.done
                 still = False

@@ -577,11 +577,12 @@ class UserRefNumStore:
         mark with the next block). ``settled``: the venue's NextUserRefNum was answered (or timed out): the mark
         ``mark_ask`` put on file is cleared. ``own``: every ClOrdID behind ``order_ids`` was this host's own Enter its
         journal lost (``own_ids`` stays True while every raise was such; ouchpf61); a raise without it is another
-        host's, and so is ``order_ids`` 0 with ``own`` False while ``own_ids`` is True (an id at or below the floor).
+        host's, and so is ``order_ids`` 0 with ``own`` False while ``own_ids`` is True (an id at or below the floor),
+        except in a call that only settles (the Account Query answered or timed out: it names no id).
         """
         counter = self.counter
         own_ids = self.own_ids
-        if order_ids or (own_ids and not own):
+        if order_ids or (own_ids and not own and not settled):  # a settle alone names no id (rev62diff)
             own_ids = own and (own_ids or not self.order_ids)
         if settled and self.ask:
             self.ask = False
