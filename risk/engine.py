@@ -79,8 +79,8 @@ from risk.filewatch import (
     stat_signature,
 )
 from risk.inforce import HeldBack, InForceCopy
-from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
-from risk.loader import MAX_FILE_BYTES, Parsed, Problem, read_bounded
+from risk.limitsfile import DecidedReference, KnownNames, LimitsFile, LimitsFileError, read_limits
+from risk.loader import MAX_FILE_BYTES, Parsed, Problem, read_bounded, read_identified
 from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reader import TIMEOUT_S as READER_TIMEOUT_S
 from risk.reader import ReaderControl, ReaderFailedError, read_in_child
@@ -400,11 +400,37 @@ class PendingReload:
         """Its ``stop`` kills the reader process (the gateway stops: the reload is refused, nothing waits for it)."""
         self.reader_failed = ""
         """sha256 of the limits file's bytes the reader process gave no verdict on (``ReaderFailedError``); "": none."""
+        self.decided: tuple[Signature, str] | None = None
+        """A watch reload (risk62): the limits file's signature and sha256 at the watch's last look, the version it
+        decided; ``read`` reads nothing else (``unread``)."""
+        self.decided_reference: DecidedReference | None = None
+        """A watch reload: the reference-price file in force, the sha256 of the version the watch decided, and the
+        prices in force, used instead of a version read with other bytes (``LimitsFile.reference_skipped``)."""
+        self.unread: tuple[str, Signature] | None = None
+        """The limits file's bytes read were not the version the watch decided: their sha256 and signature (taken
+        before the read); nothing else was read (``RiskEngine.prepare_switch``: written in place, or replaced)."""
 
     def read(self) -> None:
-        """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
+        """Read and check the files; touch no engine state (the gateway runs this in a worker thread).
+
+        A watch reload reads only the versions the file watch decided (risk62): limits bytes that are not that
+        version are not read further (``unread``); a reference-price file read with other bytes is not used, the
+        prices in force stay (``read_limits(decided_reference=...)``). The bytes are hashed where they are read
+        (here, or in the reader process): nothing more crosses to the reader process than before.
+        """
         if self.result is not None:
             return
+        raw: bytes | None = None
+        if self.decided is not None:
+            try:
+                raw, signature = read_identified(self.path)
+            except OSError:
+                raw = None  # read again below: refused, saying why
+            else:
+                digest = hashlib.sha256(raw).hexdigest()
+                if digest != self.decided[1]:
+                    self.unread = (digest, signature)
+                    return
         try:
             if self.reader is not None:  # in a reader process (risk.reader): the GIL stays the event loop's
                 limits, changes = read_in_child(
@@ -416,18 +442,33 @@ class PendingReload:
                     command=self.reader,
                     timeout_s=self.reader_timeout_s,
                     control=self.reader_control,
+                    raw=raw,
+                    decided=self.decided_reference,
                 )
                 self.limits = limits
                 if self.previous is not None:
                     self.changes = changes
             else:
-                limits = self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
+                limits = self.limits = read_limits(
+                    self.path,
+                    self.wall_now,
+                    self.known,
+                    self.keep,
+                    start_up=False,
+                    content=raw,
+                    decided_reference=self.decided_reference,
+                )
                 if self.previous is not None:
                     self.changes = _changes(self.previous, limits)
             if self.copy is not None:
                 self.copy_ready = self.copy.prepare(limits.raw)
             reference = limits.reference_parsed
-            if self.reference_copy is not None and reference is not None and reference is not self.keep:
+            if (
+                self.reference_copy is not None
+                and reference is not None
+                and reference is not self.keep
+                and limits.reference_skipped is None  # the prices in force stay: their copy too
+            ):
                 self.reference_ready = self.reference_copy.prepare(reference.raw)
         except ReaderFailedError as exc:  # no verdict on the file: the watch reads it again (``_reader_failed``)
             self.problems = exc.problems
@@ -1499,10 +1540,26 @@ class RiskEngine:
         pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
         reference = self._file.reference_path
         pending.reference_before = (reference, _file_signature(reference))
+        if trigger == WATCH_TRIGGER:  # it applies only the versions the watch decided (risk62)
+            self._decide(pending, keep)
         pending.previous = self._file
         pending.copy = self._copy
         pending.reference_copy = self._copies.get("reference")
         return pending
+
+    def _decide(self, pending: PendingReload, keep: Parsed[ReferencePriceDocument] | None) -> None:
+        """Give a watch reload the versions the watch's last look decided (risk62: a file written in place between
+        that look and the read was applied half-written, rev61merge4)."""
+        seen = self._observed.get(pending.path)
+        if seen is not None and seen[0] is not None and seen[1] is not None:
+            pending.decided = (seen[0], seen[1])
+        reference = self._file.reference_path
+        in_force = self._file.reference_parsed
+        if keep is not None or reference is None or in_force is None:
+            return  # the prices in force are kept anyway (``keep``), or there are none
+        seen = self._observed.get(reference)
+        if seen is not None and seen[0] is not None and seen[1] is not None:
+            pending.decided_reference = DecidedReference(str(reference), seen[1], seen[0][2], in_force)
 
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
         """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way.
@@ -1542,6 +1599,8 @@ class RiskEngine:
         trigger, who, path, keep = pending.trigger, pending.who, pending.path, pending.keep
         signature = pending.signature
         limits = pending.limits
+        if pending.unread is not None:
+            return self._not_decided(step)
         if pending.reader_failed and trigger == WATCH_TRIGGER:
             return self._reader_failed(step)
         if not pending.reader_failed:
@@ -1557,7 +1616,19 @@ class RiskEngine:
         previous = self._file
         step.previous = previous
         step.limits = limits
-        step.kept = kept = keep is not None and limits.reference_parsed is keep
+        if limits.reference_skipped is not None:
+            self._reference_in_place(pending, limits.reference_skipped)
+        elif self._reference_not_renamed(pending, limits):
+            self._held.add("reference")  # the next look decides that file, and a reload follows
+            message = (
+                f"reload NOT started: {limits.reference_path} was replaced after the file watch decided it, by a file "
+                "not renamed into place (maybe still written); the file watch decides it next"
+            )
+            log.info("risk %s", message)
+            step.result = ReloadResult(False, trigger, who, "", self._file.sha256, [], [], [], message)
+            return step
+        skipped = limits.reference_skipped is not None  # the prices in force stay too
+        step.kept = kept = (keep is not None and limits.reference_parsed is keep) or skipped
         step.reference_signature = _read_signature(limits, pending.reference_before)
         step.changes = pending.changes if pending.previous is previous else _changes(previous, limits)
         pending.previous = None  # the limits in force are the engine's to replace (``_apply``: retired)
@@ -1581,6 +1652,64 @@ class RiskEngine:
             **self._on_disk(path, None if kept else limits.reference_path),
         }
         return step
+
+    def _not_decided(self, step: PendingSwitch) -> PendingSwitch:
+        """A watch reload that read limits bytes other than the version the watch decided: nothing applied (risk62).
+
+        The same file (its file id) with other bytes was written in place since the look: reported so now (WARNING,
+        ``not_applied``), and the watch counts those bytes as seen, so that a write the file's timestamps do not show
+        (one clock tick, rev61merge9) never makes the watch decide the old version again. Another file (replaced
+        since) is a new file at the path: the watch's next look decides it, and a reload follows.
+        """
+        pending = step.pending
+        assert pending.unread is not None and pending.decided is not None
+        path = pending.path
+        digest, signature = pending.unread
+        if signature[2] == pending.decided[0][2]:
+            self._observed[path] = (signature, digest)
+            self._note_in_place("limits", path, digest, self._file.sha256, signature[2])
+            message = f"reload NOT applied: {path} was modified in place; old limits stay in force"
+        else:
+            self._held.add("limits")  # the next look decides the new file, and a reload follows
+            message = (
+                f"reload NOT started: {path} was replaced after the file watch decided it; the file watch decides "
+                "the new file next"
+            )
+            log.info("risk %s", message)
+        step.result = ReloadResult(False, pending.trigger, pending.who, "", self._file.sha256, [], [], [], message)
+        return step
+
+    def _reference_in_place(self, pending: PendingReload, skipped: tuple[str, Signature | None]) -> None:
+        """A watch reload read the reference-price file the watch decided with other bytes: written in place since.
+
+        The prices in force stay for the reload (``read_limits``); the write is reported now (WARNING,
+        ``not_applied``) and its bytes counted as seen, as ``_not_decided`` does for the limits file."""
+        decided = pending.decided_reference
+        assert decided is not None
+        path = Path(decided.file)
+        digest, signature = skipped
+        assert signature is not None
+        self._observed[path] = (signature, digest)
+        self._note_in_place("reference", path, digest, self._file.reference_sha256, signature[2])
+
+    def _reference_not_renamed(self, pending: PendingReload, limits: LimitsFile) -> bool:
+        """Return True if a watch reload read, instead of the reference-price file the watch decided, another file
+        that was not renamed into place (a new file written at the path: maybe half-written, never applied by the
+        watch). One renamed into place (a price feed's next version, ``mv``) is complete: applied (risk61)."""
+        decided = pending.decided_reference
+        read = limits.reference_parsed
+        if decided is None or read is None or read is decided.in_force or Path(read.file) != Path(decided.file):
+            return False
+        if read.sha256 == decided.sha256 or read.signature is None:
+            return False
+        mtime_ns, _size, read_id, ctime_ns = read.signature
+        if read_id == decided.file_id:
+            return False  # the same file: ``read_limits`` kept the prices in force (``reference_skipped``)
+        renamed = ctime_ns > mtime_ns  # the watch's own rules (``risk.filewatch.finish``)
+        if not renamed and self._renames is not None:
+            self._renames.drain()
+            renamed = self._renames.renamed_to(os.path.realpath(read.file))
+        return not renamed
 
     def write_switch(self, step: PendingSwitch) -> None:
         """Write the reload's audit record (required before the switch), in any thread.

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -147,6 +147,18 @@ class LimitsFileError(Exception):
         super().__init__(f"{len(problems)} problem(s) in the risk limits:\n{lines}")
 
 
+class DecidedReference(NamedTuple):
+    """The version of the reference-price file in force the file watch decided, for a watch reload (risk62)."""
+
+    file: str
+    sha256: str
+    """sha256 of the version the watch decided (its last look)."""
+    file_id: int
+    """Its file id (``risk.filewatch.file_id``): the same file read with other bytes was written in place since."""
+    in_force: Parsed[ReferencePriceDocument]
+    """The reference prices in force: used instead of the file written in place."""
+
+
 class LimitsFile:
     """A validated limits file with everything it refers to."""
 
@@ -180,6 +192,9 @@ class LimitsFile:
         self.positions_path = Path(positions.file) if positions is not None else None
         self.warnings = warnings
         """Every warning (what ``gateway risk check`` prints)."""
+        self.reference_skipped: tuple[str, tuple[int, int, int, int] | None] | None = None
+        """A watch reload (``read_limits(decided_reference=...)``): (sha256, signature before the read) of the
+        reference-price file's bytes read and not used, not the version the watch decided; None: none."""
         self.summary = summarise_warnings(warnings) if summary is None else summary
         """The warnings with each kind of more than ``SUMMARY_AFTER`` in one: what the gateway logs and audits
         (``summary``: as summarised already, by the reader process of a reload, ``risk.reader``)."""
@@ -201,6 +216,7 @@ def read_limits(
     content: bytes | None = None,
     keep_positions: tuple[Parsed[StartPositionsDocument], ...] = (),
     trading_day: Callable[[int], datetime.date] | None = None,
+    decided_reference: DecidedReference | None = None,
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -215,7 +231,10 @@ def read_limits(
     ``keep_positions`` (start-of-day positions read by a start of the day, whose files were modified in place
     since): the one of the file the limits file names is used instead of that file. ``trading_day`` (wall clock
     ns -> date, the gateway's: its journal's day in ``journal.timezone``): the dates the start-of-day positions'
-    staleness is judged by (``_positions_stale``); None: the host's local dates.
+    staleness is judged by (``_positions_stale``); None: the host's local dates. ``decided_reference`` (a file watch
+    reload, risk62): the file the watch decided, read with other bytes (written in place since its last look), is
+    not used: the prices in force are (``LimitsFile.reference_skipped`` says what was read). Another file at the path
+    (replaced since) is read as usual; the caller judges it.
     """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument, content=content)
@@ -227,6 +246,7 @@ def read_limits(
         if known is not None:
             problems += check_names(parsed, data, known, warnings)
     reference = None
+    skipped: tuple[str, tuple[int, int, int, int] | None] | None = None
     positions: Parsed[StartPositionsDocument] | None = None
     settings = data.get("reference_prices") if data is not None else None
     reference_name = settings.get("file") if isinstance(settings, dict) else None
@@ -237,7 +257,17 @@ def read_limits(
         else:
             signature = stat_signature(reference_path)  # before the read: a file replaced meanwhile is seen as new
             reference = parse_file(reference_path, ReferencePriceDocument)
-            reference.signature = signature
+            if reference.signature is None:  # else the signature of the very file read, before its read (risk62)
+                reference.signature = signature
+            if (
+                decided_reference is not None
+                and Path(decided_reference.file) == reference_path
+                and reference.sha256 != decided_reference.sha256
+                and reference.signature is not None  # read (a file that cannot be read is a problem, as in any reload)
+                and reference.signature[2] == decided_reference.file_id
+            ):  # written in place since the file watch decided it (maybe half-written): the prices in force stay
+                skipped = (reference.sha256, reference.signature)
+                reference = decided_reference.in_force
         problems.extend(_at_field(reference.problems, parsed, ("reference_prices", "file")))
         max_age = settings.get("file_max_age_s", 86_400) if isinstance(settings, dict) else 86_400
         if reference.value is not None:
@@ -268,7 +298,9 @@ def read_limits(
     if problems or parsed.value is None:
         problems.sort(key=lambda p: (p.file != parsed.file, p.file, p.line, p.column))
         raise LimitsFileError(problems)
-    return LimitsFile(limits_path, parsed, reference, positions, warnings)
+    limits = LimitsFile(limits_path, parsed, reference, positions, warnings)
+    limits.reference_skipped = skipped
+    return limits
 
 
 def _at_field(problems: list[Problem], parsed: Parsed[LimitsDocument], field: Path_) -> list[Problem]:

@@ -157,8 +157,9 @@ class Parsed(Generic[T]):
         self.raw = b""
         """The bytes read (``parse_file``; empty if the file could not be read)."""
         self.signature: tuple[int, int, int, int] | None = None
-        """The file's signature (``risk.filewatch.stat_signature``) taken just before it was read, where the
-        caller took one (the reference-price file: what the file watch then counts as seen)."""
+        """The file's signature (``risk.filewatch.signature_of``) taken just before it was read: ``parse_file`` takes
+        it on the file it opened (the reference-price file: what the file watch then counts as seen); None where
+        the bytes were given (``content``) or could not be read."""
 
     def mark(self, path: Path_) -> tuple[int, int]:
         """Return the position of ``path`` or of its nearest ancestor that has one."""
@@ -655,11 +656,12 @@ def parse_file(path: Path, doc_type: type[T], shown_as: str | None = None, conte
     ``content``: validate these bytes as the file's instead of reading it (a copy of the file kept elsewhere).
     """
     file = shown_as if shown_as is not None else str(path)
+    signature: tuple[int, int, int, int] | None = None
     if content is not None:
         raw = content
     else:
         try:
-            raw = read_bounded(path)
+            raw, signature = read_identified(path)
         except OSError as exc:
             return _failed(file, "", 0, 0, f"cannot read the file: {exc}")
     sha256 = hashlib.sha256(raw).hexdigest()
@@ -670,6 +672,7 @@ def parse_file(path: Path, doc_type: type[T], shown_as: str | None = None, conte
     else:
         parsed = parse_text(text, file, doc_type, sha256)
     parsed.raw = raw
+    parsed.signature = signature
     return parsed
 
 
@@ -678,6 +681,13 @@ def read_bounded(path: Path) -> bytes:
 
     Opened without blocking and checked before reading: a FIFO (or a device) at the path, also behind a
     symlink, would block the reader (the gateway's event loop) for ever.
+    """
+    return read_identified(path)[0]
+
+
+def read_identified(path: Path) -> tuple[bytes, tuple[int, int, int, int]]:
+    """``read_bounded``, and the signature (``risk.filewatch.signature_of``) of the file read, taken on the file
+    opened just before reading it: a watch reload knows whether it read the version the file watch decided (risk62).
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
@@ -697,4 +707,4 @@ def read_bounded(path: Path) -> bytes:
         raw = handle.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise OSError(f"file is larger than {MAX_FILE_BYTES} bytes")
-    return raw
+    return raw, (st.st_mtime_ns, st.st_size, (st.st_dev << 64) | st.st_ino, st.st_ctime_ns)

@@ -12,6 +12,10 @@ document, its display tree, the reference prices it read (their bytes), the warn
 The answer is decoded in slices (``SLICE`` entries of a large mapping or list per call, ~0.1-0.5 ms each at
 30,000 accounts), the GIL let go between slices (``PAUSE_S``), so no single call holds the event loop off.
 
+A watch reload (risk62) also hands the child the sha256 and file id of the reference-price file's version the file
+watch decided (``DecidedFile``; never the file's bytes): read from the same file with other bytes (written in place
+since), that file is not used and the prices in force stay (``read_limits(decided_reference=...)``).
+
 Fail closed: a child that cannot be started, ends without an answer (killed, crashed), does not answer within
 ``timeout_s`` (it is killed), or answers what cannot be decoded or does not match the bytes sent, refuses the
 reload: ``ReaderFailedError`` (a ``LimitsFileError``) with one problem saying so (the limits in force stay; the refusal
@@ -38,7 +42,7 @@ from typing import Any, Final
 import msgspec
 
 from risk.diff import Change, diff_trees
-from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
+from risk.limitsfile import DecidedReference, KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import CONVERT_SLICE, Parsed, Problem, parse_file, read_bounded
 from risk.model import LimitsDocument, ReferencePriceDocument, StartPositionsDocument
 
@@ -73,6 +77,20 @@ class KeptFile(msgspec.Struct, array_like=True, frozen=True):
     raw: bytes
 
 
+class DecidedFile(msgspec.Struct, array_like=True, frozen=True):
+    """A watch reload (risk62): the reference-price file in force, the sha256 of its version the file watch decided,
+    and what the child needs of the prices in force to use them instead of a version read with other bytes (never
+    their bytes: a large file through MessagePack held the event loop's GIL, rev61merge9)."""
+
+    file: str
+    sha256: str
+    file_id: tuple[int, int]
+    """The decided version's file id, high and low 64 bits."""
+    in_force_sha256: str
+    in_force_as_of: str
+    """The ``as_of`` of the prices in force (their age warning); their display tree is ``previous_reference``."""
+
+
 class ReadRequest(msgspec.Struct, array_like=True, frozen=True):
     """What the gateway hands its reader process (on its stdin)."""
 
@@ -85,6 +103,7 @@ class ReadRequest(msgspec.Struct, array_like=True, frozen=True):
     previous: Sliced | None
     """The display tree of the limits in force (the changes are diffed against it), None: no diff."""
     previous_reference: Sliced | None
+    decided: DecidedFile | None = None
 
 
 class ReferenceAnswer(msgspec.Struct, array_like=True, frozen=True):
@@ -97,6 +116,9 @@ class ReferenceAnswer(msgspec.Struct, array_like=True, frozen=True):
     signature: tuple[int, int, int, int, int] | None = None
     """The file's signature taken just before the child read it (``Parsed.signature``): mtime ns, size, the file id's
     high and low 64 bits (MessagePack integers stop at 64 bits), and ctime ns."""
+    skipped: str = ""
+    """sha256 of the file's bytes read and not used (not the version the watch decided, ``ReadRequest.decided``):
+    ``kept`` is then True for the prices in force, and ``signature`` the skipped file's; "": none skipped."""
 
 
 def _split(signature: tuple[int, int, int, int] | None) -> tuple[int, int, int, int, int] | None:
@@ -257,8 +279,21 @@ def answer(request: ReadRequest) -> ReadAnswer:
     keep = None
     if request.keep is not None:
         keep = parse_file(Path(request.keep.file), ReferencePriceDocument, content=request.keep.raw)
+    previous_reference = decode_sliced(request.previous_reference) if request.previous_reference is not None else None
+    decided = None
+    if request.decided is not None:  # the prices in force, as far as reading the limits needs them (not their bytes)
+        given = request.decided
+        in_force = Parsed[ReferencePriceDocument](
+            given.file,
+            given.in_force_sha256,
+            value=ReferencePriceDocument(as_of=given.in_force_as_of, prices={}),
+            display=previous_reference,
+        )
+        decided = DecidedReference(given.file, given.sha256, (given.file_id[0] << 64) | given.file_id[1], in_force)
     try:
-        limits = read_limits(path, request.wall_now, request.known, keep, start_up=False, content=request.raw)
+        limits = read_limits(
+            path, request.wall_now, request.known, keep, start_up=False, content=request.raw, decided_reference=decided
+        )
     except LimitsFileError as exc:
         return ReadAnswer(sha256, encode_list(exc.problems))
     except Exception as exc:  # a bug while reading: refused, as in the gateway's own thread
@@ -267,13 +302,14 @@ def answer(request: ReadRequest) -> ReadAnswer:
     changes: list[Change] = []
     if request.previous is not None:
         changes = diff_trees(decode_sliced(request.previous), limits.display)
-        previous_reference = (
-            decode_sliced(request.previous_reference) if request.previous_reference is not None else None
-        )
         changes += diff_trees(previous_reference, limits.reference_display, ("reference_file",))
     reference = None
     parsed = limits.reference_parsed
-    if parsed is not None:
+    skipped = limits.reference_skipped
+    if parsed is not None and decided is not None and parsed is decided.in_force and skipped is not None:
+        nothing = Sliced(msgspec.Raw(_ENCODER.encode(None)), [])  # the gateway has them: it uses its own
+        reference = ReferenceAnswer(parsed.file, b"", True, nothing, nothing, _split(skipped[1]), skipped[0])
+    elif parsed is not None:
         reference = ReferenceAnswer(
             parsed.file,
             parsed.raw,
@@ -452,15 +488,24 @@ def read_in_child(
     timeout_s: float = TIMEOUT_S,
     pause: Callable[[], None] = _pause,
     control: ReaderControl | None = None,
+    raw: bytes | None = None,
+    decided: DecidedReference | None = None,
 ) -> tuple[LimitsFile, list[Change]]:
-    """``read_limits(path, wall_now, known, keep, start_up=False)`` in a reader process, and the changes over
-    ``previous`` (none if None); raise ``LimitsFileError`` as ``read_limits`` does (the same problems), or with one
-    problem saying why the reader process gave no usable answer."""
-    try:
-        raw = read_bounded(path)
-    except OSError as exc:
-        raise LimitsFileError([Problem(str(path), 0, 0, "", f"cannot read the file: {exc}")]) from exc
+    """``read_limits(path, wall_now, known, keep, start_up=False, decided_reference=decided)`` in a reader process,
+    and the changes over ``previous`` (none if None); raise ``LimitsFileError`` as ``read_limits`` does (the same
+    problems), or with one problem saying why the reader process gave no usable answer. ``raw``: the limits file's
+    bytes, read already (None: read here)."""
+    if raw is None:
+        try:
+            raw = read_bounded(path)
+        except OSError as exc:
+            raise LimitsFileError([Problem(str(path), 0, 0, "", f"cannot read the file: {exc}")]) from exc
     sha256 = hashlib.sha256(raw).hexdigest()
+    decided_file = None
+    in_force = decided.in_force if decided is not None else None
+    if decided is not None and in_force is not None and in_force.value is not None:
+        file_id = (decided.file_id >> 64, decided.file_id & 0xFFFF_FFFF_FFFF_FFFF)
+        decided_file = DecidedFile(decided.file, decided.sha256, file_id, in_force.sha256, in_force.value.as_of)
     request = ReadRequest(
         str(path),
         raw,
@@ -471,13 +516,14 @@ def read_in_child(
         encode_sliced(previous.reference_display, pause)
         if previous is not None and previous.reference_display is not None
         else None,
+        decided_file,
     )
     try:
         out = _run(
             command if command is not None else reader_command(), path, _ENCODER.encode(request), timeout_s, control
         )
         try:
-            return _decode(out, path, raw, sha256, keep, pause)
+            return _decode(out, path, raw, sha256, keep, pause, in_force if decided_file is not None else None)
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
             message = f"the process reading the limits files answered what cannot be decoded ({exc})"
             raise _refused(path, message) from exc
@@ -493,6 +539,7 @@ def _decode(
     sha256: str,
     keep: Parsed[ReferencePriceDocument] | None,
     pause: Callable[[], None],
+    in_force: Parsed[ReferencePriceDocument] | None = None,
 ) -> tuple[LimitsFile, list[Change]]:
     reply = msgspec.msgpack.decode(out, type=ReadAnswer)
     if reply.sha256 != sha256:
@@ -510,9 +557,15 @@ def _decode(
     )
     parsed.raw = raw
     reference: Parsed[ReferencePriceDocument] | None = None
+    skipped = None
     if reply.reference is not None:
         given = reply.reference
-        if given.kept:
+        if given.skipped:  # not the version the watch decided: the prices in force stay (risk62)
+            if not given.kept or in_force is None or given.file != in_force.file:
+                raise ValueError("it kept reference prices it was not given")
+            reference = in_force
+            skipped = (given.skipped, _joined(given.signature))
+        elif given.kept:
             if keep is None or given.file != keep.file or given.raw != keep.raw:
                 raise ValueError("it kept reference prices it was not given")
             reference = keep
@@ -530,7 +583,9 @@ def _decode(
         positions = Parsed[StartPositionsDocument](reply.positions[0], reply.positions[1])
     warnings = decode_list(reply.warnings, str, pause)
     changes = decode_list(reply.changes, Change, pause)
-    return LimitsFile(path, parsed, reference, positions, warnings, summary=reply.summary), changes
+    limits = LimitsFile(path, parsed, reference, positions, warnings, summary=reply.summary)
+    limits.reference_skipped = skipped
+    return limits, changes
 
 
 if __name__ == "__main__":
