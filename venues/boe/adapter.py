@@ -1015,7 +1015,15 @@ class BoeVenue(VenueAdapter):
         self._lost_cause = _OTHER_JOURNAL_CAUSE.format(journal=journal, how=how)
 
     def close(self) -> None:
-        """Put the last order id sent on file (``<name>.boe-order-ids.json``): the next start goes on right above it."""
+        """Put the last order id sent on file (``<name>.boe-order-ids.json``): the next start goes on right above it.
+
+        Also the sequence gaps, if one opened or closed since the last timer run (``_save_gaps``; the core has
+        flushed every event to the journal before a stop closes the venues): before boemod62 a clean stop within
+        that run's interval of a gap opening left it off the file, the next start did not ask Cboe for it, and a
+        message of it (an Order Modified, a fill) was never replayed.
+        """
+        if self._gaps_unsaved:
+            self._save_gaps()
         if not self._ids_high and not self._ids_floor:
             return
         try:
