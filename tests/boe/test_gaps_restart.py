@@ -56,3 +56,25 @@ def test_gap_when_the_gateway_restarts_before_it_is_filled_then_the_login_asks_f
     link.connect()  # nothing open: a plain login, nothing applied twice
     assert _fills(link) == [12, 11]
     assert link.core.exchange.violations == []
+
+
+def test_gap_when_the_gateway_stops_cleanly_before_the_next_timer_run_then_on_file_and_asked_for_after_the_start(
+    tmp_path: Path,
+) -> None:
+    """A clean stop closes the venue (``close``) right after a gap opened, before the adapter's next timer run wrote
+    the gaps file (boemod62: the old code wrote it only there, so the next start logged in from the journal's mark
+    and Cboe never replayed the gap: here a fill lost from the position)."""
+    link = connected_link(tmp_path)
+    order = make_order(1)
+    link.orders[1] = order
+    link.send_new(order)
+    _first, second = _two_fills_unsent(link, split_ref(order.venue_ref)[0])
+    mark = link.venue.session.units[UNIT]
+    link.venue.data_received(second, link.clock())  # n+1 never comes on this connection
+    link.venue.close()  # the stop: no timer run in between
+    on_file = json.loads(gaps_path(tmp_path, "cboe").read_bytes())
+    assert on_file["gaps"] == [[UNIT, mark + 1, mark + 1]]  # the old code: no file
+    link.restart()
+    link.connect()  # logs in from n: Cboe replays n+1
+    assert _fills(link) == [12, 11]  # the old code: [12]
+    assert link.core.exchange.violations == []

@@ -747,7 +747,8 @@ class BoeVenue(VenueAdapter):
             lowest: dict[int, int] = {}
             for stream, first, _last in self.sequence.gaps:
                 lowest[stream] = min(first, lowest.get(stream, first))
-            for order_id, seq in list(ended.items()):
+            for order_id, mark in list(ended.items()):
+                seq = -mark if mark < 0 else mark
                 if (seq & _NUMBER_MASK) <= lowest.get(seq >> STREAM_SHIFT, seq & _NUMBER_MASK):
                     del ended[order_id]
         if not ended and not self._ended_on_file:
@@ -777,12 +778,15 @@ class BoeVenue(VenueAdapter):
             )
         self._ended_on_file = bool(ended)
 
-    def _ended_at(self, tracked: _Tracked, seq: int) -> None:
+    def _ended_at(self, tracked: _Tracked, seq: int, *, refused: bool = False) -> None:
         """The Cboe message ``seq`` ended the order: one older than it cannot show the order working (boe59).
 
         Its LeavesQty is older than the end. A gap open below ``seq`` on the order's unit may deliver such a message
         later (late, or in Cboe's replay), also once the order is no longer mapped here: then the order is remembered
         (``_ended_over_gaps``, on file with the gaps). Without a gap open this is one compare and one store.
+        ``refused``: a Cancel Rejected ``O`` (``_not_at_cboe``) ended it, remembered as ``-seq``: that refusal is of
+        the ClOrdID the order went by, so an older Order Modified, which gave the order another ClOrdID at Cboe (a
+        Modify the journal lost: ``_lost_modified_after_end``), is not stale (boemod62).
         """
         if seq <= tracked.end_seq:
             return
@@ -795,7 +799,7 @@ class BoeVenue(VenueAdapter):
             return
         ended = self._ended_over_gaps
         ended.pop(tracked.order.order_id, None)
-        ended[tracked.order.order_id] = seq
+        ended[tracked.order.order_id] = -seq if refused else seq  # (negative: a Cancel Rejected O, boemod62)
         if len(ended) > MAX_ENDED_OVER_GAPS:  # the oldest forgotten: a late message of it cancels it (fail closed)
             del ended[next(iter(ended))]
         self._gaps_unsaved = True
@@ -1011,7 +1015,15 @@ class BoeVenue(VenueAdapter):
         self._lost_cause = _OTHER_JOURNAL_CAUSE.format(journal=journal, how=how)
 
     def close(self) -> None:
-        """Put the last order id sent on file (``<name>.boe-order-ids.json``): the next start goes on right above it."""
+        """Put the last order id sent on file (``<name>.boe-order-ids.json``): the next start goes on right above it.
+
+        Also the sequence gaps, if one opened or closed since the last timer run (``_save_gaps``; the core has
+        flushed every event to the journal before a stop closes the venues): before boemod62 a clean stop within
+        that run's interval of a gap opening left it off the file, the next start did not ask Cboe for it, and a
+        message of it (an Order Modified, a fill) was never replayed.
+        """
+        if self._gaps_unsaved:
+            self._save_gaps()
         if not self._ids_high and not self._ids_floor:
             return
         try:
@@ -2308,6 +2320,8 @@ class BoeVenue(VenueAdapter):
                 self._late_modified(tracked, decoded, padded, seq)
             elif self._journal_cut and not tracked.done and self._lost_modify(tracked.working, padded):
                 self._late_modified(tracked, decoded, padded, seq, lost=True)  # ... unless the journal lost it
+            elif tracked.done and self._lost_modify(tracked.working, padded):  # ... of an order that ended here
+                self._lost_modified_after_end(tracked, decoded, padded, seq)
             else:
                 self._ignore("repeated-modified", seq, decoded)
             return
@@ -2506,7 +2520,7 @@ class BoeVenue(VenueAdapter):
         """
         order = tracked.order
         tracked.done = True
-        self._ended_at(tracked, seq)
+        self._ended_at(tracked, seq, refused=True)
         self.counters["ended_not_at_cboe"] += 1
         renumbered = ", ".join(str(unit) for unit in sorted(self._unit_streams))
         text = (
@@ -2945,11 +2959,35 @@ class BoeVenue(VenueAdapter):
             "has ended here" if order.is_terminal else "cannot take it now",
         )
         if order.is_terminal:  # the core counts it out of place (an ended order does not reopen)
+            if lost:  # it works at Cboe, the strategy told it ended: "Orders Cboe works after they ended here"
+                self.counters["live_after_end"] += 1
             self.event_sink(
                 VenueReplaced(seq, order.order_id, max(leaves, 0), price, str(decoded.order_id), late_qty=max(total, 1))
             )
         tracked.late = True
         self._owe_cancel(padded)
+
+    def _lost_modified_after_end(self, tracked: _Tracked, decoded: OrderModified, padded: bytes, seq: int) -> None:
+        """The Order Modified of a Modify the journal lost (``_lost_modify``) for an order that ended here.
+
+        Cboe works the order under that ClOrdID (LeavesQty above 0): it is canceled there (``_late_modified``,
+        ``live_after_end``), once (``_owe_cancel``); the strategy, told of the end already, gets nothing more (the
+        core counts the event out of place). Whatever the start (``_journal_cut`` is this process's only): after a
+        clean stop every Modify of an earlier process is on the journal, so a Modify numbered above the ClOrdID the
+        order went by is one lost at an earlier stop that was not clean (a Cancel of an order Cboe no longer has is
+        only refused). E.g. the Order Modified lost in transit (a gap) and the ``O`` refusal of a Cancel naming the
+        old ClOrdID first: the order ended ``BOE_NOT_AT_CBOE`` while it worked at Cboe (rev61boe HIGH 1; before,
+        dropped as ``repeated-modified``). Older than the message that ended the order (it came through a gap) it
+        is stale (boe59) unless that message was such an ``O`` (``_ended_at`` ``refused``): the ``O`` refused the
+        ClOrdID the order went by, and says nothing of the one this Order Modified gave it.
+        """
+        end = tracked.end_seq
+        ended = self._ended_over_gaps
+        if self._is_older_than_end(seq, end) and not (ended and ended.get(tracked.order.order_id) == -end):
+            leaves = decoded.optional.leaves_qty
+            self._older_than_end(seq, "Order Modified", f"order {tracked.order.order_id}", end, leaves)
+            return
+        self._late_modified(tracked, decoded, padded, seq, lost=True)
 
     def _lost_modify(self, working: bytes, padded: bytes) -> bool:
         """Return True if ``padded`` is the ClOrdID of a Modify an earlier process sent after the one ``working`` names.
@@ -3534,6 +3572,8 @@ class BoeVenue(VenueAdapter):
         if named is None:
             return False
         end = self._ended_over_gaps.get(self._order_id_of(text), 0) if self._ended_over_gaps else 0
+        if end < 0:  # a Cancel Rejected O ended it: not of the ClOrdID an Order Modified gave it (``_ended_at``)
+            end = 0 if kind == "Order Modified" else -end
         if self._is_older_than_end(seq, end):  # older than the message that ended the order (boe59): stale LeavesQty
             self._older_than_end(seq, kind, named, end, leaves)
             return True

@@ -563,7 +563,8 @@ def save_gaps(state_dir: str | Path, name: str, day: str, gaps: list[tuple[int, 
 class _EndedOverGaps(msgspec.Struct, forbid_unknown_fields=True):
     day: str
     ended: list[tuple[int, int]]
-    """(order id, venue_seq of the Cboe message that ended it) of orders that ended above a gap open on their unit."""
+    """(order id, venue_seq of the Cboe message that ended it) of orders that ended above a gap open on their unit;
+    the venue_seq negated for a Cancel Rejected ``O`` (boemod62: an older Order Modified is not stale)."""
 
 
 _ended_decoder = msgspec.json.Decoder(_EndedOverGaps)
