@@ -108,6 +108,7 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from gateway.state_lock import StateLocks, lock_state_directories
+from gateway.status_numbers import ADMIN_CONNECTIONS, DESCRIPTORS, JOURNAL_LOOKUPS, MEMORY, word_numbers
 from gateway.status_published import PublishedSections
 from gateway.trading_day import day_problem, journal_day
 from model.clock import NowNs, monotonic_ns
@@ -424,10 +425,13 @@ def _joined_who(whos: list[str]) -> str:
     return "; ".join(named)
 
 
-StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...] | msgspec.Raw] | dict[str, Any]]
-"""A status provider for the snapshot: the plain provider itself (its dict: live sections), or one in two parts:
-(sections that change rarely, the same object until they do; live sections, a tagged tuple of plain numbers the
-reader words: ``gateway.snapshot.word_live_sections``, or sections published encoded: ``PublishedSections``)."""
+StatusParts = Callable[
+    [], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...] | msgspec.Raw] | dict[str, Any] | tuple[Any, ...]
+]
+"""A status provider for the snapshot: the plain provider itself (its dict: live sections), its numbers as a tagged
+tuple the reader words (``gateway.status_numbers``: a str first), or one in two parts: (sections that change rarely,
+the same object until they do; live sections, a tagged tuple of plain numbers the reader words:
+``gateway.snapshot.word_live_sections``, or sections published encoded: ``PublishedSections``)."""
 _VENUE_COUNTER_METRICS: Final = {
     "broken_trades": "venue_broken_trades_total",
     "fills_unknown": "venue_fills_unknown_total",
@@ -617,16 +621,7 @@ class ThreadReplayReader:
 
 def _replay_status(runner: ReplayRunner) -> dict[str, Any]:
     """Return the ``journal_replays`` status section: reads in progress and how the others ended."""
-    return {
-        "journal_replays": {
-            "in_progress": runner.in_progress,
-            "started": runner.submitted,
-            "finished": runner.finished,
-            "failed": runner.failed,
-            "cancelled": runner.cancelled,
-            "steps": runner.steps,
-        }
-    }
+    return word_numbers(runner.status_numbers())
 
 
 def _replay_metrics(runner: ReplayRunner) -> dict[str, float]:
@@ -1302,7 +1297,7 @@ class GatewayProcess:
         self.build()
         self.recover()
         self.add_metrics_provider(self._risk_metrics)
-        self.add_status_provider(self._journal_lookup_status)
+        self.add_status_provider(self._journal_lookup_status, self._journal_lookup_numbers)
         self.add_metrics_provider(self._journal_lookup_metrics)
         engine = self.engine
         assert engine is not None
@@ -1344,7 +1339,7 @@ class GatewayProcess:
         self._hello_backlog = backlog = HelloBacklog(
             hello_backlog(config.strategy_max_pending_hello, watch.limit), self.clock, evicted, watch.limit
         )
-        self.add_status_provider(self._descriptor_status)
+        self.add_status_provider(self._descriptor_status, self._descriptor_numbers)
         self._disks = DiskWatch(
             [(setting, path) for setting, path in writable_directories(config) if "socket" not in setting]
         )
@@ -1376,7 +1371,7 @@ class GatewayProcess:
         self._admin_connections = admin_connections = AdminConnections(
             admin_connection_bound(watch.limit), clock=self.clock, on_close=admin_closed
         )
-        self.add_status_provider(self._admin_connection_status)
+        self.add_status_provider(self._admin_connection_status, self._admin_connection_numbers)
         self._servers.append(
             await start_admin_server(
                 config.path(config.admin_socket),
@@ -1474,7 +1469,7 @@ class GatewayProcess:
 
     def add_replay_providers(self, runner: ReplayRunner) -> None:
         """Show the journal replays (old events read for reconnecting strategies) in status and metrics."""
-        self.add_status_provider(functools.partial(_replay_status, runner))
+        self.add_status_provider(functools.partial(_replay_status, runner), runner.status_numbers)
         self.add_metrics_provider(functools.partial(_replay_metrics, runner))
 
     def add_venue_metrics_providers(self) -> None:
@@ -1504,12 +1499,20 @@ class GatewayProcess:
 
     def add_memory_providers(self) -> None:
         """Show the released-id table (``memory.released_ids_capacity``) in ``gateway status`` and ``metrics``."""
-        self.add_status_provider(self._memory_status)
+        self.add_status_provider(self._memory_status, self._memory_numbers)
         self.add_metrics_provider(self._memory_metrics)
 
     def _memory_status(self) -> dict[str, Any]:
+        return word_numbers(self._memory_numbers())
+
+    def _memory_numbers(self) -> tuple[Any, ...] | dict[str, Any]:
+        """Return the ``memory`` section's numbers (``gateway.status_numbers``): the released-id table's figures, read
+        per request as they change per order (``ReleasedIds.status`` names them)."""
         engine = self.engine
-        return {"memory": {"released_ids": engine.released_ids.status()}} if engine is not None else {}
+        if engine is None:
+            return {}
+        ids = engine.released_ids
+        return (MEMORY, ids.capacity, ids.count, ids.slots, ids.nbytes, ids.grown)
 
     def _memory_metrics(self) -> dict[str, float]:
         engine = self.engine
@@ -1689,37 +1692,38 @@ class GatewayProcess:
 
     def _descriptor_status(self) -> dict[str, Any]:
         """Return the ``descriptors`` section of ``gateway status``."""
+        return word_numbers(self._descriptor_numbers())
+
+    def _descriptor_numbers(self) -> tuple[Any, ...] | dict[str, Any]:
+        """Return the ``descriptors`` section's numbers (``gateway.status_numbers``; the Hellos pending change per
+        connection)."""
         watch, backlog = self._descriptors, self._hello_backlog
         if watch is None or backlog is None:
             return {}
-        return {
-            "descriptors": {
-                "open": watch.open,
-                "peak": watch.peak,
-                "limit": watch.limit,
-                "pending_hello": backlog.waiting,
-                "max_pending_hello": backlog.limit,
-            }
-        }
+        return (DESCRIPTORS, watch.open, watch.peak, watch.limit, backlog.waiting, backlog.limit)
 
     def _admin_connection_status(self) -> dict[str, Any]:
         """Return the ``admin_connections`` section of ``gateway status``."""
+        return word_numbers(self._admin_connection_numbers())
+
+    def _admin_connection_numbers(self) -> tuple[Any, ...] | dict[str, Any]:
+        """Return the ``admin_connections`` section's numbers (``gateway.status_numbers``; the open ones change with
+        every request's own connection)."""
         connections = self._admin_connections
         if connections is None:
             return {}
-        return {
-            "admin_connections": {
-                "open": connections.open,
-                "closing": connections.closing,
-                "max": connections.limit,
-                "idle_timeout_s": connections.idle_timeout_s,
-                "request_timeout_s": connections.request_timeout_s,
-                "closed_idle": connections.closed_idle,
-                "closed_past_max": connections.closed_bound,
-                "closed_request_timeout": connections.closed_request_timeout,
-                "closed_unread": connections.closed_unread,
-            }
-        }
+        return (
+            ADMIN_CONNECTIONS,
+            connections.open,
+            connections.closing,
+            connections.limit,
+            connections.idle_timeout_s,
+            connections.request_timeout_s,
+            connections.closed_idle,
+            connections.closed_bound,
+            connections.closed_request_timeout,
+            connections.closed_unread,
+        )
 
     def _check_journal_file(self) -> None:
         """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d).
@@ -2442,20 +2446,23 @@ class GatewayProcess:
         OUCH UserRefNums no longer mapped looked up (docs/reliability.md 2.7b), and orders released from memory
         rebuilt for a late fill (``memory.terminal_orders_kept``).
         """
+        return word_numbers(self._journal_lookup_numbers())
+
+    def _journal_lookup_numbers(self) -> tuple[Any, ...] | dict[str, Any]:
+        """Return the ``journal_lookups`` section's numbers (``gateway.status_numbers``): the engine's counters."""
         engine = self.engine
         if engine is None:
             return {}
-        return {
-            "journal_lookups": {
-                "ref_lookups": engine.ref_lookups,
-                "ref_lookups_found": engine.ref_lookups_found,
-                "ref_lookup_records": engine.ref_lookup_records,
-                "ref_lookup_failures": engine.ref_lookup_failures,
-                "order_rebuilds": engine.journal_rebuilds,
-                "order_rebuild_records": engine.journal_rebuild_records,
-                "order_rebuild_failures": engine.journal_rebuild_failures,
-            }
-        }
+        return (
+            JOURNAL_LOOKUPS,
+            engine.ref_lookups,
+            engine.ref_lookups_found,
+            engine.ref_lookup_records,
+            engine.ref_lookup_failures,
+            engine.journal_rebuilds,
+            engine.journal_rebuild_records,
+            engine.journal_rebuild_failures,
+        )
 
     def _journal_lookup_metrics(self) -> dict[str, float]:
         """Return the journal look-ups' numbers for ``gateway metrics`` (help: ``gateway.exporter.EXTRA_HELP``)."""

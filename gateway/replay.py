@@ -68,6 +68,7 @@ from gateway.journal import (
 )
 from gateway.journal_scan import may_add_order, order_record_wanted, record_wanted, skip_order_records, skip_records
 from gateway.protocol.messages import OrderEvent
+from gateway.status_numbers import JOURNAL_REPLAYS
 from gateway.strategy_session import journaled_form
 from gateway.venue_apply import apply_venue_event
 from model.order import (
@@ -564,6 +565,12 @@ class ReplayRunner:
         """Return the reads open (parked included) or waiting for a place."""
         with self._lock:
             return len(self.open) + len(self.parked) + len(self.waiting)
+
+    def status_numbers(self) -> tuple[str, int, int, int, int, int, int]:
+        """Return the ``journal_replays`` status section's numbers (``gateway.status_numbers``): a tagged tuple."""
+        with self._lock:
+            in_progress = len(self.open) + len(self.parked) + len(self.waiting)
+        return (JOURNAL_REPLAYS, in_progress, self.submitted, self.finished, self.failed, self.cancelled, self.steps)
 
 
 REBUILD_STEP: Final = 4096

@@ -43,6 +43,7 @@ from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
+from gateway.status_numbers import SECTIONS, word_numbers
 from gateway.status_published import NO_SECTIONS
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
@@ -146,8 +147,9 @@ class SnapshotSource(Protocol):
         ...
 
     @property
-    def status_providers(self) -> list[Callable[[], tuple[dict[str, Any], Any] | dict[str, Any]]]:
-        """Status sections as (per change, per request) parts, or a plain provider's dict (live sections)."""
+    def status_providers(self) -> list[Callable[[], tuple[Any, ...] | dict[str, Any]]]:
+        """Status sections as (per change, per request) parts, or a plain provider's dict or tagged numbers (live
+        sections: ``gateway.status_numbers``)."""
         ...
 
     @property
@@ -268,10 +270,10 @@ class SnapshotWriter:
         if kind == STATUS:
             for parts in process.status_providers:
                 got = parts()
-                if type(got) is tuple:
+                if type(got) is tuple and type(got[0]) is not str:  # (per change, per request)
                     provided.append(got[0])
                     provided_live.append(got[1])
-                else:  # a plain provider: its dict is live sections
+                else:  # a plain provider's dict, or its tagged numbers (``gateway.status_numbers``): live sections
                     provided.append(NO_SECTIONS)
                     provided_live.append(got)
         slow = self._slow_part(kind, risk_wire, provided)
@@ -376,9 +378,11 @@ class SnapshotWriter:
         return hist_at, (*latency.lows, latency.mid, slow, dense)
 
 
-def _split(got: tuple[dict[str, Any], Any] | dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def _split(got: tuple[Any, ...] | dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """Return a status provider's answer as (sections that change rarely, live sections)."""
-    return got if type(got) is tuple else (NO_SECTIONS, got)
+    if type(got) is tuple and type(got[0]) is not str:
+        return got[0], got[1]
+    return NO_SECTIONS, got
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -510,6 +514,8 @@ def word_live_sections(changing: dict[str, Any] | Sequence[Any]) -> dict[str, An
         from gateway.ops.runtime import word_live  # noqa: PLC0415  (the reader side only)
 
         return word_live(changing)
+    if changing[0] in SECTIONS:  # a provider's numbers (gateway.status_numbers)
+        return word_numbers(changing)
     raise ValueError(f"status section of unknown kind {changing[0]!r}: run the gateway's version")
 
 

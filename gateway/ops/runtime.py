@@ -121,7 +121,7 @@ class OpsRuntime:
         """Every ``EF_*`` of this process and where it came from (as the launcher planned it)."""
         self.tuning = tuning
         self.gc = gc_controller
-        self.registry = AccelerationRegistry()
+        self.registry = AccelerationRegistry(on_record=self._venue_socket_recorded)
         self.venue_socket_hook = VenueSocketTuner(
             self.registry,
             onload=extensions if acceleration.onload else None,
@@ -131,8 +131,9 @@ class OpsRuntime:
         )
         """The ``SocketHook`` to pass to every ``VenueConnector`` (``socket_hooks=[...]``)."""
         self.spinner: LoopSpinner | None = None
-        self._status_cache: tuple[tuple[object, ...], dict[str, Any]] | None = None
-        """(what the fixed sections depend on, the sections): rebuilt when a venue socket connects."""
+        self._fixed_sections: dict[str, Any] | None = None
+        """The sections only a venue socket's connection changes (the settings behind them are fixed for the run):
+        None once a venue socket connected (the registry says so), built again by the next status."""
 
     @classmethod
     def prepare(
@@ -233,9 +234,9 @@ class OpsRuntime:
     def status(self) -> dict[str, Any]:
         """Return everything ops adds to ``gateway status`` as JSON-able data.
 
-        The acceleration, io_uring and tuning sections change only when a venue socket connects
-        (or the objects behind them are replaced): built once per change and reused, so a status
-        request on the event loop builds only the GC and spinner counters.
+        The acceleration, io_uring and tuning sections change only when a venue socket connects (the
+        registry says so; the settings behind them are fixed for the run): built once per change and reused,
+        so a status request on the event loop builds only the GC and spinner counters.
         """
         fixed, live = self.status_parts()
         return {**fixed, **word_live(live)}
@@ -245,20 +246,14 @@ class OpsRuntime:
         (the same object until then: the status snapshot encodes it once) and the GC and spinner counters,
         unworded (``live_raw``).
         """
-        key = (
-            self.registry.connections,
-            self.acceleration,
-            self.io_uring,
-            self.io_uring_guard,
-            self.tuning,
-            self.loop_impl,
-            len(self.onload_env),
-        )
-        cached = self._status_cache
-        if cached is None or cached[0] != key:
-            cached = (key, self._fixed_status())
-            self._status_cache = cached
-        return cached[1], self.live_raw()
+        fixed = self._fixed_sections
+        if fixed is None:  # none built yet, or a venue socket connected since
+            fixed = self._fixed_sections = self._fixed_status()
+        return fixed, self.live_raw()
+
+    def _venue_socket_recorded(self) -> None:
+        """A venue socket connected (``AccelerationRegistry.record``): the fixed sections are built again when asked."""
+        self._fixed_sections = None
 
     def live_raw(self) -> tuple[Any, ...]:
         """Return the GC and spinner counters as plain numbers (``word_live`` words them in the reading process).

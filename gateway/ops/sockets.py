@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -55,14 +56,18 @@ class SocketAcceleration(msgspec.Struct, frozen=True):
 class AccelerationRegistry:
     """The latest ``SocketAcceleration`` of each venue (reconnects replace it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_record: Callable[[], None] | None = None) -> None:
         self._by_venue: dict[str, SocketAcceleration] = {}
         self.connections = 0
+        self._on_record = on_record
+        """Called after each entry stored (``OpsRuntime``: its status sections built again at the next request)."""
 
     def record(self, entry: SocketAcceleration) -> None:
         """Store the entry for its venue."""
         self._by_venue[entry.venue] = entry
         self.connections += 1
+        if self._on_record is not None:
+            self._on_record()
 
     def get(self, venue: str) -> SocketAcceleration | None:
         """Return the venue's current socket entry, if any."""
