@@ -330,6 +330,25 @@ def _unnoted(copy: InForceCopy) -> str:
         return f"the note {copy.note_path} cannot be removed: {type(exc).__name__}: {exc}"
 
 
+def _reference_field(field: str) -> bool:
+    """Return True for a change of the reference-price file (``_changes``)."""
+    return field == "reference_file" or field.startswith(("reference_file.", "reference_file["))
+
+
+def _swapped_to(file: str, decided_real: str | None, read_id: int) -> bool:
+    """Return True if ``file`` resolves now to another file than at the watch's look (``decided_real``), and that
+    file is the one read (``read_id``): a symlink on the path was swapped to it, the watch's ``swapped`` rule."""
+    if decided_real is None:
+        return False
+    real = os.path.realpath(file)
+    if real == decided_real:
+        return False
+    try:
+        return file_id(os.stat(real)) == read_id
+    except OSError:
+        return False
+
+
 def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
     """Return what ``limits`` changes over ``previous``, field by field (the reload's audit record)."""
     changes = diff_trees(previous.display, limits.display)
@@ -406,6 +425,11 @@ class PendingReload:
         self.decided_reference: DecidedReference | None = None
         """A watch reload: the reference-price file in force, the sha256 of the version the watch decided, and the
         prices in force, used instead of a version read with other bytes (``LimitsFile.reference_skipped``)."""
+        self.unreadable = ""
+        """A watch reload: the limits file could not be read (removed since the look: the error); nothing else was
+        read (``RiskEngine.prepare_switch``: the reload is put off, the watch decides the path next)."""
+        self.reference_real: str | None = None
+        """A watch reload: the file the reference-price path resolved to at the watch's last look (a symlink)."""
         self.unread: tuple[str, Signature] | None = None
         """The limits file's bytes read were not the version the watch decided: their sha256 and signature (taken
         before the read); nothing else was read (``RiskEngine.prepare_switch``: written in place, or replaced)."""
@@ -424,8 +448,9 @@ class PendingReload:
         if self.decided is not None:
             try:
                 raw, signature = read_identified(self.path)
-            except OSError:
-                raw = None  # read again below: refused, saying why
+            except OSError as exc:  # gone (rm) since the look: never read the path again, a new file may be written
+                self.unreadable = str(exc)
+                return
             else:
                 digest = hashlib.sha256(raw).hexdigest()
                 if digest != self.decided[1]:
@@ -1560,6 +1585,7 @@ class RiskEngine:
         seen = self._observed.get(reference)
         if seen is not None and seen[0] is not None and seen[1] is not None:
             pending.decided_reference = DecidedReference(str(reference), seen[1], seen[0][2], in_force)
+            pending.reference_real = self._observed_real.get(reference)
 
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
         """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way.
@@ -1601,6 +1627,15 @@ class RiskEngine:
         limits = pending.limits
         if pending.unread is not None:
             return self._not_decided(step)
+        if pending.unreadable:
+            self._held.add("limits")  # the next look decides what is at the path now, and a reload follows
+            message = (
+                f"reload NOT started: {path} cannot be read since the file watch decided it ({pending.unreadable}); "
+                "the file watch decides the path next"
+            )
+            log.info("risk %s", message)
+            step.result = ReloadResult(False, trigger, who, "", self._file.sha256, [], [], [], message)
+            return step
         if pending.reader_failed and trigger == WATCH_TRIGGER:
             return self._reader_failed(step)
         if not pending.reader_failed:
@@ -1616,21 +1651,28 @@ class RiskEngine:
         previous = self._file
         step.previous = previous
         step.limits = limits
+        changes = pending.changes if pending.previous is previous else None
         if limits.reference_skipped is not None:
             self._reference_in_place(pending, limits.reference_skipped)
         elif self._reference_not_renamed(pending, limits):
-            self._held.add("reference")  # the next look decides that file, and a reload follows
-            message = (
-                f"reload NOT started: {limits.reference_path} was replaced after the file watch decided it, by a file "
-                "not renamed into place (maybe still written); the file watch decides it next"
+            # never put the limits off for a reference-price file (rev62merge: a feed changing every tick would hold
+            # them back for good): they are applied with the prices in force, and the watch decides that file next
+            self._held.add("reference")
+            decided = pending.decided_reference
+            assert decided is not None and limits.reference_parsed is not None
+            read = limits.reference_parsed
+            limits.use_reference(decided.in_force, (read.sha256, read.signature))
+            if changes is not None:  # the reference's changes were the file's read: the prices in force change nothing
+                changes = [c for c in changes if not _reference_field(c.field)]
+            log.info(
+                "risk %s was replaced after the file watch decided it, by a file not renamed into place (maybe still "
+                "written): this reload keeps the prices in force; the file watch decides that file next",
+                limits.reference_path,
             )
-            log.info("risk %s", message)
-            step.result = ReloadResult(False, trigger, who, "", self._file.sha256, [], [], [], message)
-            return step
         skipped = limits.reference_skipped is not None  # the prices in force stay too
         step.kept = kept = (keep is not None and limits.reference_parsed is keep) or skipped
         step.reference_signature = _read_signature(limits, pending.reference_before)
-        step.changes = pending.changes if pending.previous is previous else _changes(previous, limits)
+        step.changes = changes if changes is not None else _changes(previous, limits)
         pending.previous = None  # the limits in force are the engine's to replace (``_apply``: retired)
         warnings = step.warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
         if limits.document.start_positions_file is not None and not limits.positions_sha256:
@@ -1705,6 +1747,8 @@ class RiskEngine:
         mtime_ns, _size, read_id, ctime_ns = read.signature
         if read_id == decided.file_id:
             return False  # the same file: ``read_limits`` kept the prices in force (``reference_skipped``)
+        if _swapped_to(read.file, pending.reference_real, read_id):
+            return False  # a symlink on the path swapped to the file read (``ln -s`` + ``mv -T``): complete
         renamed = ctime_ns > mtime_ns  # the watch's own rules (``risk.filewatch.finish``)
         if not renamed and self._renames is not None:
             self._renames.drain()

@@ -199,6 +199,18 @@ class LimitsFile:
         """The warnings with each kind of more than ``SUMMARY_AFTER`` in one: what the gateway logs and audits
         (``summary``: as summarised already, by the reader process of a reload, ``risk.reader``)."""
 
+    def use_reference(
+        self, reference: Parsed[ReferencePriceDocument], skipped: tuple[str, tuple[int, int, int, int] | None]
+    ) -> None:
+        """Use ``reference`` (the prices in force) instead of the reference-price file read, whose sha256 and
+        signature ``skipped`` keeps (a watch reload that does not apply the file read: ``reference_skipped``)."""
+        self.reference_parsed = reference
+        self.reference = reference.value
+        self.reference_path = Path(reference.file)
+        self.reference_sha256 = reference.sha256
+        self.reference_display = reference.display
+        self.reference_skipped = skipped
+
     @property
     def combined_sha256(self) -> str:
         """Return one hash over the limits file and its reference-price file (what 'changed' means)."""

@@ -159,8 +159,9 @@ def test_reference_replaced_during_the_read_by_a_rename_is_applied(tmp_path: Pat
 @pytest.mark.parametrize("reader", READERS)
 def test_reference_new_file_written_at_the_path_during_the_read_is_not_applied(tmp_path: Path, reader: bool) -> None:
     """``rm`` then a write (a new file at the path, not renamed into place) may be half-written: the guide counts it
-    as modified in place. Read instead of the version decided, it puts the reload off; the watch's next look
-    decides it (not applied), and the limits change comes with the prices in force."""
+    as modified in place. Read instead of the version decided, it is not used: the limits change is applied with the
+    prices in force at once (never put off for a reference-price file: rev62merge), and the watch's next look
+    decides that file (not applied: written at the path)."""
     engine = _engine(tmp_path)
     refs = tmp_path / "refs.yaml"
     replace_limits(tmp_path / "limits.yaml", {**REFS, "defaults": {"max_qty": 900}})
@@ -169,12 +170,13 @@ def test_reference_new_file_written_at_the_path_during_the_read_is_not_applied(t
     refs.unlink()
     refs.write_text("as_of: loaded\nprices:\n  AAPL: 23")  # the new file's first write
     result = engine.finish_reload(_read(pending))
-    assert not result.ok and "not renamed into place" in result.message, result
-    assert engine.limits_file.document.defaults.max_qty == 1000
+    assert result.ok, result
+    assert [str(c) for c in result.changes] == ["defaults.max_qty: 1000 -> 900"]  # no reference_file change
+    assert engine.limits_file.document.defaults.max_qty == 900
     assert _price(engine) == px("230.10")
-    assert _records(tmp_path, "reload") == []
-    result = _watch_reload(engine)  # the next look: written at the path (in place), not applied; the limits are
-    assert result is not None and result.ok, result
+    [record] = _records(tmp_path, "reload")
+    assert record["reference_sha256"] == _sha("as_of: loaded\nprices:\n  AAPL: 230.10\n")  # the prices in force
+    _watch_reload(engine)  # the next look: written at the path (in place), not applied
     assert engine.limits_file.document.defaults.max_qty == 900
     assert _price(engine) == px("230.10")
     prefix = _sha("as_of: loaded\nprices:\n  AAPL: 23")
