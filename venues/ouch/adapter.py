@@ -4953,9 +4953,15 @@ class OuchVenue(VenueAdapter):
         above the journal's highest (its lost tail) and a number this host's store may have handed out before it.
         Anything else is another host's. Another host's Enter can still look so (a standby numbering its ClOrdIDs
         right above the ones it saw): the raise then goes on file as this host's, and only another host's Replace
-        of an order the journal confirmed as this host's own could be adopted, which ``_own_refs`` refuses.
+        of an order the journal confirmed as this host's own could be adopted, which ``_own_refs`` refuses. An id
+        at or below the order ids already raised while the store has them as this host's own is such an Enter seen
+        again (rev62chaos HIGH: a later start's replay brings it again, the journal's highest order id having moved
+        past it meanwhile, e.g. by an order refused by risk; it was taken for another host's).
         """
-        return self._tail_lost and order_id > self._journal_ids and 0 < urn <= self._refs_at_start
+        if not (self._tail_lost and 0 < urn <= self._refs_at_start):
+            return False
+        store = self._store
+        return order_id > self._journal_ids or (store.own_ids and order_id <= store.order_ids)
 
     def _foreign_id(self, message: memoryview, urn: int) -> None:
         """Note the ClOrdID of a message about an order this gateway does not know (``_unknown``).
