@@ -78,6 +78,7 @@ from gateway.journal import (
     open_journal,
 )
 from gateway.journal_lock import LOCK_FILE
+from gateway.latency import StageLatencies
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
 from gateway.ops.paths import writable_directories
@@ -933,6 +934,25 @@ class GatewayProcess:
             ids.holds_without_growing(),
             (time.perf_counter() - started) * 1e3,
         )
+        self._share_latency(self.engine)
+
+    def _share_latency(self, engine: Engine) -> None:
+        """Keep the latency histograms in the stats file beside the admin socket (``gateway.stats_map``).
+
+        ``gateway status``, ``gateway metrics`` and the exporter copy their bytes from there: no reply carries them.
+        If the file cannot be made, they stay in an anonymous mapping and every reply carries them, as before.
+        """
+        admin = self.config.path(self.config.admin_socket)
+        path = admin.with_name(admin.name + ".stats")
+        try:
+            engine.latency = StageLatencies(shared=path)
+        except OSError as exc:
+            log.warning(
+                "latency histograms kept in this process only (cannot make %s: %s): status and metrics replies "
+                "carry their 92 KiB each",
+                path,
+                exc.strerror or exc,
+            )
 
     def lock_journal(self) -> None:
         """Take the journal directory's lock before anything reads or writes it: one gateway per journal.
@@ -1385,6 +1405,12 @@ class GatewayProcess:
                 {
                     "status": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_STATUS),
                     "metrics": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_METRICS),
+                    "status" + admin_module.SHARED: functools.partial(
+                        snapshot.write_spliced, kind=SNAPSHOT_STATUS, shared=True
+                    ),
+                    "metrics" + admin_module.SHARED: functools.partial(
+                        snapshot.write_spliced, kind=SNAPSHOT_METRICS, shared=True
+                    ),
                 },
                 admin_connections,
             )
@@ -2744,6 +2770,8 @@ class GatewayProcess:
         config = self.config
         for path, identity in self._own_sockets:  # never one this process did not bind (another gateway's)
             remove_socket(path, identity)
+        if self.engine is not None:
+            self.engine.latency.storage.remove()  # the stats file, if still this run's (its mapping stays valid)
         if self.engine is not None:
             self.engine.flush()
             if self._started:
