@@ -118,8 +118,8 @@ SHARED: Final = ":shared"
 def snapshot_request(cmd: str, shared: bool = False) -> bytes:
     """Return the request line asking for ``cmd``'s snapshot, byte for byte as the gateway recognises it.
 
-    ``shared``: the reader maps the gateway's stats file (``gateway.stats_map``) and wants the snapshot without the
-    histogram bytes (a gateway without the file, or an older one, answers with them: the key is ignored)."""
+    ``shared``: the reader maps the gateway's stats memfd (``gateway.stats_map``) and wants the snapshot without the
+    histogram bytes (a gateway without the memfd, or an older one, answers with them: the key is ignored)."""
     request: dict[str, object] = {"cmd": cmd, "reply": "snapshot"}
     if shared:
         request["shared"] = True
@@ -949,20 +949,21 @@ def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
 
 
 SHARED_TRIES: Final = 3
-"""Shared replies ``fetch_snapshot`` asks for at most when the stats file's ``carried`` count moved each time."""
+"""Shared replies ``fetch_snapshot`` asks for at most when the stats memfd's ``carried`` count moved each time."""
 
 
 def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0, shared: bool = True) -> Snapshot:
     """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet).
 
     ``shared`` (the default): ask for the snapshot without the histogram bytes and copy them from the gateway's
-    stats file (``gateway.stats_map``: nothing of them on the gateway's loop). Where the file cannot be read (another
-    user, another mount namespace), ask for the reply with the bytes, as ``shared=False`` does at once.
+    stats memfd, ``/proc/<pid>/fd/<n>`` (``gateway.stats_map``: nothing of them on the gateway's loop). Where it
+    cannot be read (another user, another pid namespace, no ``/proc``), ask for the reply with the bytes, as
+    ``shared=False`` does at once.
     """
     if shared:
         for _ in range(SHARED_TRIES):
             snap = _fetch_decoded(path, cmd, timeout_s, True)
-            if snap.low:  # the gateway sent the bytes (no stats file, or a version without it)
+            if snap.low:  # the gateway sent the bytes (no stats memfd, or a version without it)
                 return snap
             try:
                 return with_shared_histograms(snap)

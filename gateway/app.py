@@ -937,20 +937,19 @@ class GatewayProcess:
         self._share_latency(self.engine)
 
     def _share_latency(self, engine: Engine) -> None:
-        """Keep the latency histograms in the stats file beside the admin socket (``gateway.stats_map``).
+        """Keep the latency histograms in a sealed memfd the status readers map (``gateway.stats_map``).
 
-        ``gateway status``, ``gateway metrics`` and the exporter copy their bytes from there: no reply carries them.
-        If the file cannot be made, they stay in an anonymous mapping and every reply carries them, as before.
+        ``gateway status``, ``gateway metrics`` and the exporter copy their bytes from there (``/proc/<pid>/fd/<n>``):
+        no reply carries them. If the memfd cannot be made (no ``memfd_create``, no memory for its pages), they stay
+        in an anonymous mapping and every reply carries them, as before. The memfd has no path: a second gateway
+        started by mistake on the same admin socket sees and changes nothing of it.
         """
-        admin = self.config.path(self.config.admin_socket)
-        path = admin.with_name(admin.name + ".stats")
         try:
-            engine.latency = StageLatencies(shared=path)
+            engine.latency = StageLatencies(shared=True)
         except OSError as exc:
             log.warning(
-                "latency histograms kept in this process only (cannot make %s: %s): status and metrics replies "
-                "carry their 92 KiB each",
-                path,
+                "latency histograms kept in this process only (cannot make their shared memory: %s): status and "
+                "metrics replies carry their 92 KiB each",
                 exc.strerror or exc,
             )
 
@@ -2770,8 +2769,6 @@ class GatewayProcess:
         config = self.config
         for path, identity in self._own_sockets:  # never one this process did not bind (another gateway's)
             remove_socket(path, identity)
-        if self.engine is not None:
-            self.engine.latency.storage.remove()  # the stats file, if still this run's (its mapping stays valid)
         if self.engine is not None:
             self.engine.flush()
             if self._started:

@@ -10,7 +10,7 @@ Every stage is a log-linear histogram (``obs.histogram``: the HdrHistogram layou
 * ``carried``: a dict, bucket index -> multiples of 65,536 carried out of ``mid`` when its byte wraps
   (only buckets that reached 65,536 counts have an entry: a handful in a day).
 
-Both are views of one mapping (``gateway.stats_map``): a file the readers map in the gateway (``status`` and
+Both are views of one mapping (``gateway.stats_map``): a sealed memfd the readers map in the gateway (``status`` and
 ``metrics`` replies then leave them out), anonymous elsewhere; a carry is written between two writes of the
 mapping's ``seq``.
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Final, SupportsIndex, cast
 
 from gateway.latency_snapshot import PERCENTILES
@@ -595,12 +594,12 @@ class StageLatencies:
     """Every stage's histogram; the engine records, ``snapshot`` copies."""
 
     def __init__(
-        self, counter: Counter | None = COUNTER, batch: Counter | None = BATCH_COUNTER, shared: Path | None = None
+        self, counter: Counter | None = COUNTER, batch: Counter | None = BATCH_COUNTER, shared: bool = False
     ) -> None:
         """Make the arrays; ``counter`` and ``batch`` (default: the C extension's ``count`` and ``count_orders``
         when built with the compiled modules, else None) count the order stages and ``delivered`` in one call
-        each, None the inline increments. ``shared``: the file the counts live in (``gateway.stats_map``: readers
-        map it); None: an anonymous mapping."""
+        each, None the inline increments. ``shared``: the counts live in a sealed memfd (``gateway.stats_map``:
+        readers map it; raises ``OSError`` if it cannot be made); else an anonymous mapping."""
         self.table = index_table()
         self.buckets = cast(list[SupportsIndex], self.table)
         """The same table typed for indexing: compiled code takes its int objects as they are (no unboxing)."""

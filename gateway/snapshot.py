@@ -43,7 +43,7 @@ from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
-from gateway.stats_map import WRAPS, SharedReadError, read_shared
+from gateway.stats_map import WRAPS, Descriptor, SharedReadError, read_shared
 from gateway.status_published import NO_SECTIONS
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
@@ -65,8 +65,8 @@ _SLOW_PAGES_AHEAD: Final = 15
 """Index in the slow part of the journal's pages prepared ahead (``MmapJournal.prepare_state``; None: another
 journal; appended after LAYOUT_VERSION 4: absent before)."""
 _SLOW_STATS_FILE: Final = 16
-"""Index in the slow part of the stats file's (path, version, pid, token) (``gateway.stats_map``; None: the counts
-are in no file; appended after LAYOUT_VERSION 5: absent before)."""
+"""Index in the slow part of the stats memfd's (version, pid, fd, token) (``gateway.stats_map``; None: the counts
+are in no memfd; appended after LAYOUT_VERSION 5: absent before)."""
 STATUS: Final = 0
 METRICS: Final = 1
 
@@ -91,7 +91,7 @@ FIXED_FIELDS: Final = (
     "latency_wraps",
 )
 """The int64 slots, in order; the capture's wall time (a double) follows them. ``latency_wraps``: the changes of
-the histograms' ``carried`` so far (``gateway.stats_map``: a reader of the stats file checks it against the file's)."""
+the histograms' ``carried`` so far (``gateway.stats_map``: a reader of the stats memfd checks it against its own)."""
 HEADER: Final = struct.Struct("<4sHHIIIII")
 """magic, layout version, kind (STATUS/METRICS), fixed bytes, histogram bytes, slow bytes, dense fsync bytes,
 run-time bytes."""
@@ -180,7 +180,7 @@ class SnapshotWriter:
         """Per kind (``status`` carries the providers' sections, ``metrics`` not): the objects and their bytes."""
         engine = process.engine
         self._stats_file = engine.latency.storage.descriptor() if engine is not None else None
-        """The stats file's (path, version, pid, token) when the histograms live in one (``gateway.stats_map``): a
+        """The stats memfd's (version, pid, fd, token) when the histograms live in one (``gateway.stats_map``): a
         reader asking for a ``shared`` reply gets the snapshot without their bytes and copies them from there."""
 
     def _slow_part(self, kind: int, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
@@ -254,8 +254,8 @@ class SnapshotWriter:
     ) -> tuple[int, tuple[Buffer, ...]]:
         """Write the snapshot into ``frame`` from ``base`` on but for the histogram bytes; return their offset and them.
 
-        ``shared`` (the reader maps the stats file, ``gateway.stats_map``): no histogram bytes at all when the
-        counts live in a file; the header says 0 of them and the reader copies them from the file.
+        ``shared`` (the reader maps the stats memfd, ``gateway.stats_map``): no histogram bytes at all when the
+        counts live in one; the header says 0 of them and the reader copies them from the memfd.
 
         The returned buffers are the live ``StageLatencies.lows`` (together ``low``) and ``mid``, the slow part's
         bytes and (``metrics``) the journal syncer's dense fsync counts: the snapshot is ``frame[:at] + low + mid +
@@ -389,7 +389,7 @@ class SnapshotWriter:
             len(dense),
             len(frame) - live_at,
         )
-        if not hist_bytes:  # the reader copies them from the stats file
+        if not hist_bytes:  # the reader copies them from the stats memfd
             return hist_at, (slow,) if kind == STATUS else (slow, dense)
         if kind == STATUS:
             return hist_at, (*latency.lows, latency.mid, slow)
@@ -422,23 +422,23 @@ class Snapshot(msgspec.Struct, frozen=True):
         return LatencySnapshot(tuple(stages), sub_bits, range_bits, self.low, carried)
 
 
-def stats_file(snap: Snapshot) -> tuple[str, int, int, int] | None:
-    """Return the stats file a snapshot without histogram bytes names (None: none, or an older gateway)."""
+def stats_file(snap: Snapshot) -> Descriptor | None:
+    """Return the stats memfd a snapshot without histogram bytes names (None: none, or an older gateway)."""
     if len(snap.slow) <= _SLOW_STATS_FILE or snap.slow[_SLOW_STATS_FILE] is None:
         return None
-    path, version, pid, token = snap.slow[_SLOW_STATS_FILE]
-    return str(path), int(version), int(pid), int(token)
+    version, pid, fd, token = snap.slow[_SLOW_STATS_FILE]
+    return int(version), int(pid), int(fd), int(token)
 
 
 def with_shared_histograms(snap: Snapshot) -> Snapshot:
-    """Return ``snap`` with the histogram bytes copied from the stats file it names (``gateway.stats_map``).
+    """Return ``snap`` with the histogram bytes copied from the stats memfd it names (``gateway.stats_map``).
 
-    Raises ``SharedReadError`` when the file cannot be read or no longer agrees with the reply (the caller asks for
+    Raises ``SharedReadError`` when the memfd cannot be read or no longer agrees with the reply (the caller asks for
     a reply with the bytes instead).
     """
     descriptor = stats_file(snap)
     if descriptor is None:
-        raise SharedReadError("the snapshot names no stats file")
+        raise SharedReadError("the snapshot names no stats memfd")
     low, mid = read_shared(descriptor, snap.fixed.get("latency_wraps", 0))
     return msgspec.structs.replace(snap, low=low, mid=mid)
 
