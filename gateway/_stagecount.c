@@ -10,6 +10,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+#include <string.h>
 
 #if LONG_MAX < LLONG_MAX
 #error "gateway._stagecount reads marks with PyLong_AsLong: it needs a 64-bit long (LP64)"
@@ -41,9 +43,49 @@ as_index(PyObject *op)
     return PyLong_AsSsize_t(op);
 }
 
-/* Add `times` to the `mid` byte at `index`, the 256s past it into carried[index] as 65,536s each. */
+/* Return the writable bytes of a stage's low bytes or of `mid`: a bytearray, or a memoryview of the stats mapping
+ * (gateway/stats_map.py); NULL if neither. `*size` gets their length. */
+static inline unsigned char *
+bytes_of(PyObject *op, Py_ssize_t *size)
+{
+    if (PyMemoryView_Check(op)) {
+        Py_buffer *view = PyMemoryView_GET_BUFFER(op);
+        if (view->readonly || ((PyMemoryViewObject *)op)->flags & _Py_MEMORYVIEW_RELEASED) {
+            return NULL;
+        }
+        *size = view->len;
+        return (unsigned char *)view->buf;
+    }
+    if (PyByteArray_CheckExact(op)) {
+        *size = PyByteArray_GET_SIZE(op);
+        return (unsigned char *)PyByteArray_AS_STRING(op);
+    }
+    return NULL;
+}
+
+/* The stats mapping's header (gateway/stats_map.py): its magic, then `seq` and `wraps` as uint64 at 32 and 40. */
+#define MAP_MAGIC "GWSTATS"
+#define MAP_HEADER 64
+
+/* Return the `seq` word of the mapping `mid` is a view of (its exporter's buffer starts with the header), or NULL
+ * for a bytearray (nobody else reads it). `wraps` is the next word. */
+static uint64_t *
+control_of(PyObject *mid)
+{
+    if (!PyMemoryView_Check(mid)) {
+        return NULL;
+    }
+    Py_buffer *master = &((PyMemoryViewObject *)mid)->mbuf->master;
+    if (master->buf == NULL || master->len < MAP_HEADER || memcmp(master->buf, MAP_MAGIC, sizeof MAP_MAGIC) != 0) {
+        return NULL;
+    }
+    return (uint64_t *)((char *)master->buf + 32);
+}
+
+/* Add `times` to the `mid` byte at `index`, the 256s past it into carried[index] as 65,536s each (counted in
+ * `wraps` when there is one). */
 static int
-carry(unsigned char *mid, PyObject *carried, Py_ssize_t index, size_t times)
+carry(unsigned char *mid, PyObject *carried, Py_ssize_t index, size_t times, uint64_t *control)
 {
     size_t value = (size_t)mid[index] + times;
     if (value > 255) {
@@ -67,36 +109,67 @@ carry(unsigned char *mid, PyObject *carried, Py_ssize_t index, size_t times)
         if (failed) {
             return -1;
         }
+        if (control != NULL) {
+            __atomic_store_n(control + 1, control[1] + 1, __ATOMIC_RELAXED);
+        }
         value &= 255;
     }
     mid[index] = (unsigned char)value;
     return 0;
 }
 
-/* Add `times` to bucket `bucket` (in range) of the k-th stage of `stages` (its low bytes checked), carrying. */
-static int
-bump(PyObject *stages, Py_ssize_t k, PyObject *mid, PyObject *carried, Py_ssize_t bucket, size_t times)
+/* Write `value` (past 255) into the low byte `byte` of bucket `bucket` of the k-th stage of `stages`: its 256s into
+ * `mid`, the rest into the byte. Written between two writes of the mapping's `seq` (odd, then even): a reader of the
+ * mapping copies again rather than see a low byte and its `mid` byte half carried. Out of line: `bump`'s common case
+ * stays a few instructions inlined into its caller. */
+static int __attribute__((noinline))
+bump_carry(PyObject *stages, Py_ssize_t k, unsigned char *byte, PyObject *mid, PyObject *carried, Py_ssize_t bucket,
+           size_t value)
 {
-    PyObject *low = PyTuple_GET_ITEM(stages, 2 * k);
-    unsigned char *byte = (unsigned char *)PyByteArray_AS_STRING(low) + bucket;
+    Py_ssize_t base = PyLong_AsSsize_t(PyTuple_GET_ITEM(stages, 2 * k + 1));
+    if (base == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    Py_ssize_t mid_size = 0;
+    unsigned char *mid_bytes = bytes_of(mid, &mid_size);
+    if (mid_bytes == NULL) {
+        PyErr_SetString(PyExc_TypeError, "count: mid must be a bytearray or a writable memoryview");
+        return -1;
+    }
+    if (base < 0 || base > mid_size - bucket - 1) {
+        PyErr_SetString(PyExc_IndexError, "count: flat index out of mid's range");
+        return -1;
+    }
+    uint64_t *control = control_of(mid);
+    uint64_t seq = 0;
+    if (control != NULL) {
+        seq = control[0];
+        __atomic_store_n(control, seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+    }
+    int failed = carry(mid_bytes, carried, base + bucket, value >> 8, control);
+    if (!failed) {
+        *byte = (unsigned char)(value & 255);
+    }
+    if (control != NULL) {
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(control, seq + 2, __ATOMIC_RELAXED);
+    }
+    return failed ? -1 : 0;
+}
+
+/* Add `times` to bucket `bucket` (in range) of the k-th stage of `stages`, whose low bytes are `low`, carrying. */
+static inline int
+bump(PyObject *stages, Py_ssize_t k, unsigned char *low, PyObject *mid, PyObject *carried, Py_ssize_t bucket,
+     size_t times)
+{
+    unsigned char *byte = low + bucket;
     size_t value = (size_t)*byte + times;
     if (value <= 255) { /* the common case */
         *byte = (unsigned char)value;
         return 0;
     }
-    Py_ssize_t base = PyLong_AsSsize_t(PyTuple_GET_ITEM(stages, 2 * k + 1));
-    if (base == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (base < 0 || base > PyByteArray_GET_SIZE(mid) - bucket - 1) {
-        PyErr_SetString(PyExc_IndexError, "count: flat index out of mid's range");
-        return -1;
-    }
-    if (carry((unsigned char *)PyByteArray_AS_STRING(mid), carried, base + bucket, value >> 8) < 0) {
-        return -1;
-    }
-    *byte = (unsigned char)(value & 255);
-    return 0;
+    return bump_carry(stages, k, byte, mid, carried, bucket, value);
 }
 
 PyDoc_STRVAR(count_doc,
@@ -115,8 +188,8 @@ count(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *stages = args[0], *mid = args[1], *carried = args[2];
     Py_ssize_t n = nargs - 4;
-    if (!PyTuple_CheckExact(stages) || !PyByteArray_CheckExact(mid) || !PyDict_CheckExact(carried)) {
-        PyErr_SetString(PyExc_TypeError, "count: stages must be a tuple, mid a bytearray, carried a dict");
+    if (!PyTuple_CheckExact(stages) || !PyDict_CheckExact(carried)) {
+        PyErr_SetString(PyExc_TypeError, "count: stages must be a tuple, carried a dict");
         return NULL;
     }
     if (PyTuple_GET_SIZE(stages) < 2 * n) {
@@ -131,20 +204,21 @@ count(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *low = PyTuple_GET_ITEM(stages, 2 * k);
-        if (!PyByteArray_CheckExact(low)) {
-            PyErr_SetString(PyExc_TypeError, "count: a stage's low bytes must be a bytearray");
+        Py_ssize_t size = 0;
+        unsigned char *low = bytes_of(PyTuple_GET_ITEM(stages, 2 * k), &size);
+        if (low == NULL) {
+            PyErr_SetString(PyExc_TypeError, "count: a stage's low bytes must be a bytearray or a writable memoryview");
             return NULL;
         }
         Py_ssize_t bucket = as_index(args[4 + k]);
         if (bucket == -1 && PyErr_Occurred()) {
             return NULL;
         }
-        if (bucket < 0 || bucket >= PyByteArray_GET_SIZE(low)) {
+        if (bucket < 0 || bucket >= size) {
             PyErr_SetString(PyExc_IndexError, "count: bucket out of range");
             return NULL;
         }
-        if (bump(stages, k, mid, carried, bucket, (size_t)times) < 0) {
+        if (bump(stages, k, low, mid, carried, bucket, (size_t)times) < 0) {
             return NULL;
         }
     }
@@ -216,17 +290,18 @@ count_orders(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *stages = args[0], *mid = args[1], *carried = args[2], *marks = args[4];
-    if (!PyTuple_CheckExact(stages) || PyTuple_GET_SIZE(stages) != 16 || !PyByteArray_CheckExact(mid) ||
-        !PyDict_CheckExact(carried) || !PyList_CheckExact(marks)) {
+    if (!PyTuple_CheckExact(stages) || PyTuple_GET_SIZE(stages) != 16 || !PyDict_CheckExact(carried) ||
+        !PyList_CheckExact(marks)) {
         PyErr_SetString(PyExc_TypeError,
-                        "count_orders: stages must be a tuple of eight (low, base), mid a bytearray, carried a dict, "
-                        "marks a list");
+                        "count_orders: stages must be a tuple of eight (low, base), carried a dict, marks a list");
         return NULL;
     }
+    unsigned char *lows[8];
     for (Py_ssize_t k = 0; k < 8; k++) {
-        PyObject *low = PyTuple_GET_ITEM(stages, 2 * k);
-        if (!PyByteArray_CheckExact(low) || PyByteArray_GET_SIZE(low) < BUCKETS) {
-            PyErr_SetString(PyExc_TypeError, "count_orders: a stage's low bytes must be a bytearray of every bucket");
+        Py_ssize_t low_size = 0;
+        lows[k] = bytes_of(PyTuple_GET_ITEM(stages, 2 * k), &low_size);
+        if (lows[k] == NULL || low_size < BUCKETS) {
+            PyErr_SetString(PyExc_TypeError, "count_orders: a stage's low bytes must be a writable buffer of every bucket");
             return NULL;
         }
     }
@@ -259,8 +334,8 @@ count_orders(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     int shared = first[0] == last_in && first[1] == last_decoded;
     if (shared &&
-        (bump(stages, 0, mid, carried, table_or_bucket(first[0], first[1]), orders) < 0 ||
-         bump(stages, 1, mid, carried, table_or_bucket(first[0], t_wire), orders) < 0)) {
+        (bump(stages, 0, lows[0], mid, carried, table_or_bucket(first[0], first[1]), orders) < 0 ||
+         bump(stages, 1, lows[1], mid, carried, table_or_bucket(first[0], t_wire), orders) < 0)) {
         return NULL;
     }
     long long m[5];
@@ -277,8 +352,8 @@ count_orders(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         long long t_in = m[0], t_decoded = m[1], t_checked = m[2], t_risk = m[3], t_encoded = m[4];
-        if (!shared && (bump(stages, 0, mid, carried, bucket_between(t_in, t_decoded), 1) < 0 ||
-                        bump(stages, 1, mid, carried, bucket_between(t_in, t_wire), 1) < 0)) {
+        if (!shared && (bump(stages, 0, lows[0], mid, carried, bucket_between(t_in, t_decoded), 1) < 0 ||
+                        bump(stages, 1, lows[1], mid, carried, bucket_between(t_in, t_wire), 1) < 0)) {
             return NULL;
         }
         Py_ssize_t b[6];
@@ -302,7 +377,7 @@ count_orders(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             b[5] = bucket_between(t_in, t_risk);
         }
         for (int j = 0; j < 6; j++) {
-            if (bump(stages, 2 + j, mid, carried, b[j], 1) < 0) {
+            if (bump(stages, 2 + j, lows[2 + j], mid, carried, b[j], 1) < 0) {
                 return NULL;
             }
         }

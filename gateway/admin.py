@@ -48,7 +48,8 @@ import msgspec
 from gateway.latency import LatencySnapshot
 from gateway.metrics import MetricsSnapshot
 from gateway.server import create_unix_server, peer_credentials, unread_bytes
-from gateway.snapshot import Snapshot, decode_snapshot, metrics_snapshot, status_document
+from gateway.snapshot import Snapshot, decode_snapshot, metrics_snapshot, status_document, with_shared_histograms
+from gateway.stats_map import SharedMovedError, SharedReadError
 from model.clock import NowNs, monotonic_ns
 from obs.histogram import SparseHistogram
 from obs.ratelog import TallyLog
@@ -110,13 +111,26 @@ up to the bin's length; the snapshot itself follows (``AdminProtocol._reply_snap
 SNAPSHOT_COMMANDS: Final = ("status", "metrics")
 
 
-def snapshot_request(cmd: str) -> bytes:
-    """Return the request line asking for ``cmd``'s snapshot, byte for byte as the gateway recognises it."""
-    return json.dumps({"cmd": cmd, "reply": "snapshot"}, separators=(",", ":")).encode() + b"\n"
+SHARED: Final = ":shared"
+"""A snapshot command's key for the reply without the histogram bytes (``snapshots``: ``"status:shared"``)."""
 
 
-_SNAPSHOT_REQUESTS: Final = {snapshot_request(cmd): cmd for cmd in SNAPSHOT_COMMANDS}
-"""The snapshot requests ``fetch_snapshot`` sends, answered without the JSON parser (any other spelling is parsed)."""
+def snapshot_request(cmd: str, shared: bool = False) -> bytes:
+    """Return the request line asking for ``cmd``'s snapshot, byte for byte as the gateway recognises it.
+
+    ``shared``: the reader maps the gateway's stats memfd (``gateway.stats_map``) and wants the snapshot without the
+    histogram bytes (a gateway without the memfd, or an older one, answers with them: the key is ignored)."""
+    request: dict[str, object] = {"cmd": cmd, "reply": "snapshot"}
+    if shared:
+        request["shared"] = True
+    return json.dumps(request, separators=(",", ":")).encode() + b"\n"
+
+
+_SNAPSHOT_REQUESTS: Final = {snapshot_request(cmd): (cmd, cmd) for cmd in SNAPSHOT_COMMANDS} | {
+    snapshot_request(cmd, True): (cmd, cmd + SHARED) for cmd in SNAPSHOT_COMMANDS
+}
+"""The snapshot requests ``fetch_snapshot`` sends -> (command, ``snapshots`` key), answered without the JSON parser
+(any other spelling is parsed)."""
 
 
 def _encodable(obj: Any) -> Any:
@@ -548,11 +562,11 @@ class AdminProtocol(asyncio.Protocol):
         if connections is not None:
             connections.active(self)
         if not self._buf and not self._writing_paused and not self._pending:
-            cmd = _SNAPSHOT_REQUESTS.get(data)
-            if cmd is not None:
-                write = self._snapshots.get(cmd)
+            known = _SNAPSHOT_REQUESTS.get(data)
+            if known is not None:
+                write = self._snapshots.get(known[1]) or self._snapshots.get(known[0])
                 if write is not None:  # the snapshot request as gateway.admin sends it: no JSON parser
-                    self._answer_snapshot(cmd, write, monotonic_ns(), thread_time_ns())
+                    self._answer_snapshot(known[0], write, monotonic_ns(), thread_time_ns())
                     return
         partial_before = self.partial_since is not None
         self._buf += data
@@ -606,6 +620,8 @@ class AdminProtocol(asyncio.Protocol):
         reply = request.get("reply")
         if reply == "snapshot":
             write = self._snapshots.get(cmd)
+            if request.get("shared") is True:
+                write = self._snapshots.get(cmd + SHARED) or write
             if write is not None:
                 self._answer_snapshot(cmd, write, started, started_cpu)
                 return
@@ -932,9 +948,34 @@ def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
     return reply
 
 
-def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0) -> Snapshot:
-    """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet)."""
-    reply = _checked(_binary_request(path, snapshot_request(cmd), timeout_s), cmd)
+SHARED_TRIES: Final = 3
+"""Shared replies ``fetch_snapshot`` asks for at most when the stats memfd's ``carried`` count moved each time."""
+
+
+def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0, shared: bool = True) -> Snapshot:
+    """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet).
+
+    ``shared`` (the default): ask for the snapshot without the histogram bytes and copy them from the gateway's
+    stats memfd, ``/proc/<pid>/fd/<n>`` (``gateway.stats_map``: nothing of them on the gateway's loop). Where it
+    cannot be read (another user, another pid namespace, no ``/proc``), ask for the reply with the bytes, as
+    ``shared=False`` does at once.
+    """
+    if shared:
+        for _ in range(SHARED_TRIES):
+            snap = _fetch_decoded(path, cmd, timeout_s, True)
+            if snap.low:  # the gateway sent the bytes (no stats memfd, or a version without it)
+                return snap
+            try:
+                return with_shared_histograms(snap)
+            except SharedMovedError:
+                continue
+            except SharedReadError:
+                break
+    return _fetch_decoded(path, cmd, timeout_s, False)
+
+
+def _fetch_decoded(path: str | Path, cmd: str, timeout_s: float, shared: bool) -> Snapshot:
+    reply = _checked(_binary_request(path, snapshot_request(cmd, shared), timeout_s), cmd)
     snapshot = reply.get("snapshot")
     if not isinstance(snapshot, bytes):
         raise AdminError(f"{cmd}: the gateway answered without a snapshot (a version without it?)")

@@ -78,6 +78,7 @@ from gateway.journal import (
     open_journal,
 )
 from gateway.journal_lock import LOCK_FILE
+from gateway.latency import StageLatencies
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
 from gateway.ops.paths import writable_directories
@@ -928,6 +929,24 @@ class GatewayProcess:
             ids.holds_without_growing(),
             (time.perf_counter() - started) * 1e3,
         )
+        self._share_latency(self.engine)
+
+    def _share_latency(self, engine: Engine) -> None:
+        """Keep the latency histograms in a sealed memfd the status readers map (``gateway.stats_map``).
+
+        ``gateway status``, ``gateway metrics`` and the exporter copy their bytes from there (``/proc/<pid>/fd/<n>``):
+        no reply carries them. If the memfd cannot be made (no ``memfd_create``, no memory for its pages), they stay
+        in an anonymous mapping and every reply carries them, as before. The memfd has no path: a second gateway
+        started by mistake on the same admin socket sees and changes nothing of it.
+        """
+        try:
+            engine.latency = StageLatencies(shared=True)
+        except OSError as exc:
+            log.warning(
+                "latency histograms kept in this process only (cannot make their shared memory: %s): status and "
+                "metrics replies carry their 92 KiB each",
+                exc.strerror or exc,
+            )
 
     def lock_journal(self) -> None:
         """Take the journal directory's lock before anything reads or writes it: one gateway per journal.
@@ -1380,6 +1399,12 @@ class GatewayProcess:
                 {
                     "status": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_STATUS),
                     "metrics": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_METRICS),
+                    "status" + admin_module.SHARED: functools.partial(
+                        snapshot.write_spliced, kind=SNAPSHOT_STATUS, shared=True
+                    ),
+                    "metrics" + admin_module.SHARED: functools.partial(
+                        snapshot.write_spliced, kind=SNAPSHOT_METRICS, shared=True
+                    ),
                 },
                 admin_connections,
             )

@@ -3,12 +3,16 @@
 Every stage is a log-linear histogram (``obs.histogram``: the HdrHistogram layout, 3,840 buckets,
 0.78 % resolution), all stages side by side in the flat layout ``STAGES.index(stage) * BUCKETS + bucket``:
 
-* ``lows``: one ``bytearray`` per stage, one byte per bucket, incremented in the common case (a count
+* ``lows``: one view per stage, one byte per bucket, incremented in the common case (a count
   up to 256 is a cached small int in CPython: no allocation); joined, they are the flat ``low``;
-* ``mid``: one flat ``bytearray``, the 256s carried out of a low byte when it wraps (once per 256
+* ``mid``: one flat view, the 256s carried out of a low byte when it wraps (once per 256
   counts of a bucket);
 * ``carried``: a dict, bucket index -> multiples of 65,536 carried out of ``mid`` when its byte wraps
   (only buckets that reached 65,536 counts have an entry: a handful in a day).
+
+Both are views of one mapping (``gateway.stats_map``): a sealed memfd the readers map in the gateway (``status`` and
+``metrics`` replies then leave them out), anonymous elsewhere; a carry is written between two writes of the
+mapping's ``seq``.
 
 A bucket's count is ``low + 256 * mid + carried``. The status snapshot sends the stages' low bytes and
 ``mid`` as they are (byte ranges the kernel copies into the admin reply, ``gateway.snapshot``) and the
@@ -34,6 +38,7 @@ from typing import Final, SupportsIndex, cast
 
 from gateway.latency_snapshot import PERCENTILES
 from gateway.latency_snapshot import LatencySnapshot as LatencySnapshot  # noqa: PLC0414 - re-exported
+from gateway.stats_map import SEQ, WRAPS, StatsMap
 from obs.histogram import (
     BUCKETS,
     RANGE_BITS,
@@ -137,9 +142,10 @@ BATCH_COUNTER: Final = native_batch_counter() if COUNTER is not None else None
 class StageHistogram:
     """One per-batch stage (journal, venue and strategy writes; venue to strategy)."""
 
-    __slots__ = ("_base", "_buckets", "_carried", "_counts", "_mid", "_table")
+    __slots__ = ("_base", "_buckets", "_carried", "_control", "_counts", "_mid", "_table")
 
     def __init__(self, latencies: StageLatencies, stage: str) -> None:
+        self._control = latencies.control
         self._mid = latencies.mid
         self._carried = latencies.carried
         self._base = _BASE[stage]
@@ -154,14 +160,14 @@ class StageHistogram:
             bucket = self._buckets[value_ns >> TABLE_SHIFT]
             value = counts[bucket] + 1
             if value > 255:  # the byte wraps: carry 256
-                carry(self._mid, self._carried, self._base + bucket.__index__(), 1)
+                carry(self._control, self._mid, self._carried, self._base + bucket.__index__(), 1, counts, bucket, 0)
                 value = 0
             counts[bucket] = value
             return
         index = bucket_index(value_ns)
         value = counts[index] + 1
         if value > 255:
-            carry(self._mid, self._carried, self._base + index, 1)
+            carry(self._control, self._mid, self._carried, self._base + index, 1, counts, index, 0)
             value = 0
         counts[index] = value
 
@@ -174,7 +180,7 @@ class StageHistogram:
         counts = self._counts
         value = counts[index] + times
         if value > 255:
-            carry(self._mid, self._carried, self._base + index, value >> 8)
+            carry(self._control, self._mid, self._carried, self._base + index, value >> 8, counts, index, value & 255)
             value &= 255
         counts[index] = value
 
@@ -195,7 +201,9 @@ class OrderStages:
         "_c_risk_wire",
         "_c_venue_write",
         "_carried",
+        "_control",
         "_count",
+        "_lows",
         "_marks",
         "_mid",
         "_pending",
@@ -209,6 +217,8 @@ class OrderStages:
 
     def __init__(self, latencies: StageLatencies) -> None:
         self._carried = latencies.carried
+        self._control = latencies.control
+        self._lows = latencies.lows
         self._mid = latencies.mid
         self._count = latencies.count
         self._buckets = latencies.buckets
@@ -462,8 +472,9 @@ class OrderStages:
             count(index, 1)
 
     def _carry(self, base: int, bucket: SupportsIndex) -> None:
-        """Bucket ``bucket`` of the stage at ``base`` holds 255 and counts one more: carry 256 (the caller writes 0)."""
-        carry(self._mid, self._carried, base + bucket.__index__(), 1)
+        """Bucket ``bucket`` of the stage at ``base`` holds 255 and counts one more: carry 256 and write its 0."""
+        low = self._lows[base // BUCKETS]
+        carry(self._control, self._mid, self._carried, base + bucket.__index__(), 1, low, bucket, 0)
 
     def reset(self) -> None:
         """Forget orders added but not yet written."""
@@ -582,18 +593,25 @@ class NativeOrderStages(OrderStages):
 class StageLatencies:
     """Every stage's histogram; the engine records, ``snapshot`` copies."""
 
-    def __init__(self, counter: Counter | None = COUNTER, batch: Counter | None = BATCH_COUNTER) -> None:
+    def __init__(
+        self, counter: Counter | None = COUNTER, batch: Counter | None = BATCH_COUNTER, shared: bool = False
+    ) -> None:
         """Make the arrays; ``counter`` and ``batch`` (default: the C extension's ``count`` and ``count_orders``
         when built with the compiled modules, else None) count the order stages and ``delivered`` in one call
-        each, None the inline increments."""
+        each, None the inline increments. ``shared``: the counts live in a sealed memfd (``gateway.stats_map``:
+        readers map it; raises ``OSError`` if it cannot be made); else an anonymous mapping."""
         self.table = index_table()
         self.buckets = cast(list[SupportsIndex], self.table)
         """The same table typed for indexing: compiled code takes its int objects as they are (no unboxing)."""
-        self.lows = tuple(bytearray(BUCKETS) for _ in STAGES)
+        self.storage = StatsMap(len(STAGES), shared)
+        """The mapping the counts live in (``gateway.stats_map``): ``lows`` and ``mid`` are views of it."""
+        self.lows = self.storage.lows
         """Each stage's low bytes, one per bucket, in ``STAGES`` order: together the flat ``low`` layout
         (``index = STAGES.index(stage) * BUCKETS + bucket``) that the snapshot sends as they are."""
-        self.mid = bytearray(BUCKETS * len(STAGES))
+        self.mid = self.storage.mid
         """The 256s of each bucket, one byte each (``carry``), in the flat layout."""
+        self.control = self.storage.control
+        """The mapping's header words: ``seq`` (odd while a carry is written) and ``wraps`` (``carried`` changes)."""
         self.carried: dict[int, int] = {}
         """The 65,536s of the buckets that reached them."""
         self._c_strategy_write = self.stage_counts("strategy_write")
@@ -615,8 +633,8 @@ class StageLatencies:
         self.venue_write = StageHistogram(self, "venue_write")
         self.strategy_write = StageHistogram(self, "strategy_write")
 
-    def stage_counts(self, stage: str) -> bytearray:
-        """Return the low bytes of ``stage``'s buckets (its own ``bytearray``), indexed by bucket.
+    def stage_counts(self, stage: str) -> memoryview:
+        """Return the low bytes of ``stage``'s buckets (its own view of the mapping), indexed by bucket.
 
         ``counts[bucket]`` with the table's bucket object boxes no index in compiled code (``low[base +
         bucket]`` on one flat array makes a new int object for every index above 256). Each array keeps its
@@ -661,7 +679,7 @@ class StageLatencies:
         bucket = index % BUCKETS
         value = low[bucket] + times
         if value > 255:
-            carry(self.mid, self.carried, index, value >> 8)
+            carry(self.control, self.mid, self.carried, index, value >> 8, low, bucket, value & 255)
             value &= 255
         low[bucket] = value
 
@@ -672,10 +690,15 @@ class StageLatencies:
 
     def reset(self) -> None:
         """Forget every count (e.g. after a benchmark's warm-up); the containers stay the same objects."""
+        control = self.control
+        seq = control[SEQ]
+        control[SEQ] = seq + 1  # odd: a reader of the mapping copies again
         for low in self.lows:
             low[:] = bytes(BUCKETS)
         self.mid[:] = bytes(len(self.mid))
         self.carried.clear()
+        control[WRAPS] += 1
+        control[SEQ] = seq + 2
         self.orders.reset()
 
     def snapshot(self) -> LatencySnapshot:
@@ -699,16 +722,32 @@ _NONZERO: Final = re.compile(b"[^\x00]")
 """Any byte but 0 (``carried_counts``)."""
 
 
-def carry(mid: bytearray, carried: dict[int, int], index: int, carries: int) -> None:
-    """Add ``carries`` 256s to bucket ``index``: into its ``mid`` byte, its 256s past that into ``carried``."""
+def carry(
+    control: memoryview,
+    mid: memoryview,
+    carried: dict[int, int],
+    index: int,
+    carries: int,
+    low: memoryview,
+    bucket: SupportsIndex,
+    rest: int,
+) -> None:
+    """Add ``carries`` 256s to bucket ``index``: into its ``mid`` byte, its 256s past that into ``carried``; write
+    ``rest`` into its low byte ``low[bucket]``. Between two writes of the mapping's ``seq`` (odd, then even): a
+    reader of the mapping never sees the low byte and its ``mid`` byte half carried (``gateway.stats_map``)."""
+    seq = control[SEQ]
+    control[SEQ] = seq + 1
     value = mid[index] + carries
     if value > 255:
         carried[index] = carried.get(index, 0) + ((value >> 8) << 16)
+        control[WRAPS] += 1
         value &= 255
     mid[index] = value
+    low[bucket] = rest
+    control[SEQ] = seq + 2
 
 
-def carried_counts(mid: bytes | bytearray, carried: dict[int, int]) -> dict[int, int]:
+def carried_counts(mid: bytes | bytearray | memoryview, carried: dict[int, int]) -> dict[int, int]:
     """Return the counts above each bucket's low byte: 256 per ``mid`` count plus ``carried`` (a new dict)."""
     counts = dict(carried)
     for found in _NONZERO.finditer(mid):  # a scan in C; a match object per bucket past 255 only

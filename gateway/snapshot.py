@@ -43,6 +43,7 @@ from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
+from gateway.stats_map import WRAPS, Descriptor, SharedReadError, read_shared
 from gateway.status_numbers import SECTIONS, word_numbers
 from gateway.status_published import NO_SECTIONS
 from obs import native
@@ -64,6 +65,9 @@ _SLOW_VENUE_PROTOCOLS: Final = 14
 _SLOW_PAGES_AHEAD: Final = 15
 """Index in the slow part of the journal's pages prepared ahead (``MmapJournal.prepare_state``; None: another
 journal; appended after LAYOUT_VERSION 4: absent before)."""
+_SLOW_STATS_FILE: Final = 16
+"""Index in the slow part of the stats memfd's (version, pid, fd, token) (``gateway.stats_map``; None: the counts
+are in no memfd; appended after LAYOUT_VERSION 5: absent before)."""
 STATUS: Final = 0
 METRICS: Final = 1
 
@@ -85,8 +89,10 @@ FIXED_FIELDS: Final = (
     "admin_max_loop_ns",
     "admin_last_cpu_ns",
     "admin_max_cpu_ns",
+    "latency_wraps",
 )
-"""The int64 slots, in order; the capture's wall time (a double) follows them."""
+"""The int64 slots, in order; the capture's wall time (a double) follows them. ``latency_wraps``: the changes of
+the histograms' ``carried`` so far (``gateway.stats_map``: a reader of the stats memfd checks it against its own)."""
 HEADER: Final = struct.Struct("<4sHHIIIII")
 """magic, layout version, kind (STATUS/METRICS), fixed bytes, histogram bytes, slow bytes, dense fsync bytes,
 run-time bytes."""
@@ -174,6 +180,10 @@ class SnapshotWriter:
         what the admin server may have to copy stays bounded."""
         self._slow: dict[int, tuple[tuple[object, ...], bytes]] = {STATUS: ((), b""), METRICS: ((), b"")}
         """Per kind (``status`` carries the providers' sections, ``metrics`` not): the objects and their bytes."""
+        engine = process.engine
+        self._stats_file = engine.latency.storage.descriptor() if engine is not None else None
+        """The stats memfd's (version, pid, fd, token) when the histograms live in one (``gateway.stats_map``): a
+        reader asking for a ``shared`` reply gets the snapshot without their bytes and copies them from there."""
 
     def _slow_part(self, kind: int, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
         """Return the slow part's bytes for ``kind``, encoded again only when one of its objects was replaced.
@@ -211,6 +221,7 @@ class SnapshotWriter:
                     native.hot_path_status(),
                     venue_protocols(config.venues),
                     pages_ahead,
+                    self._stats_file,
                 )
             )
             self._slow[kind] = key, slow
@@ -240,8 +251,13 @@ class SnapshotWriter:
         at, histograms = self.write_spliced(frame, base, kind)
         frame[at:at] = b"".join(histograms)
 
-    def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, tuple[Buffer, ...]]:
+    def write_spliced(
+        self, frame: bytearray, base: int, kind: int, shared: bool = False
+    ) -> tuple[int, tuple[Buffer, ...]]:
         """Write the snapshot into ``frame`` from ``base`` on but for the histogram bytes; return their offset and them.
+
+        ``shared`` (the reader maps the stats memfd, ``gateway.stats_map``): no histogram bytes at all when the
+        counts live in one; the header says 0 of them and the reader copies them from the memfd.
 
         The returned buffers are the live ``StageLatencies.lows`` (together ``low``) and ``mid``, the slow part's
         bytes and (``metrics``) the journal syncer's dense fsync counts: the snapshot is ``frame[:at] + low + mid +
@@ -301,6 +317,7 @@ class SnapshotWriter:
             stats.max_loop_ns,
             stats.last_cpu_ns,
             stats.max_cpu_ns,
+            latency.control[WRAPS],
             time.time(),
         )
         strategies = engine.strategies
@@ -357,7 +374,8 @@ class SnapshotWriter:
                 fsync_first,  # last: replaced below when the range is merged here
             )
         _encode_into(live, frame, live_at)
-        if dense and 0 < self.splice_max < len(frame) + HIST_BYTES + len(dense):
+        hist_bytes = 0 if shared and self._stats_file is not None else HIST_BYTES
+        if dense and 0 < self.splice_max < len(frame) + hist_bytes + len(dense):
             dense = b""  # a wide range of sync times: merged here (cost by the range), the rest still spliced
             live = (*live[:7], journal.fsync_ns.counts, *live[8:-1], 0)
             _encode_into(live, frame, live_at)
@@ -368,11 +386,13 @@ class SnapshotWriter:
             LAYOUT_VERSION,
             kind,
             FIXED.size,
-            HIST_BYTES,
+            hist_bytes,
             len(slow),
             len(dense),
             len(frame) - live_at,
         )
+        if not hist_bytes:  # the reader copies them from the stats memfd
+            return hist_at, (slow,) if kind == STATUS else (slow, dense)
         if kind == STATUS:
             return hist_at, (*latency.lows, latency.mid, slow)
         return hist_at, (*latency.lows, latency.mid, slow, dense)
@@ -404,6 +424,27 @@ class Snapshot(msgspec.Struct, frozen=True):
         stages, sub_bits, range_bits = self.slow[8], self.slow[10], self.slow[11]
         carried = carried_counts(self.mid, {int(k): v for k, v in self.live[0].items()})
         return LatencySnapshot(tuple(stages), sub_bits, range_bits, self.low, carried)
+
+
+def stats_file(snap: Snapshot) -> Descriptor | None:
+    """Return the stats memfd a snapshot without histogram bytes names (None: none, or an older gateway)."""
+    if len(snap.slow) <= _SLOW_STATS_FILE or snap.slow[_SLOW_STATS_FILE] is None:
+        return None
+    version, pid, fd, token = snap.slow[_SLOW_STATS_FILE]
+    return int(version), int(pid), int(fd), int(token)
+
+
+def with_shared_histograms(snap: Snapshot) -> Snapshot:
+    """Return ``snap`` with the histogram bytes copied from the stats memfd it names (``gateway.stats_map``).
+
+    Raises ``SharedReadError`` when the memfd cannot be read or no longer agrees with the reply (the caller asks for
+    a reply with the bytes instead).
+    """
+    descriptor = stats_file(snap)
+    if descriptor is None:
+        raise SharedReadError("the snapshot names no stats memfd")
+    low, mid = read_shared(descriptor, snap.fixed.get("latency_wraps", 0))
+    return msgspec.structs.replace(snap, low=low, mid=mid)
 
 
 def decode_snapshot(payload: bytes) -> Snapshot:
