@@ -733,15 +733,11 @@ class OuchVenue(VenueAdapter):
         """UserRefNum -> (order id, Enter packet) of the orders answered in doubt before a restart (``_doubt_cancels``
         on file, ``venues.ouch.doubts``): ``restore`` makes them in doubt again (doubt53)."""
         self._replayed_enters: set[int] = set(on_file.replayed)
-        """Order ids whose Enter was unanswered in the journal at a start (``journal_opened``) or at a re-login
-        (``_mark_unanswered_enters``; on file with the doubts, ``venues.ouch.doubts``): an Accepted of it came from a
-        later login's replay, maybe another host's Enter under the same number (a failback), so its numbers are never
-        this host's own (``_own_refs``; ouchpf61)."""
+        """Order ids whose Enter was unanswered in the journal at a start (``journal_opened``; on file with the doubts,
+        ``venues.ouch.doubts``): an Accepted of it came from a later login's replay, maybe another host's Enter under
+        the same number (a failback), so its numbers are never this host's own (``_own_refs``; ouchpf61)."""
         self._replayed_known = False
         """``journal_opened`` ran (the orders are restored): ``_save_doubts`` drops the ids of orders no longer open."""
-        self._ids_at_login = -1
-        """The highest order id known at this process's first Login Accepted (-1: none yet): an order above it was
-        entered by this process, and its Enter unanswered at a later login is marked (``_mark_unanswered_enters``)."""
         self._replace_doubts: dict[int, tuple[int, int]] = {}
         """New UserRefNum of a Replace answered CancelRejected OUCH_IN_DOUBT -> (order id, the UserRefNum it replaced),
         while that number may be the order's live one (a candidate, or settled live): on file with the Enters in doubt
@@ -1335,9 +1331,9 @@ class OuchVenue(VenueAdapter):
                     else ""
                 ),
                 (
-                    f"; nor that orders {sorted(replayed)} had their Enter unanswered at a stop or a re-login: after "
-                    "an unclean restart another host's Replace of its order under one's number could be taken for a "
-                    "replace of ours the journal lost (ouchpf61): fix the state directory before any restart"
+                    f"; nor that orders {sorted(replayed)} had their Enter unanswered at a stop: after an unclean "
+                    "restart another host's Replace of its order under one's number could be taken for a replace of "
+                    "ours the journal lost (ouchpf61): fix the state directory before any restart"
                     if replayed
                     else ""
                 ),
@@ -2291,10 +2287,6 @@ class OuchVenue(VenueAdapter):
                     store.last_issued + 1,
                     store.path,
                 )
-        if self._ids_at_login < 0:  # the orders restored at the start are judged by ``journal_opened`` alone
-            self._ids_at_login = max(self._chains, default=0)
-        elif self._inflight or self._doubt_cancels:  # a re-login with requests unanswered (not the normal path)
-            self._mark_unanswered_enters()
         self._login_ns = self._clock()
         self._other_in_replay = 0
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
@@ -2319,38 +2311,6 @@ class OuchVenue(VenueAdapter):
             VenueState.LOGGING_IN,
             f"logged in to session {session!r} from sequence {sequence}; reading the replay before {waiting}",
         )
-
-    def _mark_unanswered_enters(self) -> None:
-        """Mark the orders of this process whose Enter is unanswered at this re-login, before its replay is read.
-
-        As ``journal_opened`` does at an unclean start: the replay may answer such an Enter with another host's
-        Accepted under its number (a failback by re-login: the venue refused this host's connections while it ran,
-        the standby took over and entered the same order under that number, ClOrdID and terms), journaled as this
-        order's; so at every later start its numbers are not ones this host's journal confirmed and no Replaced from
-        them is adopted (rev61merge3 HIGH 1: the standby's Replace at a second takeover was adopted at a later unclean
-        start, its fills booked here, this host's Cancel naming its order). An Enter with no answer here (in flight,
-        or answered in doubt) of an order entered since this process's first login; the orders restored at the start
-        keep ``journal_opened``'s rule (none after a clean stop: rev61merge3 HIGH 2). OUCH cannot tell this host's
-        own Accepted in the replay from the standby's, so a single host's own Enter unanswered at a re-login is
-        marked too (docs/venues/ouch.md: the cost). Those the replay does not answer end, and leave the file at its
-        next write. On file at the end of this read (``_doubts_write_due``), before anything of it is journaled.
-        """
-        floor = self._ids_at_login
-        refs = self._refs
-        replayed = self._replayed_enters
-        marked = len(replayed)
-        for key, sent in self._inflight.items():
-            if key >= _CANCEL_KEY or len(sent) < 4 or sent[3] != _ENTER_TYPE:
-                continue
-            chain = refs.get(key)
-            if chain is not None and not chain.done and chain.order.order_id > floor:
-                replayed.add(chain.order.order_id)
-        for urn in self._doubt_cancels:
-            chain = refs.get(urn)
-            if chain is not None and not chain.done and chain.unconfirmed and chain.order.order_id > floor:
-                replayed.add(chain.order.order_id)
-        if len(replayed) > marked:  # on file at the end of this read, before anything of it is journaled (ERROR)
-            self._doubts_write_due()
 
     def _replay_window(self, upto: int) -> None:
         """Judge the venue's messages numbered up to ``upto`` (the old high water) by what they say, first.

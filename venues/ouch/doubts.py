@@ -200,7 +200,7 @@ def save_doubts(
     ``unreadable``: the UserRefNums of ``doubts`` whose answer could not be read (ouch56).
     ``replace_terms``: the (total Quantity, Price) of Replaces of ``replaces`` (ouchdoubt57).
     ``foreign``, ``replace_only``: numbers of Replaces not their order's, or unanswered at its end (ouchdoubt58c).
-    ``replayed``: order ids whose Enter was unanswered in the journal at a start (ouchpf61), or at a re-login (ouch62).
+    ``replayed``: order ids whose Enter was unanswered in the journal at a start (ouchpf61).
     """
     path = doubts_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
